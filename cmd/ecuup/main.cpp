@@ -1,0 +1,6 @@
+#include <cstdio>
+
+int main() {
+  std::puts("ecuup " ECUUP_VERSION);
+  return 0;
+}

@@ -1,0 +1,41 @@
+#pragma once
+// How an ECU is reached and programmed. Drivers: `image` (flash memory is a file), `command`
+// (the bench's own tools), `uds` (ISO 14229 over ISO-TP/CAN or DoIP).
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "util/progress.hpp"
+#include "util/result.hpp"
+
+namespace ecuup {
+
+struct EcuIdentity {
+  std::string version;                       // installed software version
+  std::map<std::string, std::string> extra;  // further identification (serial, VIN, ...)
+};
+
+// What a driver gets besides its own config section.
+struct DriverContext {
+  std::filesystem::path base_dir;   // relative paths in the config resolve against this
+  std::filesystem::path trace_file; // empty: no bus trace
+  int verbosity = 0;
+};
+
+class EcuDriver {
+ public:
+  virtual ~EcuDriver() = default;
+  virtual Result<EcuIdentity> read_identity() = 0;
+  // Programs `image` and returns only when the ECU accepted it. The caller re-reads the version.
+  virtual Result<void> flash(const std::filesystem::path& image, Progress& progress) = 0;
+  // Reads the installed software out into `dest` (`backup --read`).
+  virtual bool can_read_out() const { return false; }
+  virtual Result<void> read_out(const std::filesystem::path& dest, Progress& progress);
+};
+
+// Builds the driver named by `ecu.driver`; Errc::config (with file:line:col) on bad settings.
+Result<std::unique_ptr<EcuDriver>> make_driver(const EcuConfig& ecu, const DriverContext& context);
+
+}  // namespace ecuup

@@ -1,0 +1,31 @@
+#pragma once
+// Long work (downloads, flashing) reports progress through this seam; the CLI renders it as a
+// bar, plain lines or JSON lines. Library code never writes to the terminal itself.
+#include <cstdint>
+#include <string>
+
+namespace ecuup {
+
+class Progress {
+ public:
+  virtual ~Progress() = default;
+  // A phase starts: `ecu` may be empty; total_bytes 0 = unknown.
+  virtual void begin(const std::string& ecu, const std::string& phase, std::uint64_t total_bytes) = 0;
+  virtual void advance(std::uint64_t done_bytes) = 0;
+  virtual void end(bool ok) = 0;
+  // A one-line remark shown at -v ("ECU answered responsePending").
+  virtual void note(const std::string& message) = 0;
+};
+
+// Discards everything; the default where no one listens.
+class NullProgress final : public Progress {
+ public:
+  void begin(const std::string&, const std::string&, std::uint64_t) override {}
+  void advance(std::uint64_t) override {}
+  void end(bool) override {}
+  void note(const std::string&) override {}
+};
+
+Progress& null_progress();
+
+}  // namespace ecuup
