@@ -206,7 +206,8 @@ Result<void> IsoTpLink::send(ByteView message) {
       if (separation.count() > 0) last_sent = Clock::now();
       offset += chunk;
       sequence = (sequence + 1) & k_pci_low_mask;
-      if (block_size != 0 && ++in_block == block_size) break;
+      ++in_block;
+      if (block_size != 0 && in_block == block_size) break;
     }
     fc_deadline = Clock::now() + m_options.n_bs;
   }
