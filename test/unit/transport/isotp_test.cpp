@@ -559,8 +559,11 @@ TEST_CASE("ISO-TP links for two ECUs share one bus through a mux", "[transport][
   auto tester2 = link_on(tester_mux->subscribe(t2.rx_id, false), t2);
   std::vector<std::thread> ecus;
   for (const IsoTpOptions& t : {t1, t2}) {
-    ecus.emplace_back([&ecu_mux, ecu = ecu_options(t)] {
-      auto link = link_on(ecu_mux.subscribe(ecu.rx_id, false), ecu);
+    // Subscribe before the tester sends: the mux drops frames for ids nobody listens to.
+    const IsoTpOptions ecu = ecu_options(t);
+    auto view = ecu_mux.subscribe(ecu.rx_id, false);
+    ecus.emplace_back([view, ecu] {
+      auto link = link_on(view, ecu);
       for (int i = 0; i < 3; ++i) {
         auto request = link->receive(2000ms);
         if (!request) return;
@@ -576,8 +579,10 @@ TEST_CASE("ISO-TP links for two ECUs share one bus through a mux", "[transport][
     REQUIRE(tester2->send(Bytes{0x22, 0xF1, 0x89}).ok());
     auto r2 = tester2->receive(2000ms);
     auto r1 = tester1->receive(2000ms);
-    REQUIRE(r1.ok());
-    REQUIRE(r2.ok());
+    if (!r1 || !r2) {
+      for (auto& t : ecus) t.join();
+      FAIL((r1 ? std::string() : r1.error().message) << " / " << (r2 ? std::string() : r2.error().message));
+    }
     CHECK(r1->size() == big.size() + 1);
     CHECK(r1->back() == 0xE8);
     CHECK(*r2 == Bytes{0x22, 0xF1, 0x89, 0xE9});
