@@ -25,16 +25,41 @@ bool is_number(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
 }
 
-int compare_part(std::string_view a, std::string_view b) {
-  if (is_number(a) && is_number(b)) {
-    while (a.size() > 1 && a.front() == '0') a.remove_prefix(1);
-    while (b.size() > 1 && b.front() == '0') b.remove_prefix(1);
-    if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
-  }
-  // A number sorts before text (1.2.0 < 1.2.a), as in SemVer's pre-release rule.
-  if (is_number(a) != is_number(b)) return is_number(a) ? -1 : 1;
+int compare_numbers(std::string_view a, std::string_view b) {
+  while (a.size() > 1 && a.front() == '0') a.remove_prefix(1);
+  while (b.size() > 1 && b.front() == '0') b.remove_prefix(1);
+  if (a.size() != b.size()) return a.size() < b.size() ? -1 : 1;
   int c = a.compare(b);
   return c < 0 ? -1 : (c > 0 ? 1 : 0);
+}
+
+// Natural order inside a part: runs of digits compare as numbers ("rc2" < "rc10").
+int compare_natural(std::string_view a, std::string_view b) {
+  auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (digit(a[i]) && digit(b[j])) {
+      std::size_t ei = i, ej = j;
+      while (ei < a.size() && digit(a[ei])) ++ei;
+      while (ej < b.size() && digit(b[ej])) ++ej;
+      if (int c = compare_numbers(a.substr(i, ei - i), b.substr(j, ej - j))) return c;
+      i = ei;
+      j = ej;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j] ? -1 : 1;
+      ++i;
+      ++j;
+    }
+  }
+  if (i < a.size()) return 1;
+  if (j < b.size()) return -1;
+  return 0;
+}
+
+int compare_part(std::string_view a, std::string_view b) {
+  // A number sorts before text (1.2.0 < 1.2.a), as in SemVer's pre-release rule.
+  if (is_number(a) != is_number(b)) return is_number(a) ? -1 : 1;
+  return compare_natural(a, b);
 }
 
 int compare_dotted(std::string_view a, std::string_view b) {
