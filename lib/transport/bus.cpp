@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <linux/can.h>
 
+#include <algorithm>
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
@@ -24,8 +25,9 @@ namespace {
 
 constexpr std::uint32_t k_max_standard_id = CAN_SFF_MASK;
 constexpr std::uint32_t k_max_extended_id = CAN_EFF_MASK;
-// Later than this behind the schedule, the bus counts as having been idle (not sleep jitter).
-constexpr auto k_pacing_catch_up = std::chrono::milliseconds(1);
+// The most oversleep the pacing model credits back (a process descheduled for longer than this
+// loses the time, as a real bus would idle).
+constexpr auto k_max_pacing_credit = std::chrono::milliseconds(50);
 constexpr std::size_t k_memory_bus_queue_limit = 1 << 16;  // frames; beyond this the oldest are dropped
 
 Result<std::uint16_t> parse_port(std::string_view text, const std::string& spec) {
@@ -70,13 +72,20 @@ class PacedBus final : public FrameBus {
     std::chrono::steady_clock::time_point end;
     {
       std::lock_guard lock(m_mutex);
-      const auto start = now > m_bus_free_at + k_pacing_catch_up ? now : m_bus_free_at;
+      // Time we overslept on the previous frame is ours, not the caller's: without the credit,
+      // sleep jitter would stretch every gap and the long-run rate would fall below the model.
+      const auto start = std::max(m_bus_free_at, now - m_credit);
       end = start + duration;
       m_bus_free_at = end;
     }
     // The frame reaches the other nodes when its last bit has been sent.
     if (end > now) std::this_thread::sleep_until(end);
-    return m_bus->send(frame);
+    auto sent = m_bus->send(frame);
+    const auto late = std::chrono::steady_clock::now() - end;
+    std::lock_guard lock(m_mutex);
+    m_credit = std::clamp<std::chrono::steady_clock::duration>(late, std::chrono::steady_clock::duration::zero(),
+                                                               k_max_pacing_credit);
+    return sent;
   }
   Result<CanFrame> receive(std::chrono::microseconds timeout) override { return m_bus->receive(timeout); }
   std::string name() const override { return m_bus->name(); }
@@ -87,6 +96,7 @@ class PacedBus final : public FrameBus {
   std::uint32_t m_data_bitrate;
   std::mutex m_mutex;
   std::chrono::steady_clock::time_point m_bus_free_at{};
+  std::chrono::steady_clock::duration m_credit{};
 };
 
 struct MemoryQueue {
