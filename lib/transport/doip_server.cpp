@@ -71,7 +71,7 @@ struct DoipServer::Impl {
   }
 
   void accept_loop();
-  void serve(Connection& connection, int fd);
+  void serve(int fd);
   void reap_finished();
 };
 
@@ -205,7 +205,7 @@ void DoipServer::Impl::accept_loop() {
     connection.fd = fd;
     ++open_connections;
     connection.thread = std::thread([this, &connection, fd] {
-      serve(connection, fd);
+      serve(fd);
       {
         std::lock_guard<std::mutex> fd_lock(connection.mutex);
         ::close(connection.fd);
@@ -217,7 +217,7 @@ void DoipServer::Impl::accept_loop() {
   }
 }
 
-void DoipServer::Impl::serve(Connection& /*connection*/, int fd) {
+void DoipServer::Impl::serve(int fd) {
   StreamReader reader(std::max(options.max_data_size, k_server_min_reader_limit));
   ConnectionResponder responder(fd);
   std::optional<std::uint16_t> active_tester;
