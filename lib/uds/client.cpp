@@ -49,7 +49,13 @@ UdsClient::UdsClient(DiagLink& link, UdsClientOptions options, Progress* notes)
       m_options(options),
       m_timing(options.timing),
       m_notes(notes),
-      m_clock([] { return std::chrono::steady_clock::now(); }) {}
+      m_clock([] { return std::chrono::steady_clock::now(); }),
+      m_last_send(m_clock()) {}
+
+void UdsClient::set_clock(Clock clock) {
+  m_clock = std::move(clock);
+  m_last_send = m_clock();
+}
 
 void UdsClient::note(const std::string& message) {
   if (m_notes) m_notes->note(message);

@@ -53,7 +53,7 @@ class UdsClient {
   // Swaps the link (after a reconnect, e.g. a DoIP entity dropped TCP on reset).
   void set_link(DiagLink& link) { m_link = &link; }
   DiagLink& link() { return *m_link; }
-  void set_clock(Clock clock) { m_clock = std::move(clock); }
+  void set_clock(Clock clock);
 
   // Sends `request`, returns the positive response. Errc::negative_response names the NRC,
   // Errc::timeout when the ECU stays silent past P2 (or P2* after 0x78), Errc::protocol on a

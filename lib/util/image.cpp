@@ -35,7 +35,8 @@ Error parse_error(const std::string& name, std::size_t line, const std::string& 
 }
 
 // Decodes the hex digits of one record (after ':' or "Sn") into bytes.
-Result<Bytes> record_bytes(std::string_view digits, const std::string& name, std::size_t line) {
+Result<Bytes> record_bytes(std::string_view digits, std::size_t prefix_size, const std::string& name,
+                           std::size_t line) {
   if (digits.size() % 2 != 0) return parse_error(name, line, "odd number of hex digits in record");
   Bytes out;
   out.reserve(digits.size() / 2);
@@ -44,7 +45,7 @@ Result<Bytes> record_bytes(std::string_view digits, const std::string& name, std
     int lo = hex_nibble(digits[i + 1]);
     if (hi < 0 || lo < 0) {
       return parse_error(name, line,
-                         fmt::format("expected a hex digit at column {}", i + (hi < 0 ? 0 : 1) + 2));
+                         fmt::format("expected a hex digit at column {}", prefix_size + i + (hi < 0 ? 0 : 1) + 1));
     }
     out.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
   }
@@ -159,7 +160,7 @@ Result<FlashImage> parse_ihex(std::string_view text, const std::string& name) {
   auto parsed = for_each_line(text, [&](std::string_view line, std::size_t line_no, bool& stop) -> Result<void> {
     last_line = line_no;
     if (line.front() != ':') return parse_error(name, line_no, "expected ':' at the start of an Intel HEX record");
-    ECUUP_ASSIGN(Bytes rec, record_bytes(line.substr(1), name, line_no));
+    ECUUP_ASSIGN(Bytes rec, record_bytes(line.substr(1), 1, name, line_no));
     if (rec.size() < 5) return parse_error(name, line_no, "record too short (expected at least 5 bytes)");
     std::size_t len = rec[0];
     if (rec.size() != len + 5) {
@@ -219,7 +220,7 @@ Result<FlashImage> parse_srec(std::string_view text, const std::string& name) {
       return parse_error(name, line_no, "expected 'S' and a record type digit at the start of an S-record");
     }
     char type = line[1];
-    ECUUP_ASSIGN(Bytes rec, record_bytes(line.substr(2), name, line_no));
+    ECUUP_ASSIGN(Bytes rec, record_bytes(line.substr(2), 2, name, line_no));
     if (rec.empty()) return parse_error(name, line_no, "record has no byte count");
     std::size_t count = rec[0];
     if (rec.size() != count + 1) {
