@@ -37,6 +37,15 @@ constexpr StepName k_step_names[] = {
     {UdsStepKind::request, "request"},
 };
 
+Result<void> expect_status(const Bytes& status, const Bytes& expected, std::uint16_t routine) {
+  if (expected.empty() || (status.size() >= expected.size() && std::equal(expected.begin(), expected.end(), status.begin()))) {
+    return success();
+  }
+  return make_error(Errc::ecu, fmt::format("RoutineControl 0x{:04X}: routine reported status {} (expected {})", routine,
+                                           status.empty() ? std::string("none") : to_hex(status, " "),
+                                           to_hex(expected, " ")));
+}
+
 Error interrupted_error(const std::string& where) {
   return make_error(Errc::interrupted, "interrupted " + where);
 }
@@ -87,9 +96,11 @@ Result<void> SequenceRun::run_common(const UdsStep& step) {
       return m_client.communication_control(m_options.communication_control_on, m_options.communication_type);
     case UdsStepKind::security_access:
       return security_access();
-    case UdsStepKind::check_dependencies:
-      ECUUP_TRY(m_client.routine_control(k_routine_start, m_options.check_routine, m_options.check_option_record));
-      return success();
+    case UdsStepKind::check_dependencies: {
+      ECUUP_ASSIGN(Bytes status,
+                   m_client.routine_control(k_routine_start, m_options.check_routine, m_options.check_option_record));
+      return expect_status(status, m_options.check_expected_status, m_options.check_routine);
+    }
     case UdsStepKind::reset:
       return reset();
     case UdsStepKind::tester_present:
@@ -153,8 +164,8 @@ Result<void> SequenceRun::reset() {
 Result<void> SequenceRun::erase(const ImageSource& image) {
   const Bytes no_record;
   if (!m_options.erase_per_segment) {
-    ECUUP_TRY(m_client.routine_control(k_routine_start, m_options.erase_routine, no_record));
-    return success();
+    ECUUP_ASSIGN(Bytes status, m_client.routine_control(k_routine_start, m_options.erase_routine, no_record));
+    return expect_status(status, m_options.erase_expected_status, m_options.erase_routine);
   }
   const auto& segments = image.segments();
   for (std::size_t i = 0; i < segments.size(); ++i) {
@@ -162,9 +173,9 @@ Result<void> SequenceRun::erase(const ImageSource& image) {
     auto record = encode_memory_range(m_options.memory_format, segments[i].address, segments[i].size);
     if (!record) return std::move(record).error().context("erase");
     auto erased = m_client.routine_control(k_routine_start, m_options.erase_routine, *record);
-    if (!erased) {
-      return std::move(erased).error().context(fmt::format("erase segment {} at 0x{:08X}", i + 1, segments[i].address));
-    }
+    const std::string where = fmt::format("erase segment {} at 0x{:08X}", i + 1, segments[i].address);
+    if (!erased) return std::move(erased).error().context(where);
+    ECUUP_TRY(expect_status(*erased, m_options.erase_expected_status, m_options.erase_routine).with_context(where));
   }
   return success();
 }

@@ -60,8 +60,11 @@ struct UdsSequenceOptions {
   std::uint16_t erase_routine = 0xFF00;
   // true: one erase per segment with its address/size as option record; false: one erase, no record.
   bool erase_per_segment = true;
+  // Non-empty: the routineStatusRecord must start with these bytes (the meaning is OEM-specific).
+  Bytes erase_expected_status;
   std::uint16_t check_routine = 0xFF01;
   Bytes check_option_record;
+  Bytes check_expected_status;
   std::uint8_t reset_type = 0x01;  // hardReset
   std::uint16_t version_did = 0xF189;
   MemoryFormat memory_format;
