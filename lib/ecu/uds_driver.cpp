@@ -201,7 +201,7 @@ class UdsDriver final : public EcuDriver {
       : m_settings(std::move(settings)), m_open_link(std::move(open_link)), m_key_library(std::move(key_library)) {}
 
   Result<EcuIdentity> read_identity() override {
-    ECUUP_TRY(connect());
+    ECUUP_TRY(reconnect());
     UdsClient client(*m_link, m_settings.client);
     EcuIdentity identity;
     ECUUP_ASSIGN(Bytes version, client.read_data_by_identifier(m_settings.sequence.version_did));
@@ -217,7 +217,7 @@ class UdsDriver final : public EcuDriver {
   Result<void> flash(const fs::path& image_path, Progress& progress) override {
     auto image = ImageSource::open(image_path, m_settings.image_format, m_settings.image_base_address);
     if (!image) return std::move(image).error();
-    ECUUP_TRY(connect());
+    ECUUP_TRY(reconnect());
     UdsClient client(*m_link, m_settings.client, &progress);
     auto hooks = make_hooks(client);
     ECUUP_ASSIGN(Bytes version, run_flash_sequence(client, m_settings.sequence, *image, hooks, progress,
@@ -238,7 +238,7 @@ class UdsDriver final : public EcuDriver {
                                                                                           : ImageFormat::srec;
     }
     ECUUP_ASSIGN(auto writer, ImageWriter::create(dest, format));
-    ECUUP_TRY(connect());
+    ECUUP_TRY(reconnect());
     UdsClient client(*m_link, m_settings.client, &progress);
     auto hooks = make_hooks(client);
     ECUUP_TRY(run_read_sequence(client, m_settings.sequence, writer, hooks, progress, m_settings.ecu_name));
@@ -246,6 +246,12 @@ class UdsDriver final : public EcuDriver {
   }
 
  private:
+  // Every operation starts on a fresh link: a DoIP entity may have closed an idle connection.
+  Result<void> reconnect() {
+    m_link.reset();
+    return connect();
+  }
+
   Result<void> connect() {
     if (m_link) return success();
     auto link = m_open_link();
@@ -265,8 +271,7 @@ class UdsDriver final : public EcuDriver {
       };
     }
     hooks.reconnect = [this, &client]() -> Result<void> {
-      m_link.reset();
-      ECUUP_TRY(connect());
+      ECUUP_TRY(reconnect());
       client.set_link(*m_link);
       return success();
     };

@@ -142,17 +142,27 @@ Result<void> SequenceRun::reset() {
   }
   const auto deadline = std::chrono::steady_clock::now() + m_options.reset_timeout;
   Error last = make_error(Errc::timeout, "no answer");
+  bool need_reconnect = false;
   for (;;) {
     std::this_thread::sleep_for(delay);
     delay = m_options.reset_delay;
     if (interrupt_requested()) return interrupted_error("while waiting for the ECU to restart");
-    auto back = m_client.diagnostic_session_control(m_options.default_session);
-    if (back) return success();
-    last = std::move(back).error();
-    bool link_broken = last.code != Errc::timeout && last.code != Errc::negative_response;
-    if (link_broken && m_hooks.reconnect) {
+    // Until a reconnect succeeds the client's link is gone: never send on it.
+    if (need_reconnect) {
       auto reconnected = m_hooks.reconnect();
-      if (!reconnected) last = std::move(reconnected).error();
+      if (reconnected) {
+        need_reconnect = false;
+      } else {
+        last = std::move(reconnected).error();
+      }
+    }
+    if (!need_reconnect) {
+      auto back = m_client.diagnostic_session_control(m_options.default_session);
+      if (back) return success();
+      last = std::move(back).error();
+      // A DoIP entity may close TCP when its ECU resets; timeouts and NRCs mean the link is fine.
+      need_reconnect = last.code != Errc::timeout && last.code != Errc::negative_response &&
+                       static_cast<bool>(m_hooks.reconnect);
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return make_error(Errc::timeout, fmt::format("ECU did not come back within {} ms after ECUReset (last: {})",

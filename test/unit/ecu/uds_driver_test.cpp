@@ -216,7 +216,7 @@ TEST_CASE("the uds driver reads identity, flashes a HEX file and reads out", "[u
   REQUIRE(ecu.downloads.size() == 2);
   CHECK(ecu.downloads[0].data == image.segments[0].data);
   CHECK(ecu.downloads[1].address == 0x9000);
-  CHECK(opened == 1);
+  CHECK(opened == 2);  // each operation starts on a fresh link
 
   REQUIRE((*driver)->can_read_out());
   Bytes memory(300);

@@ -39,6 +39,7 @@ class FakeEcu : public DiagLink {
   std::optional<std::uint64_t> drop_answer_of_block;  // processed, but its answer lost once
   bool reset_silence = false;                         // 0x11 not answered
   int unanswered_after_reset = 0;                     // requests ignored after a reset
+  int broken_sends_after_reset = 0;                   // sends failing (link dropped) after a reset
   std::map<std::uint32_t, Bytes> memory_for_upload;   // address -> content (one region)
 
   // Observations
@@ -58,6 +59,10 @@ class FakeEcu : public DiagLink {
   bool unlocked = false;
 
   Result<void> send(ByteView message) override {
+    if (broken_left > 0) {
+      --broken_left;
+      return make_error(Errc::network, "connection closed by peer");
+    }
     Bytes req(message.begin(), message.end());
     requests.push_back(req);
     if (unanswered_left > 0) {
@@ -119,6 +124,7 @@ class FakeEcu : public DiagLink {
         session = 0x01;
         unlocked = false;
         unanswered_left = unanswered_after_reset;
+        broken_left = broken_sends_after_reset;
         if (!reset_silence) reply(s, {pos, req[1]});
         break;
       case 0x22: {
@@ -245,6 +251,7 @@ class FakeEcu : public DiagLink {
   bool uploading = false;
   std::uint64_t upload_offset = 0;
   int unanswered_left = 0;
+  int broken_left = 0;
 };
 
 }  // namespace ecuup::test

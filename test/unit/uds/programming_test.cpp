@@ -333,6 +333,26 @@ TEST_CASE("the ECU may come back slowly after the reset", "[uds]") {
     REQUIRE(r);
     CHECK(reconnects == 0);  // timeouts do not need a new link
   }
+  SECTION("the link drops on reset and is opened again") {
+    ecu.broken_sends_after_reset = 1;
+    int reconnects = 0;
+    auto hooks = toy_key();
+    hooks.reconnect = [&]() -> Result<void> {
+      ++reconnects;
+      return reconnects == 1 ? Result<void>(make_error(Errc::network, "connection refused")) : success();
+    };
+    auto r = run_flash_sequence(client, options, image, hooks, null_progress(), "bms");
+    REQUIRE(r);
+    CHECK(reconnects == 2);
+  }
+  SECTION("a dropped link without a way to reconnect fails after the reset timeout") {
+    ecu.broken_sends_after_reset = 1000000;
+    options.reset_timeout = 20ms;
+    auto r = run_flash_sequence(client, options, image, toy_key(), null_progress(), "bms");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::timeout);
+    CHECK_THAT(r.error().message, Catch::Contains("connection closed by peer"));
+  }
   SECTION("never comes back") {
     ecu.unanswered_after_reset = 1000000;
     options.reset_timeout = 20ms;
