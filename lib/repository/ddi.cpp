@@ -1,5 +1,6 @@
 #include "repository/ddi.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -204,7 +205,10 @@ Result<ReportResult> DdiRepository::report(const std::vector<ReportedEcu>& ecus,
   ReportResult out;
   std::map<std::string, std::string> all_attributes = m_settings.attributes;
   for (const auto& [key, value] : attributes) all_attributes[key] = value;
-  ECUUP_TRY(put_config_data(ddi::config_data_body(ecus, all_attributes), out));
+  bool any_version = std::any_of(ecus.begin(), ecus.end(), [](const ReportedEcu& e) { return !e.version.empty(); });
+  if (any_version || !all_attributes.empty()) {
+    ECUUP_TRY(put_config_data(ddi::config_data_body(ecus, all_attributes), out));
+  }
 
   ECUUP_ASSIGN(std::string base_text, get_ok(m_settings.base_url, "GET controller base"));
   ECUUP_ASSIGN(ddi::ControllerBase base, ddi::parse_controller_base(base_text));

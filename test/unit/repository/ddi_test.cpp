@@ -170,6 +170,18 @@ TEST_CASE("ddi: no deploymentBase link means no tasks", "[ddi]") {
   CHECK(h.shared.log.size() == 2);
 }
 
+TEST_CASE("ddi: nothing to upload sends no configData", "[ddi]") {
+  ScriptedTransport::Shared shared;
+  DdiSettings s;
+  s.base_url = k_base;
+  DdiRepository repo(s, std::make_unique<ScriptedTransport>(shared));
+  shared.script["GET " + k_base] = {answer(200, base_body(false, false).dump())};
+  auto result = repo.report({{"bms", "battery", ""}}, {});
+  REQUIRE(result.ok());
+  REQUIRE(shared.log.size() == 1);
+  CHECK(shared.log[0].method == "GET");
+}
+
 TEST_CASE("ddi: configData 404 polls the base once to register, then retries", "[ddi]") {
   Harness h;
   h.on("PUT " + k_base + "/configData", {answer(404, R"({"errorCode":"hawkbit.server.error.repo.entitiyNotFound"})"),
