@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "util/cancel.hpp"
+
 namespace ecuup {
 namespace {
 
@@ -23,6 +25,13 @@ constexpr long k_http_server_error_first = 500;
 constexpr const char* k_redacted = "<redacted>";
 
 bool is_ok(long status) { return status >= k_http_ok_first && status <= k_http_ok_last; }
+
+// Waits before retrying a 409; false when the user interrupted meanwhile.
+bool conflict_pause(std::chrono::milliseconds delay) {
+  if (interrupt_requested()) return false;
+  std::this_thread::sleep_for(delay);
+  return !interrupt_requested();
+}
 
 std::string trim(std::string_view s) {
   auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
@@ -179,7 +188,8 @@ Result<void> DdiRepository::put_config_data(const std::string& body, ReportResul
     if (response.status == k_http_conflict) {
       // 409: "modified by another request at the same time. You may retry" (DDI).
       if (attempt < m_settings.conflict_attempts) {
-        std::this_thread::sleep_for(m_settings.conflict_backoff * attempt);
+        if (!conflict_pause(m_settings.conflict_backoff * attempt))
+          return make_error(Errc::interrupted, what + ": interrupted");
         continue;
       }
       out.notes.push_back(fmt::format("{}: the server answered HTTP 409 (conflict) {} times; the versions go with "
@@ -263,7 +273,8 @@ Result<void> DdiRepository::send_feedback(const Feedback& feedback) {
     }
     if (response.status == k_http_conflict) {
       if (attempt < m_settings.conflict_attempts) {
-        std::this_thread::sleep_for(m_settings.conflict_backoff * attempt);
+        if (!conflict_pause(m_settings.conflict_backoff * attempt))
+          return make_error(Errc::interrupted, what + ": interrupted");
         continue;
       }
       // Retryable by the DDI's own word: keep it queued.
