@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 #include <linux/can.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
@@ -144,6 +147,34 @@ Result<void> check_frame(const CanFrame& frame) {
 }
 
 }  // namespace
+
+Result<std::size_t> SocketReceiver::receive(std::span<std::uint8_t> buffer, std::chrono::steady_clock::time_point deadline) {
+  using namespace std::chrono;
+  for (;;) {
+    const auto left = ceil<microseconds>(deadline - steady_clock::now());
+    int flags = MSG_TRUNC;
+    if (left.count() <= 0) {
+      flags |= MSG_DONTWAIT;
+    } else if (m_timeout.count() == 0 || m_timeout > left || m_timeout < left - std::max<microseconds>(1ms, left / 8)) {
+      timeval tv{};
+      tv.tv_sec = static_cast<time_t>(left.count() / 1'000'000);
+      tv.tv_usec = static_cast<suseconds_t>(left.count() % 1'000'000);
+      if (::setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+        return make_error(Errc::io, std::string("SO_RCVTIMEO: ") + std::strerror(errno));
+      m_timeout = left;
+    }
+    const ssize_t n = ::recv(m_fd, buffer.data(), buffer.size(), flags);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (left.count() <= 0 || steady_clock::now() >= deadline) return make_error(Errc::timeout, "no frame received");
+      continue;  // the socket's timeout was shorter than the time left
+    }
+    // A queued ICMP error from an earlier datagram; not ours to report on a bus.
+    if (errno == ECONNREFUSED) continue;
+    return make_error(Errc::io, std::string("receive: ") + std::strerror(errno));
+  }
+}
 
 Result<std::size_t> encode_frame_image(const CanFrame& frame, FrameImage& out) {
   ECUUP_TRY(check_frame(frame));
