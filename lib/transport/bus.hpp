@@ -16,6 +16,8 @@
 
 namespace ecuup {
 
+// The trace is appended to (several links may share one file); its interface field is the
+// SocketCAN interface, or "udp<LOCALPORT>" for a udp bus.
 struct BusOptions {
   std::filesystem::path trace_file;   // non-empty: candump-format trace of every frame, both directions
   std::uint32_t bitrate = 0;          // >0: timing model, sends are paced at this nominal bitrate
