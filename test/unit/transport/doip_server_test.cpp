@@ -14,6 +14,7 @@
 #include "support/temp_dir.hpp"
 #include "transport/doip.hpp"
 #include "transport/doip_server.hpp"
+#include "util/cancel.hpp"
 
 using namespace ecuup;
 using namespace ecuup::doip;
@@ -329,6 +330,18 @@ TEST_CASE("DoIP silent ECU is a timeout", "[doip]") {
   REQUIRE_FALSE(response);
   CHECK(response.error().code == Errc::timeout);
   CHECK(response.error().message.find("0x0010") != std::string::npos);
+}
+
+TEST_CASE("DoIP waits end early on an interrupt request", "[doip]") {
+  Bench bench([](std::uint16_t, ByteView, DoipResponder&) {});
+  auto link = connect_doip(bench.client());
+  REQUIRE(link);
+  REQUIRE((*link)->send(Bytes{0x22, 0xF1, 0x90}));
+  request_interrupt();
+  auto response = (*link)->receive(5000ms);
+  clear_interrupt();
+  REQUIRE_FALSE(response);
+  CHECK(response.error().code == Errc::interrupted);
 }
 
 TEST_CASE("DoIP carries 64 KiB messages both ways", "[doip]") {
