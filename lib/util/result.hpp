@@ -70,6 +70,12 @@ class [[nodiscard]] Result {
   const Error& error() const& { assert(!ok()); return std::get<1>(m_v); }
   Error&& error() && { assert(!ok()); return std::get<1>(std::move(m_v)); }
 
+  // On error, prefix the message with `where`; a value passes through.
+  Result with_context(const std::string& where) && {
+    if (!ok()) std::get<1>(m_v) = std::get<1>(std::move(m_v)).context(where);
+    return std::move(*this);
+  }
+
  private:
   std::variant<T, Error> m_v;
 };
@@ -84,6 +90,11 @@ class [[nodiscard]] Result<void> {
   explicit operator bool() const { return m_ok; }
   const Error& error() const& { assert(!m_ok); return m_error; }
   Error&& error() && { assert(!m_ok); return std::move(m_error); }
+
+  Result with_context(const std::string& where) && {
+    if (!m_ok) m_error = std::move(m_error).context(where);
+    return std::move(*this);
+  }
 
  private:
   Error m_error;
