@@ -25,7 +25,8 @@ using nlohmann::json;
 
 constexpr const char* k_json_type = "application/json";
 constexpr std::size_t k_read_block = 64 * 1024;
-constexpr std::size_t k_keep_alive_max_count = 10000;
+// A connection gives its worker back after this many requests, so queued connections get served.
+constexpr std::size_t k_keep_alive_max_count = 100;
 constexpr time_t k_keep_alive_timeout_s = 5;
 // /{tenant}/controller/v1/{controllerId}/...
 constexpr std::size_t k_ddi_fixed_segments = 4;
