@@ -19,7 +19,7 @@ struct ServerOptions {
   std::string gateway_token;  // empty: GatewayToken auth disabled
   std::string polling_sleep = "00:05:00";
   std::string public_url;  // base for hrefs; empty: scheme + the request's Host header
-  int threads = 64;  // a keep-alive connection holds a worker while it is open
+  int threads = 128;  // a keep-alive connection holds a worker while it is open
   bool log_requests = false;
 };
 

@@ -1,5 +1,7 @@
 #include "views.hpp"
 
+#include <fmt/core.h>
+
 #include <ctime>
 
 namespace ecuup::server {
@@ -72,12 +74,16 @@ nlohmann::json action_json(const ActionDetails& a) {
 
 std::string feedback_line(const FeedbackEntry& e) {
   std::string line = iso8601_utc(e.at) + " " + e.kind + " " + e.execution + "/" + e.finished;
-  if (e.progress_cnt) {
-    line += " (" + std::to_string(*e.progress_cnt);
-    if (e.progress_of) line += "/" + std::to_string(*e.progress_of);
-    line += ")";
+  // fmt, not `"/" + std::to_string(..)`: GCC 12 -O3 reports a bogus -Wrestrict on the latter.
+  if (e.progress_cnt && e.progress_of) {
+    line += fmt::format(" ({}/{})", *e.progress_cnt, *e.progress_of);
+  } else if (e.progress_cnt) {
+    line += fmt::format(" ({})", *e.progress_cnt);
   }
-  for (std::size_t i = 0; i < e.details.size(); ++i) line += (i == 0 ? ": " : "; ") + e.details[i];
+  for (std::size_t i = 0; i < e.details.size(); ++i) {
+    line += i == 0 ? ": " : "; ";
+    line += e.details[i];
+  }
   return line;
 }
 
