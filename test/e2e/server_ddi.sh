@@ -5,9 +5,12 @@
 set -euo pipefail
 BIN=${ECUUP_BIN:-build/bin}
 SRC=${ECUUP_SRC:-.}
-SPEC=${ECUUP_DDI_SPEC:-$SRC/../shared/contracts/hawkbit-ddi-openapi.json}
-[[ -f $SPEC ]] || SPEC=/work/shared/contracts/hawkbit-ddi-openapi.json
-[[ -f $SPEC ]] || { echo "skip: hawkBit DDI OpenAPI description not found"; exit 125; }
+# hawkBit's DDI OpenAPI description: $ECUUP_DDI_SPEC, else the first copy found.
+SPEC=${ECUUP_DDI_SPEC:-}
+for c in "$SRC/contracts" "$SRC/test/contracts" "$SRC/docs/contracts" "$SRC/../shared/contracts"; do
+  [[ -z $SPEC && -f $c/hawkbit-ddi-openapi.json ]] && SPEC=$c/hawkbit-ddi-openapi.json
+done
+[[ -n $SPEC && -f $SPEC ]] || { echo "skip: hawkBit DDI OpenAPI description not found"; exit 125; }
 command -v curl >/dev/null || { echo "skip: no curl"; exit 125; }
 CHECK="python3 $SRC/test/support/openapi_check.py $SPEC"
 SERVER=$BIN/ecuup-server
