@@ -1,0 +1,100 @@
+# Helpers for the ecuup-sim end-to-end tests (sourced by test/e2e/sim_*.sh; not a test itself).
+# Needs ECUUP_BIN (build/bin). Talks to one ECU through `ecuup-sim console` running as a coproc.
+set -euo pipefail
+
+SIM="${ECUUP_BIN:?ECUUP_BIN must point at build/bin}/ecuup-sim"
+[[ -x "$SIM" ]] || { echo "skip: $SIM not built"; exit 125; }
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ecuup-sim-e2e.XXXXXX")"
+trap 'sim_cleanup' EXIT
+FAILS=0
+CHECKS=0
+PENDING_COUNT=0
+
+sim_cleanup() {
+  sim_console_stop || true
+  [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
+}
+
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+ok() { CHECKS=$((CHECKS + 1)); }
+
+# hex of a file, lower case, no separators
+file_hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+
+# sim_console_start CONFIG STATE ECU [--fault F]...
+sim_console_start() {
+  local config=$1 state=$2 ecu=$3; shift 3
+  coproc CONSOLE { exec "$SIM" console --config "$config" --state "$state" --ecu "$ecu" "$@" 2>>"$WORK/console.err"; }
+  CONSOLE_PID_SAVED=$CONSOLE_PID
+}
+
+sim_console_stop() {
+  if [[ -n "${CONSOLE_PID_SAVED:-}" ]]; then
+    local fd=${CONSOLE[1]:-}
+    [[ -n $fd ]] && exec {fd}>&-
+    wait "$CONSOLE_PID_SAVED" 2>/dev/null || true
+    CONSOLE_PID_SAVED=
+  fi
+}
+
+# uds HEX: sets R to the final answer ("-" silence, "drop", "timeout"); 0x78 pendings are counted
+# in PENDING_COUNT. (No $(...): the coproc's pipe and the counters live in this shell.)
+uds() {
+  local req=${1// /} line
+  PENDING_COUNT=0
+  echo "$req" >&"${CONSOLE[1]}"
+  while true; do
+    if ! read -t 30 -r line <&"${CONSOLE[0]}"; then R=timeout; return; fi
+    if [[ ${#line} -eq 6 && $line == 7f??78 ]]; then PENDING_COUNT=$((PENDING_COUNT + 1)); continue; fi
+    R=$line
+    return
+  done
+}
+
+sim_sleep_ms() { echo "sleep $1" >&"${CONSOLE[1]}"; }
+
+# expect WHAT REQUEST EXPECTED_PATTERN (bash glob)
+expect() {
+  local what=$1 req=$2 want=$3
+  uds "$req"
+  if [[ $R == $want ]]; then ok; else fail "$what: ${req:0:40} -> ${R:0:60} (want $want)"; fi
+}
+
+# unlock LEVEL (odd, hex byte like 01 or 11)
+unlock() {
+  local level=$1 key send
+  uds "27$level"
+  [[ $R == 67$level* ]] || { fail "requestSeed $level -> $R"; return; }
+  key=$("$SIM" key "0x$level" "${R:4}")
+  send=$(printf '%02x' $((0x$level + 1)))
+  expect "sendKey $level" "27$send$key" "67$send"
+}
+
+# download IMAGE ADDR_HEX8: 34, 36 x N (blocks sized from the 0x74 answer), 37.
+# Sets DL_RESULT to "ok" or "<step> -> <answer>" and DL_BLOCKS to the blocks acknowledged.
+download() {
+  local image=$1 addr=$2 hex size max chunk counter=1 off=0 cnt
+  hex=$(file_hex "$image")
+  size=$(stat -c %s "$image")
+  DL_BLOCKS=0
+  uds "340044${addr}$(printf '%08x' "$size")"
+  [[ $R == 7420* ]] || { DL_RESULT="RequestDownload -> $R"; return; }
+  max=$((0x${R:4:4}))
+  chunk=$(((max - 2) * 2))
+  while ((off < size * 2)); do
+    cnt=$(printf '%02x' $((counter & 0xff)))
+    uds "36$cnt${hex:off:chunk}"
+    if [[ $R != "76$cnt" ]]; then DL_RESULT="block $counter -> $R"; return; fi
+    DL_BLOCKS=$counter
+    off=$((off + chunk))
+    counter=$((counter + 1))
+  done
+  uds 37
+  [[ $R == 77 ]] || { DL_RESULT="RequestTransferExit -> $R"; return; }
+  DL_RESULT=ok
+}
+
+finish() {
+  echo "$CHECKS passed, $FAILS failed"
+  [[ $FAILS -eq 0 ]]
+}
