@@ -12,6 +12,7 @@ PENDING_COUNT=0
 
 sim_cleanup() {
   sim_console_stop || true
+  sim_run_stop KILL || true
   [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
 }
 
@@ -97,4 +98,58 @@ download() {
 finish() {
   echo "$CHECKS passed, $FAILS failed"
   [[ $FAILS -eq 0 ]]
+}
+
+# sim_client_start doip PORT ECU_ADDR | can BUS TX RX : the Python tester as the coproc `uds` talks to.
+sim_client_start() {
+  local client="${ECUUP_SRC:?ECUUP_SRC must point at the source dir}/test/support/uds_client.py"
+  command -v python3 >/dev/null || { echo "skip: python3 missing"; exit 125; }
+  if [[ $1 == doip ]]; then
+    coproc CONSOLE { exec python3 "$client" doip --port "$2" --ecu "$3" --timeout "${CLIENT_TIMEOUT_MS:-1000}" 2>>"$WORK/client.err"; }
+  else
+    coproc CONSOLE { exec python3 "$client" can --bus "$2" --tx "$3" --rx "$4" --timeout "${CLIENT_TIMEOUT_MS:-1000}" 2>>"$WORK/client.err"; }
+  fi
+  CONSOLE_PID_SAVED=$CONSOLE_PID
+}
+
+# sim_run_start CONFIG STATE [run options...]: starts `ecuup-sim run`, waits for "ready"; sets SIM_PID,
+# DOIP_PORT. Exits 125 (skip) when this build has no transports yet.
+sim_run_start() {
+  local config=$1 state=$2; shift 2
+  : >"$WORK/run.out"
+  "$SIM" run --config "$config" --state "$state" "$@" >"$WORK/run.out" 2>>"$WORK/run.err" &
+  SIM_PID=$!
+  for _ in $(seq 1 100); do
+    if grep -q '^ready' "$WORK/run.out"; then
+      DOIP_PORT=$(sed -n 's/.*doip_port=\([0-9]*\).*/\1/p' "$WORK/run.out")
+      return 0
+    fi
+    if ! kill -0 "$SIM_PID" 2>/dev/null; then
+      if grep -q 'built without' "$WORK/run.err"; then echo "skip: ecuup-sim built without transports"; exit 125; fi
+      cat "$WORK/run.err" >&2
+      fail "ecuup-sim run exited before ready"
+      SIM_PID=
+      return 1
+    fi
+    sleep 0.1
+  done
+  fail "ecuup-sim run: no ready line within 10 s"
+  return 1
+}
+
+# sim_run_stop [SIGNAL]: stops the simulator; sets SIM_RC.
+sim_run_stop() {
+  SIM_RC=0
+  if [[ -n "${SIM_PID:-}" ]]; then
+    kill -"${1:-TERM}" "$SIM_PID" 2>/dev/null || true
+    wait "$SIM_PID" || SIM_RC=$?
+    SIM_PID=
+  fi
+}
+
+# A free-ish UDP port pair for the virtual CAN bus (tests may run in parallel).
+pick_bus_ports() {
+  local base=$((20000 + (RANDOM % 2000) * 10 + ($$ % 10)))
+  BUS_SIM="udp:$((base + 1)):$base"
+  BUS_TESTER="udp:$base:$((base + 1))"
 }
