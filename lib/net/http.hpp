@@ -38,6 +38,9 @@ struct DownloadResult {
   bool resumed = false;
 };
 
+// Where download() keeps the resume validator of `partial`; remove it with the partial file.
+std::filesystem::path download_meta_path(const std::filesystem::path& partial);
+
 class HttpClient {
  public:
   explicit HttpClient(HttpOptions options = {});
@@ -48,7 +51,10 @@ class HttpClient {
                                const std::string& content_type = "application/json");
   // GET `url` into `partial`. If `partial` has bytes, asks for the rest with Range + If-Range
   // (validator kept in `partial` + ".meta"); a changed resource restarts from zero.
-  // Works for file:// too.
+  // Works for file:// too. Reports progress.advance(bytes on disk) and note() per retry;
+  // begin()/end() are the caller's. Interruption (util/cancel.hpp) keeps the partial file.
+  // Errors: network (after the last attempt), auth (401/403), not_found (404/410), server
+  // (other 4xx), interrupted, io.
   Result<DownloadResult> download(const std::string& url, const std::filesystem::path& partial,
                                   Progress& progress);
 

@@ -1,0 +1,217 @@
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <regex>
+
+#include <fmt/format.h>
+
+#include "util/fs.hpp"
+
+namespace ecuup {
+
+namespace fs = std::filesystem;
+
+Error config_error_at(const fs::path& file, const YAML::Mark& mark, const std::string& message) {
+  if (mark.is_null()) return make_error(Errc::config, fmt::format("{}: {}", file.string(), message));
+  return make_error(Errc::config, fmt::format("{}:{}:{}: {}", file.string(), mark.line + 1, mark.column + 1, message));
+}
+
+Error config_error_at(const fs::path& file, const YAML::Node& node, const std::string& message) {
+  return config_error_at(file, node.Mark(), message);
+}
+
+Result<std::string> yaml_string(const fs::path& file, const YAML::Node& map, const std::string& key,
+                                const std::string* fallback) {
+  YAML::Node node = map[key];
+  if (!node) {
+    if (fallback) return *fallback;
+    return config_error_at(file, map, fmt::format("missing required key '{}'", key));
+  }
+  if (!node.IsScalar()) return config_error_at(file, node, fmt::format("'{}' must be a string", key));
+  return node.Scalar();
+}
+
+Result<long long> yaml_int(const fs::path& file, const YAML::Node& map, const std::string& key, long long fallback,
+                           long long min, long long max) {
+  YAML::Node node = map[key];
+  if (!node) return fallback;
+  long long value = 0;
+  if (!node.IsScalar() || !YAML::convert<long long>::decode(node, value))
+    return config_error_at(file, node, fmt::format("'{}' must be an integer", key));
+  if (value < min || value > max)
+    return config_error_at(file, node, fmt::format("'{}' must be between {} and {}", key, min, max));
+  return value;
+}
+
+Result<bool> yaml_bool(const fs::path& file, const YAML::Node& map, const std::string& key, bool fallback) {
+  YAML::Node node = map[key];
+  if (!node) return fallback;
+  bool value = false;
+  if (!node.IsScalar() || !YAML::convert<bool>::decode(node, value))
+    return config_error_at(file, node, fmt::format("'{}' must be true or false", key));
+  return value;
+}
+
+Result<void> yaml_known_keys(const fs::path& file, const YAML::Node& map, const std::vector<std::string>& allowed) {
+  if (!map.IsMap()) return config_error_at(file, map, "expected a mapping");
+  for (const auto& entry : map) {
+    std::string key = entry.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      return config_error_at(file, entry.first, fmt::format("unknown key '{}' (expected one of: {})", key, list));
+    }
+  }
+  return success();
+}
+
+const EcuConfig* Config::find_ecu(const std::string& name) const {
+  for (const auto& ecu : ecus)
+    if (ecu.name == name) return &ecu;
+  return nullptr;
+}
+
+namespace {
+
+const std::vector<std::string> k_drivers = {"image", "command", "uds"};
+
+fs::path resolve(const fs::path& base, const std::string& value) {
+  if (value.empty()) return {};
+  fs::path p(value);
+  return p.is_absolute() ? p : (base / p).lexically_normal();
+}
+
+Result<void> parse_server(const fs::path& file, const fs::path& base, const YAML::Node& node, ServerConfig& out) {
+  if (!node) return config_error_at(file, YAML::Mark::null_mark(), "missing required key 'server'");
+  ECUUP_TRY(yaml_known_keys(file, node,
+                            {"kind", "path", "url", "tenant", "token_kind", "token_env", "token_file", "ca_file",
+                             "client_cert", "client_key", "verify_tls", "connect_timeout_ms", "low_speed_timeout_s",
+                             "max_attempts", "attributes"}));
+  ECUUP_ASSIGN(out.kind, yaml_string(file, node, "kind"));
+  if (out.kind == "dir") {
+    ECUUP_ASSIGN(std::string path, yaml_string(file, node, "path"));
+    out.path = resolve(base, path);
+  } else if (out.kind == "ddi") {
+    ECUUP_ASSIGN(out.url, yaml_string(file, node, "url"));
+    if (out.url.rfind("http://", 0) != 0 && out.url.rfind("https://", 0) != 0)
+      return config_error_at(file, node["url"], "'url' must start with http:// or https://");
+    while (!out.url.empty() && out.url.back() == '/') out.url.pop_back();
+  } else {
+    return config_error_at(file, node["kind"], fmt::format("unknown server kind '{}' (expected dir or ddi)", out.kind));
+  }
+  std::string def_tenant = "DEFAULT", def_kind = "target", empty;
+  ECUUP_ASSIGN(out.tenant, yaml_string(file, node, "tenant", &def_tenant));
+  ECUUP_ASSIGN(out.token_kind, yaml_string(file, node, "token_kind", &def_kind));
+  if (out.token_kind != "target" && out.token_kind != "gateway")
+    return config_error_at(file, node["token_kind"], "'token_kind' must be target or gateway");
+  ECUUP_ASSIGN(out.token_env, yaml_string(file, node, "token_env", &empty));
+  ECUUP_ASSIGN(std::string token_file, yaml_string(file, node, "token_file", &empty));
+  out.token_file = resolve(base, token_file);
+  ECUUP_ASSIGN(std::string ca, yaml_string(file, node, "ca_file", &empty));
+  out.ca_file = resolve(base, ca);
+  ECUUP_ASSIGN(std::string cert, yaml_string(file, node, "client_cert", &empty));
+  out.client_cert = resolve(base, cert);
+  ECUUP_ASSIGN(std::string key, yaml_string(file, node, "client_key", &empty));
+  out.client_key = resolve(base, key);
+  ECUUP_ASSIGN(out.verify_tls, yaml_bool(file, node, "verify_tls", true));
+  ECUUP_ASSIGN(long long connect_ms, yaml_int(file, node, "connect_timeout_ms", 10000, 1, 600000));
+  out.connect_timeout = std::chrono::milliseconds(connect_ms);
+  ECUUP_ASSIGN(long long low_speed, yaml_int(file, node, "low_speed_timeout_s", 30, 1, 3600));
+  out.low_speed_timeout = std::chrono::seconds(low_speed);
+  ECUUP_ASSIGN(long long attempts, yaml_int(file, node, "max_attempts", 4, 1, 100));
+  out.max_attempts = static_cast<int>(attempts);
+  if (YAML::Node attrs = node["attributes"]) {
+    if (!attrs.IsMap()) return config_error_at(file, attrs, "'attributes' must be a mapping of names to strings");
+    for (const auto& a : attrs) {
+      if (!a.second.IsScalar()) return config_error_at(file, a.second, "attribute values must be strings");
+      out.attributes[a.first.Scalar()] = a.second.Scalar();
+    }
+  }
+  return success();
+}
+
+Result<EcuConfig> parse_ecu(const fs::path& file, const YAML::Node& node) {
+  if (!node.IsMap()) return config_error_at(file, node, "each ECU must be a mapping with at least 'name' and 'driver'");
+  std::vector<std::string> keys = {"name", "part", "driver", "order", "flash_timeout_s"};
+  keys.insert(keys.end(), k_drivers.begin(), k_drivers.end());
+  ECUUP_TRY(yaml_known_keys(file, node, keys));
+  EcuConfig ecu;
+  ecu.config_file = file;
+  ECUUP_ASSIGN(ecu.name, yaml_string(file, node, "name"));
+  static const std::regex k_name_re("[A-Za-z0-9_][A-Za-z0-9_.-]*");
+  if (!std::regex_match(ecu.name, k_name_re))
+    return config_error_at(file, node["name"], fmt::format("ECU name '{}' may only use letters, digits, '_', '.', '-'", ecu.name));
+  ECUUP_ASSIGN(ecu.part, yaml_string(file, node, "part", &ecu.name));
+  ECUUP_ASSIGN(ecu.driver, yaml_string(file, node, "driver"));
+  if (std::find(k_drivers.begin(), k_drivers.end(), ecu.driver) == k_drivers.end())
+    return config_error_at(file, node["driver"], fmt::format("unknown driver '{}' (expected image, command or uds)", ecu.driver));
+  ECUUP_ASSIGN(long long order, yaml_int(file, node, "order", 0, -1000000, 1000000));
+  ecu.order = static_cast<int>(order);
+  ECUUP_ASSIGN(long long timeout, yaml_int(file, node, "flash_timeout_s", 600, 1, 86400));
+  ecu.flash_timeout = std::chrono::seconds(timeout);
+  for (const auto& d : k_drivers)
+    if (d != ecu.driver && node[d])
+      return config_error_at(file, node[d], fmt::format("section '{}' does not match driver '{}'", d, ecu.driver));
+  // Test before assigning: yaml-cpp throws when an absent (invalid) node is assigned.
+  YAML::Node settings = node[ecu.driver];
+  if (!settings)
+    return config_error_at(file, node, fmt::format("ECU '{}' uses driver '{}' but has no '{}:' section", ecu.name, ecu.driver, ecu.driver));
+  if (!settings.IsMap()) return config_error_at(file, settings, fmt::format("'{}' must be a mapping", ecu.driver));
+  ecu.settings = settings;
+  return ecu;
+}
+
+}  // namespace
+
+Result<Config> parse_config(const std::string& text, const fs::path& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return config_error_at(file, e.mark, e.msg);
+  }
+  if (!root || root.IsNull()) return config_error_at(file, YAML::Mark::null_mark(), "the config is empty");
+  if (!root.IsMap()) return config_error_at(file, root, "the config must be a mapping (vehicle, server, ecus, ...)");
+  ECUUP_TRY(yaml_known_keys(file, root, {"vehicle", "state_dir", "allow_downgrade", "backups", "server", "ecus"}));
+
+  Config config;
+  config.file = file;
+  config.base_dir = file.has_parent_path() ? fs::absolute(file).parent_path() : fs::current_path();
+  ECUUP_ASSIGN(config.vehicle_id, yaml_string(file, root, "vehicle"));
+  std::string def_state = "state";
+  ECUUP_ASSIGN(std::string state, yaml_string(file, root, "state_dir", &def_state));
+  config.state_dir = resolve(config.base_dir, state);
+  ECUUP_ASSIGN(config.allow_downgrade, yaml_bool(file, root, "allow_downgrade", false));
+  if (YAML::Node backups = root["backups"]) {
+    ECUUP_TRY(yaml_known_keys(file, backups, {"keep"}));
+    ECUUP_ASSIGN(long long keep, yaml_int(file, backups, "keep", 2, 1, 100));
+    config.backup_keep = static_cast<int>(keep);
+  }
+  ECUUP_TRY(parse_server(file, config.base_dir, root["server"], config.server));
+
+  YAML::Node ecus = root["ecus"];
+  if (!ecus) return config_error_at(file, root, "missing required key 'ecus' (a list of ECUs)");
+  if (!ecus.IsSequence() || ecus.size() == 0)
+    return config_error_at(file, ecus, "'ecus' must be a non-empty list");
+  for (const auto& node : ecus) {
+    ECUUP_ASSIGN(EcuConfig ecu, parse_ecu(file, node));
+    if (config.find_ecu(ecu.name))
+      return config_error_at(file, node["name"], fmt::format("duplicate ECU name '{}'", ecu.name));
+    for (const auto& other : config.ecus)
+      if (other.part == ecu.part)
+        return config_error_at(file, node, fmt::format("ECUs '{}' and '{}' have the same part '{}'", other.name, ecu.name, ecu.part));
+    config.ecus.push_back(std::move(ecu));
+  }
+  return config;
+}
+
+Result<Config> load_config(const fs::path& file) {
+  auto text = read_text_file(file);
+  if (!text) {
+    Error e = std::move(text).error();
+    return make_error(Errc::config, "cannot read config: " + e.message);
+  }
+  return parse_config(*text, file);
+}
+
+}  // namespace ecuup

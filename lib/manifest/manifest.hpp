@@ -1,0 +1,136 @@
+#pragma once
+// state/manifest.yaml: what ecuup knows about each ECU between steps (ecuup-manifest(5)).
+// Written by ecuup only, atomically, under the lock. Keys this version does not know are kept.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/yaml.h>
+
+#include "util/result.hpp"
+
+namespace ecuup {
+
+inline constexpr int k_manifest_schema = 1;
+inline constexpr std::size_t k_manifest_max_events = 200;
+
+enum class FlashState {
+  none,               // nothing to flash, or not yet
+  in_progress,        // programming started and has not been resolved: never assume how it ended
+  succeeded,          // new version programmed and read back
+  failed_restored,    // failed; backup programmed back and its version verified
+  failed_unrestored,  // failed and the restore failed: needs a person
+};
+const char* flash_state_name(FlashState s);
+std::optional<FlashState> parse_flash_state(const std::string& s);
+
+struct ManifestArtifact {
+  std::string name;
+  std::string url;
+  std::uint64_t size = 0;
+  std::string sha256;
+  std::string sha1;
+};
+
+struct InstalledState {
+  std::string version;
+  std::string read_at;
+  std::map<std::string, std::string> extra;
+};
+
+struct TaskState {
+  std::string action_id;
+  std::string target_version;
+  std::vector<ManifestArtifact> artifacts;
+  bool download_only = false;
+  bool maintenance_window_open = true;
+  std::string received_at;
+};
+
+struct DownloadState {
+  std::string artifact;  // downloads/<sha256>: the verified artifact, relative to the state dir
+  std::string sha256;
+  std::uint64_t size = 0;
+  bool verified = false;
+  std::string image;          // what gets flashed (the artifact, or a file unpacked from it)
+  std::string image_sha256;
+  std::string image_version;  // from package.yaml or the image header, when known
+  std::string at;
+};
+
+struct FlashRecord {
+  FlashState state = FlashState::none;
+  int attempts = 0;
+  std::string from_version;
+  std::string to_version;
+  std::string image_sha256;
+  std::string started_at;
+  std::string finished_at;
+  std::string last_error;
+};
+
+struct BackupRecord {
+  std::string version;
+  std::string sha256;
+  std::string path;  // backups/<ecu>/<sha256>.img, relative to the state dir
+  std::uint64_t size = 0;
+  std::string source;  // flash | import | read
+  std::string at;
+};
+
+struct EcuState {
+  std::optional<InstalledState> installed;
+  std::optional<TaskState> task;
+  std::optional<DownloadState> download;
+  FlashRecord flash;
+  std::optional<BackupRecord> backup;      // the current backup: what a failed flash restores
+  std::vector<BackupRecord> older_backups; // newest first, kept up to backups.keep - 1
+  YAML::Node raw;                          // the node as read, to keep unknown keys
+};
+
+struct QueuedFeedback {
+  std::string action_id;
+  std::string ecu;
+  std::string execution;  // DDI execution value
+  std::string finished;   // none | success | failure
+  int progress_cnt = -1;
+  int progress_of = -1;
+  std::vector<std::string> details;
+  bool for_cancel = false;
+  std::string queued_at;
+};
+
+struct ManifestEvent {
+  std::string at;
+  std::string ecu;
+  std::string step;
+  std::string message;
+};
+
+class Manifest {
+ public:
+  // A missing file is an empty manifest; a malformed one is Errc::config with file:line:col.
+  static Result<Manifest> load(const std::filesystem::path& path);
+  static Result<Manifest> parse(const std::string& text, const std::filesystem::path& path);
+  Result<void> save(const std::filesystem::path& path) const;
+  std::string to_yaml() const;
+
+  EcuState& ecu(const std::string& name);  // created on first use
+  const EcuState* find(const std::string& name) const;
+  const std::vector<std::pair<std::string, EcuState>>& ecus() const { return m_ecus; }
+  void add_event(const std::string& ecu, const std::string& step, const std::string& message);
+
+  std::string vehicle;
+  std::string updated_at;
+  std::vector<QueuedFeedback> feedback_queue;
+  std::vector<ManifestEvent> events;
+
+ private:
+  std::vector<std::pair<std::string, EcuState>> m_ecus;  // keeps the order ECUs were added in
+  YAML::Node m_raw;
+};
+
+}  // namespace ecuup

@@ -1,0 +1,142 @@
+#include "repository/dir_repository.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "net/http.hpp"
+#include "util/fs.hpp"
+#include "util/time.hpp"
+
+namespace ecuup {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Release {
+  std::string version;
+  fs::path artifact;
+  std::string sha256;
+  std::uint64_t size = 0;
+};
+
+std::string file_url(const fs::path& p) {
+  std::string out = "file://";
+  for (char c : fs::absolute(p).lexically_normal().string()) {
+    if (c == ' ') {
+      out += "%20";
+    } else if (c == '%') {
+      out += "%25";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+class DirRepository final : public Repository {
+ public:
+  DirRepository(fs::path root, std::string vehicle, HttpOptions http)
+      : m_root(std::move(root)), m_vehicle(std::move(vehicle)), m_http(std::move(http)) {}
+
+  Result<ReportResult> report(const std::vector<ReportedEcu>& ecus,
+                              const std::map<std::string, std::string>& attributes) override {
+    ECUUP_ASSIGN(auto releases, load_releases());
+    ReportResult result;
+    for (const auto& ecu : ecus) {
+      auto it = releases.find(ecu.part);
+      if (it == releases.end() || it->second.version == ecu.version) continue;
+      const Release& rel = it->second;
+      Task task;
+      task.ecu = ecu.name;
+      task.part = ecu.part;
+      task.action_id = fmt::format("dir:{}:{}", ecu.part, rel.version);
+      task.target_version = rel.version;
+      task.artifacts.push_back(ArtifactRef{rel.artifact.filename().string(), file_url(rel.artifact), rel.size, rel.sha256, ""});
+      result.tasks.push_back(std::move(task));
+    }
+    record_inventory(ecus, attributes);
+    return result;
+  }
+
+  Result<void> download(const ArtifactRef& artifact, const fs::path& partial, Progress& progress) override {
+    auto r = m_http.download(artifact.url, partial, progress);
+    if (!r) return std::move(r).error();
+    return success();
+  }
+
+  Result<void> send_feedback(const Feedback& fb) override {
+    nlohmann::json line = {{"time", now_iso8601()},
+                           {"vehicle", m_vehicle},
+                           {"action", fb.action_id},
+                           {"execution", feedback_execution_name(fb.execution)},
+                           {"finished", feedback_finished_name(fb.finished)},
+                           {"details", fb.details}};
+    if (fb.progress_cnt >= 0) line["progress"] = {{"cnt", fb.progress_cnt}, {"of", fb.progress_of}};
+    fs::path dir = m_root / "feedback";
+    ECUUP_TRY(ensure_directory(dir));
+    fs::path file = dir / (m_vehicle + ".jsonl");
+    std::string existing;
+    if (auto text = read_text_file(file)) existing = std::move(*text);
+    return write_file_atomic(file, existing + line.dump() + "\n").with_context("record feedback");
+  }
+
+  std::string describe() const override { return "dir " + m_root.string(); }
+
+ private:
+  Result<std::map<std::string, Release>> load_releases() const {
+    fs::path file = m_root / "releases.yaml";
+    auto text = read_text_file(file);
+    if (!text) return make_error(Errc::network, "repository unavailable: " + text.error().message);
+    YAML::Node root;
+    try {
+      root = YAML::Load(*text);
+    } catch (const YAML::Exception& e) {
+      return config_error_at(file, e.mark, e.msg);
+    }
+    YAML::Node rels = root && root.IsMap() ? root["releases"] : YAML::Node();
+    if (!rels || !rels.IsMap()) return config_error_at(file, root, "expected 'releases:' mapping part names to releases");
+    std::map<std::string, Release> out;
+    for (const auto& kv : rels) {
+      const YAML::Node& r = kv.second;
+      ECUUP_TRY(yaml_known_keys(file, r, {"version", "artifact", "sha256", "size"}));
+      Release rel;
+      ECUUP_ASSIGN(rel.version, yaml_string(file, r, "version"));
+      ECUUP_ASSIGN(std::string artifact, yaml_string(file, r, "artifact"));
+      if (fs::path(artifact).is_absolute() || artifact.find("..") != std::string::npos)
+        return config_error_at(file, r["artifact"], "'artifact' must be a path inside the repository");
+      rel.artifact = m_root / artifact;
+      ECUUP_ASSIGN(rel.sha256, yaml_string(file, r, "sha256"));
+      ECUUP_ASSIGN(long long size, yaml_int(file, r, "size", -1, -1, 1LL << 50));
+      std::error_code ec;
+      rel.size = size >= 0 ? static_cast<std::uint64_t>(size) : fs::file_size(rel.artifact, ec);
+      out[kv.first.Scalar()] = std::move(rel);
+    }
+    return out;
+  }
+
+  void record_inventory(const std::vector<ReportedEcu>& ecus, const std::map<std::string, std::string>& attributes) const {
+    // Best effort, like a server's configData: a read-only repository still serves updates.
+    nlohmann::json doc = {{"time", now_iso8601()}, {"vehicle", m_vehicle}, {"attributes", attributes}};
+    for (const auto& e : ecus) doc["ecus"][e.part] = e.version;
+    fs::path dir = m_root / "reports";
+    if (ensure_directory(dir)) (void)write_file_atomic(dir / (m_vehicle + ".json"), doc.dump(2) + "\n");
+  }
+
+  fs::path m_root;
+  std::string m_vehicle;
+  HttpClient m_http;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Repository>> make_dir_repository(const Config& config) {
+  if (!fs::is_directory(config.server.path))
+    return make_error(Errc::config, fmt::format("{}: repository directory {} does not exist", config.file.string(),
+                                                config.server.path.string()));
+  HttpOptions http;
+  http.max_attempts = 1;
+  return std::unique_ptr<Repository>(new DirRepository(config.server.path, config.vehicle_id, http));
+}
+
+}  // namespace ecuup

@@ -1,0 +1,22 @@
+#pragma once
+// Safe extraction of downloaded packages (tar, tar.gz, zip) with libarchive. Nothing reaches the
+// destination unless every entry passed the checks.
+#include <filesystem>
+#include <vector>
+
+#include "util/result.hpp"
+
+namespace ecuup {
+
+// True when the content (not the name) is a tar (plain or gzip-compressed) or zip archive.
+bool looks_like_archive(const std::filesystem::path& path);
+
+// Extracts `archive` into a temp dir beside `dest_dir`, then renames it to `dest_dir` (replacing
+// an existing one). Refuses (Errc::verify, `dest_dir` untouched, temp dir removed) absolute paths,
+// `..` components, links whose target leaves the tree, writing through a link, and device, fifo
+// or socket entries. Returns the regular files extracted, relative to `dest_dir`.
+// A corrupt archive is Errc::verify too; Errc::io for local file system failures.
+Result<std::vector<std::filesystem::path>> extract_archive(const std::filesystem::path& archive,
+                                                           const std::filesystem::path& dest_dir);
+
+}  // namespace ecuup

@@ -1,0 +1,99 @@
+#include <catch2/catch.hpp>
+
+#include "manifest/manifest.hpp"
+#include "support/temp_dir.hpp"
+#include "util/fs.hpp"
+
+using namespace ecuup;
+
+TEST_CASE("manifest round-trips every field", "[manifest]") {
+  test::TempDir dir;
+  Manifest m;
+  m.vehicle = "car-1";
+  auto& bms = m.ecu("bms");
+  bms.installed = InstalledState{"1.0.0", "2026-01-01T00:00:00Z", {{"serial", "S1"}}};
+  bms.task = TaskState{"a-1", "1.1.0", {{"bms.img", "file:///r/bms.img", 128, "ab", "cd"}}, false, true, "t"};
+  bms.download = DownloadState{"downloads/ab", "ab", 128, true, "downloads/ab", "ab", "1.1.0", "t"};
+  bms.flash.state = FlashState::in_progress;
+  bms.flash.attempts = 2;
+  bms.flash.last_error = "boom: \"quoted\" and: colon";
+  bms.backup = BackupRecord{"1.0.0", "ff", "backups/bms/ff.img", 64, "import", "t"};
+  bms.older_backups.push_back(BackupRecord{"0.9.0", "ee", "backups/bms/ee.img", 60, "flash", "t"});
+  m.ecu("gw");
+  m.feedback_queue.push_back(QueuedFeedback{"a-1", "bms", "closed", "success", 3, 3, {"flashed"}, false, "t"});
+  m.add_event("bms", "flash", "started");
+
+  auto path = dir / "manifest.yaml";
+  REQUIRE(m.save(path).ok());
+  auto back = Manifest::load(path);
+  REQUIRE(back.ok());
+  CHECK(back->vehicle == "car-1");
+  REQUIRE(back->ecus().size() == 2);
+  CHECK(back->ecus()[0].first == "bms");
+  const EcuState* b = back->find("bms");
+  REQUIRE(b);
+  CHECK(b->installed->version == "1.0.0");
+  CHECK(b->installed->extra.at("serial") == "S1");
+  CHECK(b->task->target_version == "1.1.0");
+  CHECK(b->task->artifacts.at(0).size == 128);
+  CHECK(b->download->verified);
+  CHECK(b->flash.state == FlashState::in_progress);
+  CHECK(b->flash.attempts == 2);
+  CHECK(b->flash.last_error == "boom: \"quoted\" and: colon");
+  CHECK(b->backup->sha256 == "ff");
+  CHECK(b->older_backups.at(0).version == "0.9.0");
+  CHECK(back->feedback_queue.at(0).progress_of == 3);
+  CHECK(back->events.at(0).message == "started");
+  // A second round trip is byte-identical: saving is deterministic.
+  CHECK(back->to_yaml() == m.to_yaml());
+}
+
+TEST_CASE("manifest keeps keys it does not know", "[manifest]") {
+  std::string text =
+      "schema: 1\nsite_note: keep me\necus:\n  bms:\n    custom: {a: 1}\n    flash: {state: succeeded, attempts: 1, "
+      "vendor_field: x}\n";
+  auto m = Manifest::parse(text, "m.yaml");
+  REQUIRE(m.ok());
+  m->ecu("bms").flash.attempts = 5;
+  std::string out = m->to_yaml();
+  auto again = Manifest::parse(out, "m.yaml");
+  REQUIRE(again.ok());
+  CHECK(out.find("site_note: keep me") != std::string::npos);
+  CHECK(out.find("custom:") != std::string::npos);
+  CHECK(out.find("vendor_field: x") != std::string::npos);
+  CHECK(again->find("bms")->flash.attempts == 5);
+}
+
+TEST_CASE("malformed manifests are refused with a position", "[manifest]") {
+  auto bad = Manifest::parse("ecus:\n  bms:\n    flash: {state: exploded}\n", "m.yaml");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().code == Errc::config);
+  CHECK(bad.error().message.find("m.yaml:3:") == 0);
+
+  CHECK_FALSE(Manifest::parse("ecus: [\n", "m.yaml").ok());
+  CHECK_FALSE(Manifest::parse("schema: 99\n", "m.yaml").ok());
+  CHECK_FALSE(Manifest::parse("ecus:\n  bms:\n    task: {action_id: x}\n", "m.yaml").ok());
+  CHECK_FALSE(Manifest::parse("ecus:\n  bms:\n    backup: {version: 1}\n", "m.yaml").ok());
+}
+
+TEST_CASE("a missing manifest is empty; events are bounded", "[manifest]") {
+  test::TempDir dir;
+  auto m = Manifest::load(dir / "none.yaml");
+  REQUIRE(m.ok());
+  CHECK(m->ecus().empty());
+  for (int i = 0; i < 500; ++i) m->add_event("", "x", std::to_string(i));
+  CHECK(m->events.size() == k_manifest_max_events);
+  CHECK(m->events.back().message == "499");
+}
+
+TEST_CASE("atomic write replaces content and leaves no temp files", "[util][fs]") {
+  test::TempDir dir;
+  auto path = dir / "f.txt";
+  REQUIRE(write_file_atomic(path, std::string_view("one")).ok());
+  REQUIRE(write_file_atomic(path, std::string_view("two")).ok());
+  CHECK(*read_text_file(path) == "two");
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  CHECK(files == 1);
+  CHECK_FALSE(write_file_atomic(dir / "no/such/dir/f", std::string_view("x")).ok());
+}

@@ -1,0 +1,260 @@
+#include <catch2/catch.hpp>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "store/archive.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace ecuup;
+using ecuup::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+enum class Format { tar, tar_gz, zip };
+enum class Kind { file, dir, symlink, hardlink, fifo, chardev };
+
+struct Item {
+  std::string name;
+  Kind kind = Kind::file;
+  std::string data;  // file content, or link target
+  mode_t perm = 0644;
+};
+
+// Writes an archive with libarchive's writer, exactly as given: no path sanitizing.
+void write_archive(const fs::path& path, Format format, const std::vector<Item>& items) {
+  archive* a = archive_write_new();
+  if (format == Format::zip) {
+    archive_write_set_format_zip(a);
+  } else {
+    archive_write_set_format_pax_restricted(a);
+    if (format == Format::tar_gz) archive_write_add_filter_gzip(a);
+  }
+  REQUIRE(archive_write_open_filename(a, path.c_str()) == ARCHIVE_OK);
+  for (const auto& it : items) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, it.name.c_str());
+    archive_entry_set_perm(e, it.perm);
+    archive_entry_set_mtime(e, 1700000000, 0);
+    switch (it.kind) {
+      case Kind::file:
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_size(e, static_cast<la_int64_t>(it.data.size()));
+        break;
+      case Kind::dir:
+        archive_entry_set_filetype(e, AE_IFDIR);
+        archive_entry_set_perm(e, 0755);
+        break;
+      case Kind::symlink:
+        archive_entry_set_filetype(e, AE_IFLNK);
+        archive_entry_set_symlink(e, it.data.c_str());
+        break;
+      case Kind::hardlink:
+        archive_entry_set_filetype(e, AE_IFREG);
+        archive_entry_set_hardlink(e, it.data.c_str());
+        archive_entry_set_size(e, 0);
+        break;
+      case Kind::fifo:
+        archive_entry_set_filetype(e, AE_IFIFO);
+        break;
+      case Kind::chardev:
+        archive_entry_set_filetype(e, AE_IFCHR);
+        archive_entry_set_rdev(e, 0x0103);
+        break;
+    }
+    REQUIRE(archive_write_header(a, e) == ARCHIVE_OK);
+    if (it.kind == Kind::file && !it.data.empty())
+      REQUIRE(archive_write_data(a, it.data.data(), it.data.size()) == static_cast<la_ssize_t>(it.data.size()));
+    archive_entry_free(e);
+  }
+  REQUIRE(archive_write_close(a) == ARCHIVE_OK);
+  archive_write_free(a);
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+  return s;
+}
+
+std::vector<std::string> listing(const fs::path& dir) {
+  std::vector<std::string> out;
+  if (!fs::exists(dir)) return out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) out.push_back(e.path().lexically_relative(dir).string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const char* format_name(Format f) {
+  switch (f) {
+    case Format::tar: return "tar";
+    case Format::tar_gz: return "tar.gz";
+    case Format::zip: return "zip";
+  }
+  return "?";
+}
+
+}  // namespace
+
+TEST_CASE("a good archive extracts byte-exact", "[archive]") {
+  for (Format format : {Format::tar, Format::tar_gz, Format::zip}) {
+    DYNAMIC_SECTION(format_name(format)) {
+      TempDir tmp;
+      std::string image = random_bytes(300000, 1);
+      std::vector<Item> items = {
+          {"pkg/", Kind::dir, "", 0755},
+          {"pkg/image.bin", Kind::file, image, 0644},
+          {"pkg/flash.sh", Kind::file, "#!/bin/sh\necho flash\n", 0755},
+          {"./pkg/sub/empty.txt", Kind::file, "", 0644},
+          {"pkg/sub/link", Kind::symlink, "../image.bin", 0777},
+          {"top.txt", Kind::file, "top\n", 0644},
+      };
+      write_archive(tmp / "pkg.archive", format, items);
+      CHECK(looks_like_archive(tmp / "pkg.archive"));
+      auto r = extract_archive(tmp / "pkg.archive", tmp / "out/dest");
+      REQUIRE(r.ok());
+      std::vector<fs::path> expected = {"pkg/image.bin", "pkg/flash.sh", "pkg/sub/empty.txt", "top.txt"};
+      CHECK(*r == expected);
+      CHECK(read_file(tmp / "out/dest/pkg/image.bin") == image);
+      CHECK(read_file(tmp / "out/dest/pkg/sub/empty.txt").empty());
+      CHECK(read_file(tmp / "out/dest/top.txt") == "top\n");
+      CHECK((fs::status(tmp / "out/dest/pkg/flash.sh").permissions() & fs::perms::owner_exec) != fs::perms::none);
+      CHECK(fs::is_symlink(tmp / "out/dest/pkg/sub/link"));
+      CHECK(read_file(tmp / "out/dest/pkg/sub/link") == image);
+      CHECK(listing(tmp / "out") == std::vector<std::string>{"dest", "dest/pkg", "dest/pkg/flash.sh", "dest/pkg/image.bin",
+                                                           "dest/pkg/sub", "dest/pkg/sub/empty.txt", "dest/pkg/sub/link",
+                                                           "dest/top.txt"});
+    }
+  }
+}
+
+TEST_CASE("hard links inside the archive are extracted", "[archive]") {
+  TempDir tmp;
+  write_archive(tmp / "a.tar", Format::tar,
+                {{"a/data.bin", Kind::file, "content", 0644}, {"b/alias.bin", Kind::hardlink, "a/data.bin", 0644}});
+  auto r = extract_archive(tmp / "a.tar", tmp / "dest");
+  REQUIRE(r.ok());
+  CHECK(r->size() == 2);
+  CHECK(read_file(tmp / "dest/b/alias.bin") == "content");
+}
+
+TEST_CASE("extraction replaces an existing destination", "[archive]") {
+  TempDir tmp;
+  fs::create_directories(tmp / "dest");
+  std::ofstream(tmp / "dest/stale.txt") << "old";
+  write_archive(tmp / "a.tar.gz", Format::tar_gz, {{"new.txt", Kind::file, "new", 0644}});
+  auto r = extract_archive(tmp / "a.tar.gz", tmp / "dest");
+  REQUIRE(r.ok());
+  CHECK(listing(tmp / "dest") == std::vector<std::string>{"new.txt"});
+  CHECK(listing(tmp.path()) == std::vector<std::string>{"a.tar.gz", "dest", "dest/new.txt"});
+}
+
+TEST_CASE("evil archives are refused and leave nothing behind", "[archive]") {
+  struct Case {
+    const char* what;
+    Format format;
+    std::vector<Item> items;
+  };
+  std::vector<Case> cases = {
+      {"absolute path", Format::tar, {{"ok.txt", Kind::file, "x"}, {"/tmp/ecuup-evil-absolute", Kind::file, "x"}}},
+      {"dot-dot escape", Format::tar, {{"ok.txt", Kind::file, "x"}, {"../escape.txt", Kind::file, "x"}}},
+      {"dot-dot inside", Format::tar_gz, {{"a/../../escape.txt", Kind::file, "x"}}},
+      {"dot-dot in zip", Format::zip, {{"ok.txt", Kind::file, "x"}, {"../escape.txt", Kind::file, "x"}}},
+      {"absolute in zip", Format::zip, {{"/tmp/ecuup-evil-zip", Kind::file, "x"}}},
+      {"symlink to absolute", Format::tar, {{"etc", Kind::symlink, "/etc"}}},
+      {"symlink escape", Format::tar, {{"a/up", Kind::symlink, "../../outside"}}},
+      {"symlink escape in zip", Format::zip, {{"up", Kind::symlink, "../outside"}}},
+      {"symlink chain escape", Format::tar, {{"p", Kind::symlink, "."}, {"q", Kind::symlink, "p/../outside"}}},
+      {"symlink late chain escape",
+       Format::tar,
+       {{"d/", Kind::dir, ""}, {"q", Kind::symlink, "d/x/../../outside"}, {"d/x", Kind::symlink, "."}}},
+      {"write through symlink", Format::tar, {{"sub/", Kind::dir, ""}, {"s", Kind::symlink, "sub"}, {"s/f", Kind::file, "x"}}},
+      {"hardlink escape", Format::tar, {{"h", Kind::hardlink, "../../etc/passwd"}}},
+      {"hardlink absolute", Format::tar, {{"h", Kind::hardlink, "/etc/passwd"}}},
+      {"fifo", Format::tar, {{"ok.txt", Kind::file, "x"}, {"pipe", Kind::fifo, ""}}},
+      {"device", Format::tar, {{"dev", Kind::chardev, ""}}},
+  };
+  for (const auto& c : cases) {
+    DYNAMIC_SECTION(c.what) {
+      TempDir tmp;
+      fs::create_directories(tmp / "in");
+      write_archive(tmp / "in/evil", c.format, c.items);
+      auto r = extract_archive(tmp / "in/evil", tmp / "out/dest");
+      REQUIRE_FALSE(r.ok());
+      CHECK(r.error().code == Errc::verify);
+      CHECK(listing(tmp / "out").empty());
+      CHECK(listing(tmp / "in") == std::vector<std::string>{"evil"});
+      CHECK_FALSE(fs::exists(tmp / "outside"));
+      CHECK_FALSE(fs::exists("/tmp/ecuup-evil-absolute"));
+      CHECK_FALSE(fs::exists("/tmp/ecuup-evil-zip"));
+    }
+  }
+}
+
+TEST_CASE("a refused archive leaves an existing destination untouched", "[archive]") {
+  TempDir tmp;
+  fs::create_directories(tmp / "dest");
+  std::ofstream(tmp / "dest/keep.txt") << "keep";
+  write_archive(tmp / "evil.tar", Format::tar, {{"ok.txt", Kind::file, "x"}, {"../x", Kind::file, "x"}});
+  auto r = extract_archive(tmp / "evil.tar", tmp / "dest");
+  REQUIRE_FALSE(r.ok());
+  CHECK(listing(tmp.path()) == std::vector<std::string>{"dest", "dest/keep.txt", "evil.tar"});
+}
+
+TEST_CASE("a corrupt archive is refused", "[archive]") {
+  TempDir tmp;
+  write_archive(tmp / "a.tar.gz", Format::tar_gz, {{"big.bin", Kind::file, random_bytes(200000, 2)}});
+  fs::resize_file(tmp / "a.tar.gz", fs::file_size(tmp / "a.tar.gz") / 2);
+  auto r = extract_archive(tmp / "a.tar.gz", tmp / "out/dest");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::verify);
+  CHECK(listing(tmp / "out").empty());
+}
+
+TEST_CASE("looks_like_archive judges by content", "[archive]") {
+  TempDir tmp;
+  write_archive(tmp / "a.bin", Format::tar, {{"f", Kind::file, "x"}});
+  write_archive(tmp / "b.bin", Format::tar_gz, {{"f", Kind::file, "x"}});
+  write_archive(tmp / "c.bin", Format::zip, {{"f", Kind::file, "x"}});
+  CHECK(looks_like_archive(tmp / "a.bin"));
+  CHECK(looks_like_archive(tmp / "b.bin"));
+  CHECK(looks_like_archive(tmp / "c.bin"));
+  std::ofstream(tmp / "image.tar", std::ios::binary) << random_bytes(5000, 3);
+  CHECK_FALSE(looks_like_archive(tmp / "image.tar"));
+  std::ofstream(tmp / "empty.tar", std::ios::binary).close();
+  CHECK_FALSE(looks_like_archive(tmp / "empty.tar"));
+  CHECK_FALSE(looks_like_archive(tmp / "missing.tar"));
+  {
+    // gzip of a raw image is not an archive
+    archive* a = archive_write_new();
+    archive_write_set_format_raw(a);
+    archive_write_add_filter_gzip(a);
+    REQUIRE(archive_write_open_filename(a, (tmp / "image.bin.gz").c_str()) == ARCHIVE_OK);
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_filetype(e, AE_IFREG);
+    archive_entry_set_pathname(e, "image.bin");
+    std::string data = random_bytes(4000, 4);
+    archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
+    REQUIRE(archive_write_header(a, e) == ARCHIVE_OK);
+    archive_write_data(a, data.data(), data.size());
+    archive_entry_free(e);
+    archive_write_close(a);
+    archive_write_free(a);
+  }
+  CHECK_FALSE(looks_like_archive(tmp / "image.bin.gz"));
+}
