@@ -63,7 +63,6 @@ constexpr std::uint8_t k_routine_status_ok = 0x00;
 constexpr std::uint8_t k_length_format_2_bytes = 0x20;  // 0x34/0x35 response: maxNumberOfBlockLength in 2 bytes
 
 constexpr milliseconds k_default_silence{2000};
-constexpr milliseconds k_default_drop{500};
 
 Reply respond(Bytes bytes) { return Reply{ReplyKind::respond, std::move(bytes), {}, false}; }
 Reply negative(std::uint8_t sid, std::uint8_t nrc) { return respond(Bytes{k_negative_response, sid, nrc}); }
@@ -500,7 +499,10 @@ Reply EcuModel::transfer_data(ByteView req, Clock::time_point now) {
   if (const FaultSpec* f = m_faults.find(FaultKind::drop, at_block)) {
     m_faults.fire(f);
     std::fprintf(stderr, "ecuup-sim: %s: fault %s: dropping after block %u\n", m_config.name.c_str(), f->text.c_str(), block);
-    reboot(now, f->duration_ms ? milliseconds(*f->duration_ms) : k_default_drop);
+    // The ECU keeps running but its tester is gone: back to the default session. With ms= it is
+    // also unreachable for that long (a CAN node off the bus).
+    enter_session(Session::default_session);
+    if (f->duration_ms) m_silent_until = now + milliseconds(*f->duration_ms);
     return Reply{ReplyKind::drop_connection, {}, {}, false};
   }
   if (const FaultSpec* f = m_faults.find(FaultKind::silence, at_block)) {

@@ -14,7 +14,7 @@ namespace ecuup::sim {
 enum class FaultKind {
   nrc,             // answer service SID with NRC (at TransferData block K when block= is given)
   silence,         // after block K the ECU answers nothing for ms= milliseconds
-  drop,            // after block K: DoIP connection dropped / CAN node off the bus for ms=
+  drop,            // after block K: DoIP connection dropped (answer lost on CAN); unreachable for ms=
   power_loss,      // at block K: half the block written, version invalid, ECU reboots in boot mode
   slow_erase,      // erase takes ms= milliseconds (0x78 while busy)
   wrong_checksum,  // the check routine (31 01 FF01) fails

@@ -75,8 +75,9 @@ inline constexpr const char* k_fault_help = R"(FAULTS (--fault ECU:KIND[:ARGS][:
                           bms:nrc:0x31:0x22); on 0x36 the transfer is aborted
   silence:block=K[:ms=N]  answer block K, then nothing for N ms (default 2000); the ECU comes
                           back in the default session with the transfer aborted
-  drop:block=K[:ms=N]     write block K, then drop the DoIP connection / go off the CAN bus for
-                          N ms (default 500) without answering; the ECU restarts in the default session
+  drop:block=K[:ms=N]     write block K, then drop the DoIP connection (on CAN: lose the answer)
+                          and fall back to the default session; with ms=N the ECU is also
+                          unreachable for N ms (a node off the bus)
   power_loss:block=K      half of block K is written, the software is invalid, the ECU reboots
                           (silent for reset_time_ms) into boot mode: F189 reads the boot marker and
                           only programming works until a complete flash passes the check routine

@@ -153,3 +153,67 @@ pick_bus_ports() {
   BUS_SIM="udp:$((base + 1)):$base"
   BUS_TESTER="udp:$base:$((base + 1))"
 }
+
+# --- ecuup against the simulator ---------------------------------------------------------------
+ECUUP="${ECUUP_BIN}/ecuup"
+
+# need_ecuup_uds: skip unless this build's ecuup has the uds driver and both transports.
+need_ecuup_uds() {
+  [[ -x "$ECUUP" ]] || { echo "skip: ecuup not built"; exit 125; }
+  local probe="$WORK/probe"
+  mkdir -p "$probe"
+  # Nothing listens on these: the answer only tells whether the driver and transports exist.
+  cat >"$probe/ecuup.yaml" <<'YAML'
+vehicle: probe
+state_dir: state
+server: {kind: dir, path: .}
+ecus:
+  - {name: a, driver: uds, uds: {transport: doip, doip: {port: 9, connect_timeout_ms: 200}}}
+  - {name: b, driver: uds, uds: {transport: can, can: {bus: "udp:9:9", tx_id: 0x7E0, rx_id: 0x7E8}, timeouts: {p2_ms: 20}}}
+YAML
+  (cd "$probe" && "$ECUUP" inventory --progress none >/dev/null 2>"$probe/err") || true
+  if grep -qE "not available in this build|this build has no" "$probe/err"; then
+    echo "skip: ecuup lacks the uds driver or a transport: $(head -1 "$probe/err")"
+    exit 125
+  fi
+}
+
+# add_release REPO ECU VERSION IMAGE: copies IMAGE into the dir repository and lists it.
+add_release() {
+  local repo=$1 ecu=$2 version=$3 image=$4 name
+  name="$ecu-$version.img"
+  mkdir -p "$repo"
+  cp "$image" "$repo/$name"
+  [[ -f "$repo/releases.yaml" ]] || echo "releases:" >"$repo/releases.yaml"
+  cat >>"$repo/releases.yaml" <<YAML
+  $ecu:
+    version: $version
+    artifact: $name
+    sha256: $(sha256sum "$image" | cut -d' ' -f1)
+    size: $(stat -c %s "$image")
+YAML
+}
+
+# ecuup_run EXPECTED_RC ARGS...: runs ecuup in $BENCH, output in $WORK/ecuup.{out,err}.
+ecuup_run() {
+  local want=$1 rc=0; shift
+  (cd "$BENCH" && "$ECUUP" "$@" --progress none >"$WORK/ecuup.out" 2>"$WORK/ecuup.err") || rc=$?
+  if [[ $rc -eq $want ]]; then ok; else
+    fail "ecuup $* exited $rc (want $want)"
+    sed 's/^/  | /' "$WORK/ecuup.err" >&2
+  fi
+  ECUUP_RC=$rc
+}
+
+# ecuup_run_any ARGS...: like ecuup_run, without judging the exit code (ECUUP_RC).
+ecuup_run_any() {
+  ECUUP_RC=0
+  (cd "$BENCH" && "$ECUUP" "$@" --progress none >"$WORK/ecuup.out" 2>"$WORK/ecuup.err") || ECUUP_RC=$?
+}
+
+# sim_version STATE ECU: the version the simulated ECU runs ("invalid" in boot mode), from its state dir.
+sim_version() {
+  grep -q '"valid":true' "$1/$2/state.json" 2>/dev/null || { echo invalid; return; }
+  "$SIM" dump --state "$1" --ecu "$2" --image -o "$WORK/version.probe" 2>/dev/null || { echo none; return; }
+  dd if="$WORK/version.probe" bs=1 skip=8 count=32 2>/dev/null | tr -d '\0'
+}
