@@ -22,6 +22,21 @@ function __ecuup_ecus
     string match -rg '^\s*-\s*name:\s*["\']?([A-Za-z0-9_][A-Za-z0-9_.-]*)' <$config
 end
 
+# --import ECU=FILE: ECU names first, then files after the '='.
+function __ecuup_import
+    set -l cur (commandline -ct)
+    if string match -q -- '*=*' $cur
+        set -l parts (string split -m 1 = -- $cur)
+        for f in (__fish_complete_path $parts[2])
+            echo $parts[1]=$f
+        end
+    else
+        for e in (__ecuup_ecus)
+            echo $e=
+        end
+    end
+end
+
 complete -c ecuup -f
 
 # ecuup itself
@@ -50,7 +65,7 @@ complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash b
 
 # Options of one subcommand
 complete -c ecuup -n "__fish_seen_subcommand_from flash update" -l no-backup -d 'Flash without a verified backup'
-complete -c ecuup -n "__fish_seen_subcommand_from backup" -l import -x -a '(__ecuup_ecus)=' -d 'Seed a backup from ECU=FILE'
+complete -c ecuup -n "__fish_seen_subcommand_from backup" -l import -x -a '(__ecuup_import)' -d 'Seed a backup from ECU=FILE'
 complete -c ecuup -n "__fish_seen_subcommand_from backup" -l version -x -d 'Version the imported file holds'
 complete -c ecuup -n "__fish_seen_subcommand_from backup" -l read -d 'Read the installed software out as backup'
 complete -c ecuup -n "__fish_seen_subcommand_from backup" -l list -d 'List the backups and check their hashes'
