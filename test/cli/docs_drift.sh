@@ -150,10 +150,10 @@ for sub in "" $subcommands; do
   done
 done
 
-# Config keys: every key config.cpp and the image/command drivers read, as \fBkey\fR in ecuup-config.5.
+# Config keys: every key config.cpp, the image/command drivers and releases.yaml (dir) know, as \fBkey\fR in ecuup-config.5.
 if [[ -f $MAN/ecuup-config.5 ]]; then
   config_page=$(cat "$MAN/ecuup-config.5")
-  for src in lib/config/config.cpp lib/ecu/image_driver.cpp lib/ecu/command_driver.cpp; do
+  for src in lib/config/config.cpp lib/ecu/image_driver.cpp lib/ecu/command_driver.cpp lib/repository/dir_repository.cpp; do
     [[ -f $SRC/$src ]] || continue
     flat=$(tr '\n' ' ' <"$SRC/$src")
     keys=$( { grep -o 'yaml_known_keys([^;]*;' <<<"$flat" | grep -o '"[a-z_]*"'
