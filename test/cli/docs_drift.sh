@@ -168,6 +168,15 @@ else
   missing "man page man/ecuup-config.5 does not exist"
 fi
 
+# uds driver keys (the keys its sections accept) in ecuup-uds.7, where both exist.
+if [[ -f $SRC/lib/ecu/uds_driver.cpp && -f $MAN/ecuup-uds.7 ]]; then
+  uds_text=$(plain "$MAN/ecuup-uds.7")
+  for k in $(tr '\n' ' ' <"$SRC/lib/ecu/uds_driver.cpp" | grep -oE '(known|yaml_known_keys)\([^;]*;' | grep -oE '"[a-z_0-9]+"' | tr -d '"' | sort -u); do
+    checks=$((checks + 1))
+    has_token "$uds_text" "$k" || missing "ecuup-uds.7 lacks uds driver key '$k' (lib/ecu/uds_driver.cpp)"
+  done
+fi
+
 # Manifest keys: every key manifest.cpp reads, as \fBkey\fR in ecuup-manifest.5.
 if [[ -f $MAN/ecuup-manifest.5 ]]; then
   manifest_page=$(cat "$MAN/ecuup-manifest.5")
