@@ -14,15 +14,30 @@ _ecuup_ecu_names() {
 }
 
 _ecuup() {
-    local cur prev words cword
+    local cur prev words cword split=false IFS=$' \t\n'
     if declare -F _init_completion >/dev/null 2>&1; then
-        _init_completion -n = || return
+        # -s: "--opt=value" gives prev=--opt, cur=value; -n =: "ECU=FILE" stays one word.
+        _init_completion -s -n = || return
     else
         COMPREPLY=()
         words=("${COMP_WORDS[@]}")
         cword=$COMP_CWORD
         cur=${COMP_WORDS[COMP_CWORD]}
         prev=${COMP_WORDS[COMP_CWORD-1]}
+        # Without bash-completion, readline splits at '=': "--opt = value", "ECU = FILE".
+        if [[ $cur == = ]]; then
+            cur=""
+            if [[ ${words[cword-2]-} == --import ]]; then
+                COMPREPLY=($(compgen -f))
+                return 0
+            fi
+        elif [[ $prev == = ]]; then
+            if [[ ${words[cword-3]-} == --import ]]; then
+                COMPREPLY=($(compgen -f -- "$cur"))
+                return 0
+            fi
+            prev=${words[cword-2]}
+        fi
     fi
 
     local subcommands="inventory report fetch flash backup status update restore"
