@@ -25,8 +25,16 @@ plain() { sed -e 's/\\f[BIRP]//g' -e 's/\\f([A-Z][A-Z]//g' -e 's/\\f\[[^]]*\]//g
 section() {
   plain "$1" | awk -v want="$2" '/^\.SH/ { t = $0; sub(/^\.SH[ \t]+/, "", t); gsub(/"/, "", t); on = (t == want); next } on'
 }
+# The tags of a section's .TP entries (the line after each .TP): where an option is defined.
+tp_tags() { awk 'tag { print; tag = 0 } /^\.TP/ { tag = 1 }' <<<"$1"; }
 # Does text $1 hold option/word $2 as a whole token ('-' and alphanumerics do not continue it)?
-has_token() { grep -Eq -- "(^|[^-[:alnum:]_])$(sed 's/[.]/\\./g' <<<"$2")([^-[:alnum:]_]|$)" <<<"$1"; }
+# (Pure bash: the checks run hundreds of times and must not fork on a loaded machine.)
+has_token() {
+  local re="(^|[^-[:alnum:]_])${2//./\\.}([^-[:alnum:]_]|\$)"
+  [[ $1 =~ $re ]]
+}
+# Is $2 one of the lines of $1?
+has_line() { [[ $'\n'$1$'\n' == *$'\n'"$2"$'\n'* ]]; }
 # Options in a CLI11 --help text: first field of "  -x,--long ..." lines, split at commas.
 help_options() { awk '/^  -/ { n = split($1, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$1"; }
 # Allowed values of an option, from CLI11's "--opt TEXT:{a,b,c}".
@@ -96,42 +104,43 @@ bash_top_opts=$(bash_complete ecuup -)
 
 # ecuup itself
 main_text=$(plain "$MAN/ecuup.1" 2>/dev/null)
-main_opts=$(section "$MAN/ecuup.1" OPTIONS 2>/dev/null)
+main_opts=$(tp_tags "$(section "$MAN/ecuup.1" OPTIONS 2>/dev/null)")
 for opt in $(help_options "$top_help"); do
   checks=$((checks + 1))
-  has_token "$main_opts" "$opt" || missing "ecuup.1: OPTIONS lacks $opt"
-  grep -qxF -- "$opt" <<<"$bash_top_opts" || missing "ecuup.bash: 'ecuup -' does not offer $opt"
+  has_token "$main_opts" "$opt" || missing "ecuup.1: OPTIONS has no .TP entry for $opt"
+  has_line "$bash_top_opts" "$opt" || missing "ecuup.bash: 'ecuup -' does not offer $opt"
   has_token "$(zsh_top)" "$opt" || missing "_ecuup: the top-level _arguments lacks $opt"
-  grep -qxF -- "- $opt" <<<"$fish_all" || missing "ecuup.fish: no top-level line for $opt"
+  has_line "$fish_all" "- $opt" || missing "ecuup.fish: no top-level line for $opt"
 done
 
 for sub in $subcommands; do
   page=$MAN/ecuup-$sub.1
   checks=$((checks + 1))
   has_token "$main_text" "ecuup-$sub" || missing "ecuup.1 does not mention ecuup-$sub"
-  grep -qxF -- "$sub" <<<"$bash_top_words" || missing "ecuup.bash: 'ecuup ' does not offer subcommand $sub"
+  has_line "$bash_top_words" "$sub" || missing "ecuup.bash: 'ecuup ' does not offer subcommand $sub"
   grep -q "'$sub:" "$COMP/_ecuup" || missing "_ecuup: subcommand list lacks $sub"
-  grep -qxF -- "- $sub" <<<"$fish_all" || missing "ecuup.fish: no '-a $sub' line"
+  has_line "$fish_all" "- $sub" || missing "ecuup.fish: no '-a $sub' line"
   if [[ ! -f $page ]]; then
     missing "man page man/ecuup-$sub.1 does not exist"
     continue
   fi
   sub_help=$("$ECUUP" "$sub" --help 2>&1)
   page_opts=$(section "$page" OPTIONS)
+  page_tags=$(tp_tags "$page_opts")
   bash_opts=$(bash_complete ecuup "$sub" -)
   zsh_opts=$(zsh_arm "$sub")
   [[ -n $zsh_opts ]] || missing "_ecuup: no case arm '($sub)'"
   for opt in $(help_options "$sub_help"); do
     checks=$((checks + 1))
-    has_token "$page_opts" "$opt" || missing "ecuup-$sub.1: OPTIONS lacks $opt"
-    grep -qxF -- "$opt" <<<"$bash_opts" || missing "ecuup.bash: 'ecuup $sub -' does not offer $opt"
+    has_token "$page_tags" "$opt" || missing "ecuup-$sub.1: OPTIONS has no .TP entry for $opt"
+    has_line "$bash_opts" "$opt" || missing "ecuup.bash: 'ecuup $sub -' does not offer $opt"
     has_token "$zsh_opts" "$opt" || missing "_ecuup: arm ($sub) lacks $opt"
-    grep -qxF -- "$sub $opt" <<<"$fish_all" || missing "ecuup.fish: no line offers $opt for $sub"
+    has_line "$fish_all" "$sub $opt" || missing "ecuup.fish: no line offers $opt for $sub"
     values=$(help_values "$sub_help" "$opt")
     for v in $values; do
       checks=$((checks + 1))
       has_token "$page_opts" "$v" || missing "ecuup-$sub.1: OPTIONS lacks value '$v' of $opt"
-      grep -qxF -- "$v" <<<"$(bash_complete ecuup "$sub" "$opt" "")" || missing "ecuup.bash: '$sub $opt' does not offer '$v'"
+      has_line "$(bash_complete ecuup "$sub" "$opt" "")" "$v" || missing "ecuup.bash: '$sub $opt' does not offer '$v'"
       has_token "$(grep -F -- "$opt" <<<"$zsh_opts")" "$v" || missing "_ecuup: arm ($sub) does not offer '$v' for $opt"
       has_token "$(grep -E -- "-l ${opt#--}( |$)" "$COMP/ecuup.fish")" "$v" || missing "ecuup.fish: does not offer '$v' for $opt"
     done
@@ -146,7 +155,7 @@ for sub in "" $subcommands; do
   [[ -n $status_text ]] || { missing "$(basename "$page"): no EXIT STATUS section"; continue; }
   for code in $exit_codes; do
     checks=$((checks + 1))
-    grep -qE "^\.B $code[[:space:]]*$" <<<"$status_text" || missing "$(basename "$page"): EXIT STATUS lacks $code"
+    has_line "$status_text" ".B $code" || missing "$(basename "$page"): EXIT STATUS lacks $code"
   done
 done
 
@@ -161,7 +170,7 @@ if [[ -f $MAN/ecuup-config.5 ]]; then
               grep -o 'k_drivers = {[^}]*}' <<<"$flat" | grep -o '"[a-z_]*"'; } | tr -d '"' | sort -u)
     for k in $keys; do
       checks=$((checks + 1))
-      grep -qF "\\fB$k\\fR" <<<"$config_page" || missing "ecuup-config.5 lacks config key '$k' (read in $src)"
+      [[ $config_page == *"\\fB$k\\fR"* ]] || missing "ecuup-config.5 lacks config key '$k' (read in $src)"
     done
   done
 else
@@ -182,7 +191,7 @@ if [[ -f $MAN/ecuup-manifest.5 ]]; then
   manifest_page=$(cat "$MAN/ecuup-manifest.5")
   for k in $(grep -oE 'r\.(str|u64|integer|boolean|map|seq)\([a-z_]+, "[a-z_0-9]+"' "$SRC/lib/manifest/manifest.cpp" | grep -o '"[a-z_0-9]*"' | tr -d '"' | sort -u); do
     checks=$((checks + 1))
-    grep -qF "\\fB$k\\fR" <<<"$manifest_page" || missing "ecuup-manifest.5 lacks manifest key '$k'"
+    [[ $manifest_page == *"\\fB$k\\fR"* ]] || missing "ecuup-manifest.5 lacks manifest key '$k'"
   done
 else
   missing "man page man/ecuup-manifest.5 does not exist"
@@ -215,7 +224,8 @@ for sub in $subcommands; do
   for w in $(grep -E 'rep\.ecus\.push_back\(\{|outcome\("|outcome\([a-z]' "$src" | grep -v 'auto outcome' |
              grep -oE '"[a-z]+(-[a-z]+)*"' | tr -d '"' | sort -u); do
     checks=$((checks + 1))
-    grep -Eq "(^|[^a-z-])$w([^a-z-]|$)" <<<"$text" || missing "ecuup-$sub.1: RESULTS lacks result word '$w' (from lib/api/$sub.cpp)"
+    re="(^|[^a-z-])$w([^a-z-]|\$)"
+    [[ $text =~ $re ]] || missing "ecuup-$sub.1: RESULTS lacks result word '$w' (from lib/api/$sub.cpp)"
   done
 done
 
