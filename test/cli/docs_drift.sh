@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The docs that cannot drift: fails when `ecuup --help` or `ecuup SUB --help` names a subcommand,
-# an option or an option value that the man pages or the bash/zsh/fish completions do not, when a
-# man page's EXIT STATUS lacks a code of util/exit_code.hpp, or when a config key, manifest key,
-# status/step JSON key or result word in the source is missing from its man page.
+# an option or an option value that the man pages (OPTIONS entry and SYNOPSIS) or the bash/zsh/fish
+# completions do not, when a page's NAME line differs from the subcommand's summary, when a man
+# page's EXIT STATUS lacks a code of util/exit_code.hpp, or when a config key, manifest key,
+# uds driver key, status/step JSON key or result word in the source is missing from its man page.
 # Env: ECUUP_BIN (dir of the built ecuup), ECUUP_SRC (source dir). Exit 0 pass, 1 fail, 125 skip.
 set -u
 BIN=${ECUUP_BIN:-build/bin}
@@ -125,6 +126,20 @@ for sub in $subcommands; do
     continue
   fi
   sub_help=$("$ECUUP" "$sub" --help 2>&1)
+  # NAME says what the command table's summary says.
+  summary=$(awk -v s="$sub" '/^Subcommands:/ { on = 1; next } on && $1 == s { $1 = ""; sub(/^ +/, ""); print; exit }' <<<"$top_help")
+  name_line=$(section "$page" NAME | tr -s ' ')
+  checks=$((checks + 1))
+  [[ $name_line == "ecuup-$sub - $summary" ]] || missing "ecuup-$sub.1: NAME line '$name_line' is not 'ecuup-$sub - $summary' (the summary in ecuup --help)"
+  # SYNOPSIS names every option (by its short or long name), --help aside.
+  synopsis=$(section "$page" SYNOPSIS)
+  for group in $(awk '/^  -/ { print $1 }' <<<"$sub_help"); do
+    [[ $group == *--help* ]] && continue
+    checks=$((checks + 1))
+    found=false
+    for opt in ${group//,/ }; do has_token "$synopsis" "$opt" && found=true; done
+    $found || missing "ecuup-$sub.1: SYNOPSIS lacks ${group//,/ or }"
+  done
   page_opts=$(section "$page" OPTIONS)
   page_tags=$(tp_tags "$page_opts")
   bash_opts=$(bash_complete ecuup "$sub" -)
