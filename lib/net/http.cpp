@@ -390,8 +390,18 @@ std::string describe_transport(CURL* h, CURLcode code, const std::string& url, c
   }
   if (is_tls_error(code)) {
     std::string ca = o.ca_file.empty() ? std::string("the system trust store") : "CA file " + o.ca_file;
-    if (code == CURLE_SSL_CERTPROBLEM) return "TLS client certificate " + o.client_cert + " unusable: " + detail;
-    return "TLS certificate verification failed (using " + ca + "): " + detail;
+    switch (code) {
+      case CURLE_SSL_CERTPROBLEM:
+        return "TLS client certificate " + o.client_cert + " unusable: " + detail;
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CRL_BADFILE:
+        return "TLS certificate verification failed: cannot use " + ca + ": " + detail;
+      case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_SSL_CIPHER:
+        return "TLS handshake failed (using " + ca + "): " + detail;
+      default:
+        return "TLS certificate verification failed (using " + ca + "): " + detail;
+    }
   }
   if (code == CURLE_OPERATION_TIMEDOUT) return "timed out: " + detail;
   return detail;

@@ -14,6 +14,8 @@ JSON control file (--control) holding the same keys, re-read on every request:
   require_header           "Name: value": any request without it gets 401
   no_etag, no_last_modified, ignore_range, chunk_delay_ms
 
+--tls-cert/--tls-key serve HTTPS instead (--tls-client-ca: require a client certificate).
+
 Other routes: POST/PUT/PATCH/DELETE anywhere echo the request as JSON; GET /redirect/<path>
 answers 302 to /<path>; GET /status/<code> answers that status.
 
@@ -30,6 +32,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -345,10 +348,20 @@ def main():
     p.add_argument("--chunk-delay-ms", type=int, default=0)
     p.add_argument("--stats", default=None, metavar="FILE")
     p.add_argument("--control", default=None, metavar="FILE")
+    p.add_argument("--tls-cert", default=None, metavar="PEM", help="serve HTTPS with this certificate")
+    p.add_argument("--tls-key", default=None, metavar="PEM")
+    p.add_argument("--tls-client-ca", default=None, metavar="PEM", help="require client certificates from this CA")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 
     server = Server((args.host, args.port), Handler)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.tls_client_ca)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.state = State(args)
     print("PORT %d" % server.server_address[1], flush=True)
     try:

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -422,18 +423,84 @@ TEST_CASE("an interrupt stops the download and keeps the partial file", "[http]"
   CHECK(read_file(tmp / "fw.part") == content);
 }
 
-TEST_CASE("TLS failures say certificate verification failed and name the CA", "[http]") {
+namespace {
+
+// A self-signed certificate for 127.0.0.1 made with the openssl command line; false without it.
+bool make_certificate(const fs::path& dir, const std::string& name) {
+  if (std::system("command -v openssl >/dev/null 2>&1") != 0) return false;
+  std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "
+                    "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout '" +
+                    (dir / (name + ".key")).string() + "' -out '" + (dir / (name + ".pem")).string() +
+                    "' >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("TLS is verified against the system store or the configured CA", "[http][tls]") {
   TempDir tmp;
-  write_file(tmp / "ca.pem", "not a certificate\n");
-  HttpOptions o = fast_options(1);
-  o.ca_file = (tmp / "ca.pem").string();
-  HttpClient client(o);
-  // Plain HTTP fixture spoken to with https: the handshake fails before any certificate check,
-  // so this only pins that the error is Errc::network and names the CA file.
-  fs::create_directories(tmp / "root");
-  HttpFixture server(tmp / "root", tmp / "stats.json");
-  auto r = client.request("GET", "https://127.0.0.1:" + std::to_string(server.port()) + "/");
+  if (!make_certificate(tmp.path(), "server") || !make_certificate(tmp.path(), "other")) {
+    WARN("openssl command line not found: TLS test skipped");
+    return;
+  }
+  write_file(tmp / "root/fw.bin", "over tls");
+  HttpFixture server(tmp / "root", tmp / "stats.json",
+                     {"--tls-cert", (tmp / "server.pem").string(), "--tls-key", (tmp / "server.key").string()});
+  std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/fw.bin";
+
+  HttpClient system_store(fast_options(1));
+  auto r = system_store.request("GET", url);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == Errc::network);
-  CHECK_THAT(r.error().message, Catch::Contains(o.ca_file));
+  CHECK_THAT(r.error().message, Catch::Contains("certificate verification failed"));
+  CHECK_THAT(r.error().message, Catch::Contains("system trust store"));
+
+  HttpOptions wrong_ca = fast_options(1);
+  wrong_ca.ca_file = (tmp / "other.pem").string();
+  auto w = HttpClient(wrong_ca).download(url, tmp / "w.part", null_progress());
+  REQUIRE_FALSE(w.ok());
+  CHECK(w.error().code == Errc::network);
+  CHECK_THAT(w.error().message, Catch::Contains("certificate verification failed"));
+  CHECK_THAT(w.error().message, Catch::Contains(wrong_ca.ca_file));
+
+  HttpOptions right_ca = fast_options(1);
+  right_ca.ca_file = (tmp / "server.pem").string();
+  auto ok = HttpClient(right_ca).download(url, tmp / "ok.part", null_progress());
+  REQUIRE(ok.ok());
+  CHECK(read_file(tmp / "ok.part") == "over tls");
+
+  HttpOptions insecure = fast_options(1);
+  insecure.verify_tls = false;
+  auto i = HttpClient(insecure).request("GET", url);
+  REQUIRE(i.ok());
+  CHECK(i->status == 200);
+}
+
+TEST_CASE("a client certificate is presented when configured", "[http][tls]") {
+  TempDir tmp;
+  if (!make_certificate(tmp.path(), "server") || !make_certificate(tmp.path(), "client")) {
+    WARN("openssl command line not found: TLS test skipped");
+    return;
+  }
+  write_file(tmp / "root/fw.bin", "mutual");
+  HttpFixture server(tmp / "root", tmp / "stats.json",
+                     {"--tls-cert", (tmp / "server.pem").string(), "--tls-key", (tmp / "server.key").string(),
+                      "--tls-client-ca", (tmp / "client.pem").string()});
+  std::string url = "https://127.0.0.1:" + std::to_string(server.port()) + "/fw.bin";
+  HttpOptions o = fast_options(1);
+  o.ca_file = (tmp / "server.pem").string();
+  auto without = HttpClient(o).request("GET", url);
+  REQUIRE_FALSE(without.ok());
+  CHECK(without.error().code == Errc::network);
+
+  o.client_cert = (tmp / "client.pem").string();
+  o.client_key = (tmp / "client.key").string();
+  auto with = HttpClient(o).request("GET", url);
+  REQUIRE(with.ok());
+  CHECK(with->body == "mutual");
+
+  o.client_cert = (tmp / "missing.pem").string();
+  auto bad = HttpClient(o).request("GET", url);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains("missing.pem"));
 }
