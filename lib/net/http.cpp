@@ -103,15 +103,43 @@ bool is_file_url(const std::string& url) {
   return to_lower(url.substr(0, std::min<std::size_t>(url.size(), 7))) == "file://";
 }
 
-// Headers hold the credentials; replies from the server can be quoted, requests never.
+bool is_secret_parameter(std::string name) {
+  name = to_lower(std::move(name));
+  for (const char* word : {"token", "sig", "key", "secret", "pass", "auth", "credential"})
+    if (name.find(word) != std::string::npos) return true;
+  return false;
+}
+
+// For messages: credentials in the user-info part and in query parameters such as a presigned
+// URL's signature are replaced by "***". Request headers are never quoted at all.
 std::string redacted_url(const std::string& url) {
-  std::size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return url;
-  std::size_t authority = scheme_end + 3;
-  std::size_t authority_end = url.find_first_of("/?#", authority);
-  std::size_t at = url.find('@', authority);
-  if (at == std::string::npos || (authority_end != std::string::npos && at > authority_end)) return url;
-  return url.substr(0, authority) + "***@" + url.substr(at + 1);
+  std::string out = url;
+  std::size_t scheme_end = out.find("://");
+  if (scheme_end != std::string::npos) {
+    std::size_t authority = scheme_end + 3;
+    std::size_t authority_end = out.find_first_of("/?#", authority);
+    std::size_t at = out.find('@', authority);
+    if (at != std::string::npos && (authority_end == std::string::npos || at < authority_end))
+      out = out.substr(0, authority) + "***@" + out.substr(at + 1);
+  }
+  std::size_t query = out.find('?');
+  if (query == std::string::npos) return out;
+  std::size_t fragment = out.find('#', query);
+  std::string tail = fragment == std::string::npos ? std::string() : out.substr(fragment);
+  std::string params = out.substr(query + 1, fragment == std::string::npos ? std::string::npos : fragment - query - 1);
+  std::string rebuilt;
+  std::size_t start = 0;
+  while (start <= params.size()) {
+    std::size_t amp = params.find('&', start);
+    if (amp == std::string::npos) amp = params.size();
+    std::string param = params.substr(start, amp - start);
+    std::size_t eq = param.find('=');
+    if (eq != std::string::npos && is_secret_parameter(param.substr(0, eq))) param = param.substr(0, eq + 1) + "***";
+    if (!rebuilt.empty() || start > 0) rebuilt += '&';
+    rebuilt += param;
+    start = amp + 1;
+  }
+  return out.substr(0, query + 1) + rebuilt + tail;
 }
 
 bool is_retryable_status(long status) {

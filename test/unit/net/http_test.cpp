@@ -393,6 +393,13 @@ TEST_CASE("credentials never appear in error text", "[http]") {
   CHECK(refused.error().message.find(secret) == std::string::npos);
   for (const auto& n : progress.notes) CHECK(n.find(secret) == std::string::npos);
 
+  auto presigned = wrong.download("http://127.0.0.1:" + std::to_string(port) + "/fw.bin?X-Amz-Signature=" + secret +
+                                      "&part=1&access_token=" + secret,
+                                  tmp / "y.part", progress);
+  REQUIRE_FALSE(presigned.ok());
+  CHECK(presigned.error().message.find(secret) == std::string::npos);
+  CHECK_THAT(presigned.error().message, Catch::Contains("part=1"));
+
   o.headers = {"Authorization: TargetToken right-one"};
   HttpClient right(o);
   auto ok = right.download(server.url("fw.bin"), tmp / "fw2.part", null_progress());
