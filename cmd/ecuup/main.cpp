@@ -1,6 +1,3 @@
-#include <cstdio>
+#include "cli.hpp"
 
-int main() {
-  std::puts("ecuup " ECUUP_VERSION);
-  return 0;
-}
+int main(int argc, char** argv) { return ecuup::cli::run(argc, argv); }

@@ -1,0 +1,164 @@
+#include "cli.hpp"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "output.hpp"
+#include "util/cancel.hpp"
+
+namespace ecuup::cli {
+
+namespace {
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+// "unknown command 'flsh' (did you mean 'flash'?)"
+std::string unknown_command_message(const std::string& word) {
+  std::string best;
+  std::size_t best_d = 3;
+  for (const auto& c : commands()) {
+    std::size_t d = edit_distance(word, c.name);
+    if (d < best_d || (std::string(c.name).rfind(word, 0) == 0 && word.size() >= 2 && best.empty())) {
+      best_d = std::min(d, best_d);
+      best = c.name;
+    }
+  }
+  std::string msg = fmt::format("unknown command '{}'", word);
+  if (!best.empty()) msg += fmt::format(" (did you mean '{}'?)", best);
+  return msg + "; see `ecuup --help`";
+}
+
+void on_signal(int) {
+  if (interrupt_requested()) {
+    // A second Ctrl-C means "now": the manifest is still valid because every write is atomic.
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+  }
+  request_interrupt();
+}
+
+void add_common_options(CLI::App& app, CommonOptions& o, const Command& c) {
+  app.add_option("-c,--config", o.config, "config file (default: $ECUUP_CONFIG, else ./ecuup.yaml)");
+  app.add_option("-e,--ecu", o.ecus, "only this ECU (repeatable; default: all ECUs in the config)");
+  app.add_flag("--json", o.json, "print the result as JSON on stdout (schema in the man page)");
+  app.add_option("--progress", o.progress, "progress display on stderr: auto (bar on a terminal), bar, plain, jsonl, none")
+      ->check(CLI::IsMember({"auto", "bar", "plain", "jsonl", "none"}));
+  app.add_flag("-v,--verbose", o.verbose, "say more on stderr (repeatable)");
+  app.add_option("--log-file", o.log_file, "append a timestamped log of what happened to FILE");
+  if (c.has_dry_run) app.add_flag("-n,--dry-run", o.dry_run, "print the plan and change nothing");
+  if (c.takes_lock)
+    app.add_option("--wait", o.wait_s, "wait up to SECONDS for another ecuup to release the manifest (default: fail with exit 7)")
+        ->check(CLI::NonNegativeNumber);
+  app.add_option("--trace", o.trace, "write the CAN/DoIP traffic to FILE (candump log format)");
+}
+
+const char* k_exit_codes_help =
+    "Exit status: 0 ok or nothing to do; 1 failure (no ECU left changed); 2 usage or config error;\n"
+    "3 server/network error (retry later); 4 verification failed, nothing touched; 5 flash failed,\n"
+    "ECU restored from its backup; 6 flash and restore failed: the ECU needs a person; 7 manifest\n"
+    "locked; 10 status: work pending; 130 interrupted.";
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  CLI::App app{"ecuup: update the software of a vehicle's ECUs, one scriptable step at a time.\n"
+               "The steps hand state to each other through state/manifest.yaml (see ecuup-manifest(5))."};
+  app.name("ecuup");
+  app.footer(k_exit_codes_help);
+  app.set_version_flag("-V,--version", std::string("ecuup ") + ECUUP_VERSION);
+  app.require_subcommand(1);
+
+  CommonOptions options;
+  std::map<CLI::App*, std::function<Result<ExitCode>(Context&)>> runners;
+  std::map<CLI::App*, const Command*> rows;
+  for (const auto& c : commands()) {
+    CLI::App* sub = app.add_subcommand(c.name, c.summary);
+    sub->footer(k_exit_codes_help);
+    add_common_options(*sub, options, c);
+    runners[sub] = c.setup(*sub);
+    rows[sub] = &c;
+  }
+
+  // Catch a misspelt subcommand before CLI11 does, to suggest the right one.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string word = argv[1];
+    bool known = false;
+    for (const auto& c : commands()) known = known || word == c.name;
+    if (!known && word != "help") {
+      std::fprintf(stderr, "ecuup: error: %s\n", unknown_command_message(word).c_str());
+      return static_cast<int>(ExitCode::usage);
+    }
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "ecuup: error: %s\nRun with --help for usage.\n", e.what());
+    return static_cast<int>(ExitCode::usage);
+  }
+
+  CLI::App* sub = app.get_subcommands().front();
+  const Command& row = *rows[sub];
+  Output out(options.json, parse_progress_style(options.progress, ::isatty(2) != 0), options.verbose, options.log_file);
+  out.log(fmt::format("ecuup {} started (pid {})", row.name, ::getpid()));
+
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  auto fail = [&](const Error& e) {
+    int code = static_cast<int>(exit_code_for(e.code));
+    out.error(e.message);
+    out.json_error(e, code);
+    return code;
+  };
+
+  Context ctx;
+  ctx.options = &options;
+  ctx.out = &out;
+  std::optional<Config> config;
+  if (row.needs_config) {
+    std::string path = options.config;
+    if (path.empty()) {
+      const char* env = std::getenv("ECUUP_CONFIG");
+      path = env && *env ? env : "ecuup.yaml";
+    }
+    auto loaded = load_config(path);
+    if (!loaded) return fail(loaded.error());
+    config = std::move(*loaded);
+    ctx.config = &*config;
+  }
+  ctx.common.ecus = options.ecus;
+  ctx.common.dry_run = options.dry_run;
+  if (options.wait_s) ctx.common.lock_wait = std::chrono::milliseconds(static_cast<long long>(*options.wait_s * 1000));
+  ctx.common.trace_file = options.trace;
+  ctx.common.verbosity = options.verbose;
+  ctx.common.progress = &out.progress();
+
+  auto result = runners[sub](ctx);
+  if (!result) return fail(result.error());
+  ExitCode code = *result;
+  if (interrupt_requested() && code == ExitCode::ok) code = ExitCode::interrupted;
+  out.log(fmt::format("ecuup {} finished: exit {} ({})", row.name, static_cast<int>(code), exit_code_meaning(code)));
+  return static_cast<int>(code);
+}
+
+}  // namespace ecuup::cli

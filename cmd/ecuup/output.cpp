@@ -1,0 +1,251 @@
+#include "output.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "util/time.hpp"
+
+namespace ecuup::cli {
+
+namespace {
+
+std::string human_bytes(std::uint64_t n) {
+  if (n >= 10ull << 20) return fmt::format("{:.1f} MiB", static_cast<double>(n) / (1 << 20));
+  if (n >= 10ull << 10) return fmt::format("{:.1f} KiB", static_cast<double>(n) / (1 << 10));
+  return fmt::format("{} B", n);
+}
+
+// Shared bookkeeping: which phase is running, and throttling so output stays cheap.
+class ProgressBase : public Progress {
+ public:
+  explicit ProgressBase(Output& out) : m_out(out) {}
+  void begin(const std::string& ecu, const std::string& phase, std::uint64_t total) override {
+    m_ecu = ecu;
+    m_phase = phase;
+    m_total = total;
+    m_done = 0;
+    m_start = std::chrono::steady_clock::now();
+    m_last = {};
+    started();
+  }
+  void advance(std::uint64_t done) override {
+    m_done = done;
+    auto now = std::chrono::steady_clock::now();
+    if (now - m_last < interval()) return;
+    m_last = now;
+    update();
+  }
+  void end(bool ok) override { finished(ok); }
+  void note(const std::string& message) override { m_out.info(message); }
+
+ protected:
+  virtual void started() {}
+  virtual void update() = 0;
+  virtual void finished(bool ok) = 0;
+  virtual std::chrono::milliseconds interval() const { return std::chrono::milliseconds(100); }
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
+  }
+  std::string label() const { return m_ecu.empty() ? m_phase : m_ecu + " " + m_phase; }
+  Output& m_out;
+  std::string m_ecu, m_phase;
+  std::uint64_t m_total = 0, m_done = 0;
+  std::chrono::steady_clock::time_point m_start, m_last;
+};
+
+class BarProgress final : public ProgressBase {
+ public:
+  using ProgressBase::ProgressBase;
+  void update() override {
+    double rate = seconds() > 0 ? static_cast<double>(m_done) / seconds() : 0;
+    std::string bar;
+    if (m_total) {
+      int filled = static_cast<int>(30.0 * static_cast<double>(m_done) / static_cast<double>(m_total));
+      bar = "[" + std::string(static_cast<std::size_t>(std::min(filled, 30)), '#') +
+            std::string(static_cast<std::size_t>(30 - std::min(filled, 30)), '.') + "] " +
+            fmt::format("{:3d}% ", static_cast<int>(100.0 * static_cast<double>(m_done) / static_cast<double>(m_total)));
+    }
+    std::fprintf(stderr, "\r\033[K%s %s%s / %s  %s/s", label().c_str(), bar.c_str(), human_bytes(m_done).c_str(),
+                 m_total ? human_bytes(m_total).c_str() : "?", human_bytes(static_cast<std::uint64_t>(rate)).c_str());
+    std::fflush(stderr);
+  }
+  void finished(bool ok) override {
+    update();
+    std::fprintf(stderr, "%s\n", ok ? "  done" : "  FAILED");
+  }
+};
+
+class PlainProgress final : public ProgressBase {
+ public:
+  using ProgressBase::ProgressBase;
+  void started() override {
+    m_next_pct = 10;
+    std::fprintf(stderr, "%s: started (%s)\n", label().c_str(), m_total ? human_bytes(m_total).c_str() : "size unknown");
+  }
+  void update() override {
+    if (!m_total) return;
+    int pct = static_cast<int>(100.0 * static_cast<double>(m_done) / static_cast<double>(m_total));
+    if (pct < m_next_pct || pct >= 100) return;
+    std::fprintf(stderr, "%s: %d%% (%s)\n", label().c_str(), pct, human_bytes(m_done).c_str());
+    m_next_pct = pct / 10 * 10 + 10;
+  }
+  void finished(bool ok) override {
+    std::fprintf(stderr, "%s: %s, %s in %.1f s\n", label().c_str(), ok ? "done" : "FAILED", human_bytes(m_done).c_str(), seconds());
+  }
+
+ private:
+  int m_next_pct = 10;
+};
+
+class JsonlProgress final : public ProgressBase {
+ public:
+  using ProgressBase::ProgressBase;
+  void started() override { emit("begin"); }
+  void update() override { emit("progress"); }
+  void finished(bool ok) override { emit(ok ? "end" : "failed"); }
+  std::chrono::milliseconds interval() const override { return std::chrono::milliseconds(500); }
+
+ private:
+  void emit(const char* event) {
+    nlohmann::json j = {{"event", event}, {"ecu", m_ecu}, {"phase", m_phase}, {"done", m_done}, {"total", m_total},
+                        {"seconds", seconds()}};
+    std::fprintf(stderr, "%s\n", j.dump().c_str());
+  }
+};
+
+class QuietProgress final : public ProgressBase {
+ public:
+  using ProgressBase::ProgressBase;
+  void update() override {}
+  void finished(bool) override {}
+};
+
+}  // namespace
+
+ProgressStyle parse_progress_style(const std::string& value, bool stderr_is_tty) {
+  if (value == "bar") return ProgressStyle::bar;
+  if (value == "plain") return ProgressStyle::plain;
+  if (value == "jsonl") return ProgressStyle::jsonl;
+  if (value == "none") return ProgressStyle::none;
+  return stderr_is_tty ? ProgressStyle::bar : ProgressStyle::plain;
+}
+
+Output::Output(bool json, ProgressStyle style, int verbose, const std::string& log_file)
+    : m_json(json), m_verbose(verbose) {
+  if (!log_file.empty()) m_log = std::fopen(log_file.c_str(), "a");
+  switch (style) {
+    case ProgressStyle::bar: m_progress = std::make_unique<BarProgress>(*this); break;
+    case ProgressStyle::plain: m_progress = std::make_unique<PlainProgress>(*this); break;
+    case ProgressStyle::jsonl: m_progress = std::make_unique<JsonlProgress>(*this); break;
+    case ProgressStyle::none: m_progress = std::make_unique<QuietProgress>(*this); break;
+  }
+}
+
+Output::~Output() {
+  if (m_log) std::fclose(m_log);
+}
+
+void Output::log(const std::string& line) {
+  if (!m_log) return;
+  std::fprintf(m_log, "%s %s\n", now_iso8601().c_str(), line.c_str());
+  std::fflush(m_log);
+}
+
+void Output::error(const std::string& message) {
+  std::fprintf(stderr, "ecuup: error: %s\n", message.c_str());
+  log("error: " + message);
+}
+
+void Output::info(const std::string& message) {
+  if (m_verbose > 0) std::fprintf(stderr, "ecuup: %s\n", message.c_str());
+  log(message);
+}
+
+std::string Output::table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      if (width.size() <= i) width.push_back(0);
+      width[i] = std::max(width[i], r[i].size());
+    }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+void Output::step_human(const api::StepReport& report) {
+  std::vector<std::vector<std::string>> rows{{"ECU", "RESULT", "DETAIL"}};
+  for (const auto& e : report.ecus) rows.push_back({e.ecu, e.result, e.error ? e.error->message : e.detail});
+  std::printf("%s%s\n", report.step.c_str(), report.dry_run ? " (dry run: nothing changed)" : "");
+  if (report.ecus.empty()) {
+    std::printf("  (no ECU selected)\n");
+  } else {
+    std::fputs(table(rows).c_str(), stdout);
+  }
+  for (const auto& n : report.notes) std::printf("note: %s\n", n.c_str());
+}
+
+void Output::step(const api::StepReport& report) {
+  for (const auto& e : report.ecus) {
+    if (e.error) error(e.error->message);
+    log(fmt::format("{} {}: {} {}", report.step, e.ecu, e.result, e.error ? e.error->message : e.detail));
+  }
+  if (m_json) {
+    std::printf("%s\n", report.to_json().dump(2).c_str());
+  } else {
+    step_human(report);
+  }
+  std::fflush(stdout);
+}
+
+void Output::status(const api::StatusReport& report) {
+  if (m_json) {
+    std::printf("%s\n", report.json.dump(2).c_str());
+  } else {
+    std::printf("status of %s\n", report.json.value("vehicle", "").c_str());
+    std::fputs(table(report.rows).c_str(), stdout);
+    for (const auto& n : report.notes) std::printf("note: %s\n", n.c_str());
+    if (report.json.value("feedback_queued", 0) > 0)
+      std::printf("note: %d feedback message(s) wait for the server\n", report.json.value("feedback_queued", 0));
+    std::printf("=> %s\n", exit_code_meaning(report.exit_code));
+  }
+  std::fflush(stdout);
+}
+
+void Output::update(const api::UpdateResult& result) {
+  if (m_json) {
+    nlohmann::json j = {{"steps", nlohmann::json::array()}, {"status", result.status.json},
+                        {"exit_code", static_cast<int>(result.exit_code)}};
+    for (const auto& s : result.steps) j["steps"].push_back(s.to_json());
+    for (const auto& s : result.steps)
+      for (const auto& e : s.ecus)
+        if (e.error) error(e.error->message);
+    std::printf("%s\n", j.dump(2).c_str());
+    std::fflush(stdout);
+    return;
+  }
+  bool old_json = m_json;
+  for (const auto& s : result.steps) step(s);
+  m_json = old_json;
+  status(result.status);
+}
+
+void Output::json_error(const Error& error, int exit_code) {
+  if (!m_json) return;
+  nlohmann::json j = {{"error", {{"kind", errc_name(error.code)}, {"message", error.message}}}, {"exit_code", exit_code}};
+  std::printf("%s\n", j.dump(2).c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace ecuup::cli

@@ -1,0 +1,86 @@
+#pragma once
+// libecuup's facade: one function per subcommand. The CLI parses options into these structs,
+// calls one function, and renders what comes back (table or JSON). Nothing here prints.
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.hpp"
+#include "manifest/manifest.hpp"
+#include "util/exit_code.hpp"
+#include "util/progress.hpp"
+#include "util/result.hpp"
+
+namespace ecuup::api {
+
+struct Common {
+  std::vector<std::string> ecus;  // --ecu: empty = all ECUs of the config
+  bool dry_run = false;
+  std::optional<std::chrono::milliseconds> lock_wait;  // --wait
+  std::filesystem::path trace_file;                    // --trace
+  int verbosity = 0;
+  Progress* progress = nullptr;  // never null when set by the CLI; null = discard
+};
+
+// What happened to one ECU in one step.
+struct EcuOutcome {
+  std::string ecu;
+  std::string result;  // a word a script can match: read, up-to-date, task, downloaded, flashed, ...
+  std::string detail;  // for people
+  std::optional<Error> error;
+};
+
+struct StepReport {
+  std::string step;
+  bool dry_run = false;
+  std::vector<EcuOutcome> ecus;
+  std::vector<std::string> notes;  // step-level remarks (feedback delivered, cancel accepted, ...)
+  ExitCode exit_code() const;      // worst outcome
+  nlohmann::json to_json() const;
+};
+
+Result<StepReport> inventory(const Config& config, const Common& common);
+Result<StepReport> report(const Config& config, const Common& common);
+Result<StepReport> fetch(const Config& config, const Common& common);
+
+enum class BackupPolicy { required, not_required };
+struct FlashOptions {
+  BackupPolicy backup = BackupPolicy::required;  // --no-backup relaxes it
+};
+Result<StepReport> flash(const Config& config, const Common& common, const FlashOptions& options);
+
+struct BackupOptions {
+  enum class Mode { commit, import, read, list } mode = Mode::commit;
+  std::string import_ecu;  // --import ECU=FILE
+  std::filesystem::path import_file;
+  std::string import_version;  // --version
+};
+Result<StepReport> backup(const Config& config, const Common& common, const BackupOptions& options);
+
+Result<StepReport> restore(const Config& config, const Common& common);
+
+struct StatusOptions {
+  bool sync = true;  // deliver queued feedback to the server (--no-sync to skip)
+};
+struct StatusReport {
+  nlohmann::json json;  // the documented schema (ecuup-status JSON in ecuup-status(1))
+  std::vector<std::vector<std::string>> rows;  // table rows, header first
+  std::vector<std::string> notes;
+  ExitCode exit_code = ExitCode::ok;
+};
+Result<StatusReport> status(const Config& config, const Common& common, const StatusOptions& options);
+
+// update: inventory, report, fetch, flash, backup, status in order; stops at the first step that
+// fails. `steps` collects each step's report.
+struct UpdateResult {
+  std::vector<StepReport> steps;
+  StatusReport status;
+  ExitCode exit_code = ExitCode::ok;
+};
+Result<UpdateResult> update(const Config& config, const Common& common, const FlashOptions& options);
+
+}  // namespace ecuup::api

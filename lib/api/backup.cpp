@@ -1,0 +1,160 @@
+#include <fmt/format.h>
+
+#include "api/session.hpp"
+#include "util/fs.hpp"
+#include "util/sw_image.hpp"
+#include "util/time.hpp"
+
+namespace ecuup::api {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string describe(const BackupRecord& b) {
+  return fmt::format("{} sha256:{} {} bytes ({}, {})", b.version, b.sha256.substr(0, 12), b.size,
+                     b.source.empty() ? "?" : b.source, b.at);
+}
+
+Result<void> keep(Session& s, const EcuConfig& ecu, EcuState& st, BackupRecord rec) {
+  s.backups().rotate(ecu.name, st, std::move(rec), s.config().backup_keep);
+  return s.save();
+}
+
+Result<StepReport> commit_new_backups(Session& s) {
+  StepReport rep{"backup", s.common().dry_run, {}, {}};
+  for (const EcuConfig* ecu : s.selected()) {
+    EcuState& st = s.manifest().ecu(ecu->name);
+    if (st.flash.state != FlashState::succeeded || !st.task || !st.download) {
+      rep.ecus.push_back({ecu->name, "nothing-new", st.backup ? "backup " + st.backup->version : "no backup", std::nullopt});
+      continue;
+    }
+    if (st.backup && st.backup->sha256 == st.download->image_sha256) {
+      rep.ecus.push_back({ecu->name, "current", "backup " + st.backup->version, std::nullopt});
+      continue;
+    }
+    if (s.common().dry_run) {
+      rep.ecus.push_back({ecu->name, "would-keep", st.task->target_version, std::nullopt});
+      continue;
+    }
+    auto rec = s.backups().add(ecu->name, s.state_path(st.download->image), st.task->target_version, "flash");
+    if (!rec) {
+      rep.ecus.push_back({ecu->name, "error", "", std::move(rec).error().context("backup " + ecu->name)});
+      continue;
+    }
+    if (rec->sha256 != st.download->image_sha256) {
+      rep.ecus.push_back({ecu->name, "error", "", make_error(Errc::verify, fmt::format(
+          "backup {}: the image changed since it was flashed (sha256 {})", ecu->name, rec->sha256))});
+      continue;
+    }
+    std::string version = rec->version;
+    // The backup's version is now the ECU's recorded version.
+    st.installed = InstalledState{version, now_iso8601(), st.installed ? st.installed->extra : std::map<std::string, std::string>{}};
+    s.event(ecu->name, "backup", fmt::format("new backup {}", version));
+    s.queue_feedback(ecu->name, st.task->action_id, FeedbackExecution::closed, FeedbackFinished::success,
+                     {fmt::format("{}: installed {} and kept it as the new backup", ecu->name, version)});
+    ECUUP_TRY(keep(s, *ecu, st, std::move(*rec)));
+    rep.ecus.push_back({ecu->name, "kept", version, std::nullopt});
+  }
+  rep.notes = s.deliver_feedback();
+  ECUUP_TRY(s.save());
+  return rep;
+}
+
+Result<StepReport> import_backup(Session& s, const BackupOptions& o) {
+  StepReport rep{"backup", s.common().dry_run, {}, {}};
+  const EcuConfig* ecu = s.config().find_ecu(o.import_ecu);
+  if (!ecu) return make_error(Errc::usage, fmt::format("--import: unknown ECU '{}'", o.import_ecu));
+  if (o.import_version.empty()) return make_error(Errc::usage, "--import needs --version V (the version the file holds)");
+  if (!fs::is_regular_file(o.import_file))
+    return make_error(Errc::usage, fmt::format("--import: {} is not a readable file", o.import_file.string()));
+  // A file that carries an ecuup image header must agree with the version given.
+  if (auto head = read_binary_file(o.import_file); head && head->size() >= k_sw_image_header_size) {
+    if (auto info = parse_sw_image_header(*head)) {
+      ECUUP_TRY(verify_sw_image_file(o.import_file));
+      if (info->version != o.import_version)
+        return make_error(Errc::verify, fmt::format("--import: {} holds version {}, not {}", o.import_file.string(),
+                                                    info->version, o.import_version));
+    }
+  }
+  if (s.common().dry_run) {
+    rep.ecus.push_back({ecu->name, "would-import", o.import_version, std::nullopt});
+    return rep;
+  }
+  ECUUP_ASSIGN(BackupRecord rec, s.backups().add(ecu->name, o.import_file, o.import_version, "import"));
+  EcuState& st = s.manifest().ecu(ecu->name);
+  s.event(ecu->name, "backup", fmt::format("imported backup {} from {}", o.import_version, o.import_file.string()));
+  ECUUP_TRY(keep(s, *ecu, st, std::move(rec)));
+  rep.ecus.push_back({ecu->name, "imported", o.import_version, std::nullopt});
+  return rep;
+}
+
+Result<StepReport> read_backup(Session& s) {
+  StepReport rep{"backup", s.common().dry_run, {}, {}};
+  for (const EcuConfig* ecu : s.selected()) {
+    ECUUP_ASSIGN(auto driver, s.driver(*ecu));
+    if (!driver->can_read_out()) {
+      rep.ecus.push_back({ecu->name, "unsupported", "", make_error(Errc::unsupported, fmt::format(
+          "{}: driver '{}' cannot read software out; use `backup --import`", ecu->name, ecu->driver))});
+      continue;
+    }
+    auto id = driver->read_identity();
+    if (!id) {
+      rep.ecus.push_back({ecu->name, "unreadable", "", std::move(id).error().context("backup --read " + ecu->name)});
+      continue;
+    }
+    if (s.common().dry_run) {
+      rep.ecus.push_back({ecu->name, "would-read", id->version, std::nullopt});
+      continue;
+    }
+    fs::path tmp = s.state_path("backups") / fmt::format(".readout-{}", ecu->name);
+    ECUUP_TRY(ensure_directory(tmp.parent_path()));
+    auto read = driver->read_out(tmp, s.progress());
+    if (!read) {
+      fs::remove(tmp);
+      rep.ecus.push_back({ecu->name, "error", "", std::move(read).error().context("backup --read " + ecu->name)});
+      continue;
+    }
+    auto rec = s.backups().add(ecu->name, tmp, id->version, "read");
+    fs::remove(tmp);
+    if (!rec) {
+      rep.ecus.push_back({ecu->name, "error", "", std::move(rec).error()});
+      continue;
+    }
+    EcuState& st = s.manifest().ecu(ecu->name);
+    s.event(ecu->name, "backup", fmt::format("read out backup {}", id->version));
+    ECUUP_TRY(keep(s, *ecu, st, std::move(*rec)));
+    rep.ecus.push_back({ecu->name, "read", id->version, std::nullopt});
+  }
+  return rep;
+}
+
+StepReport list_backups(Session& s) {
+  StepReport rep{"backup", false, {}, {}};
+  for (const EcuConfig* ecu : s.selected()) {
+    const EcuState* st = s.manifest().find(ecu->name);
+    if (!st || !st->backup) {
+      rep.ecus.push_back({ecu->name, "none", "no backup", std::nullopt});
+      continue;
+    }
+    auto ok = s.backups().verify(*st->backup);
+    rep.ecus.push_back({ecu->name, ok ? "current" : "corrupt", describe(*st->backup), ok ? std::nullopt : std::optional<Error>(ok.error())});
+    for (const auto& b : st->older_backups) rep.ecus.push_back({ecu->name, "older", describe(b), std::nullopt});
+  }
+  return rep;
+}
+
+}  // namespace
+
+Result<StepReport> backup(const Config& config, const Common& common, const BackupOptions& options) {
+  ECUUP_ASSIGN(Session s, Session::open(config, common));
+  switch (options.mode) {
+    case BackupOptions::Mode::commit: return commit_new_backups(s);
+    case BackupOptions::Mode::import: return import_backup(s, options);
+    case BackupOptions::Mode::read: return read_backup(s);
+    case BackupOptions::Mode::list: return list_backups(s);
+  }
+  return make_error(Errc::internal, "unknown backup mode");
+}
+
+}  // namespace ecuup::api

@@ -1,0 +1,130 @@
+#include <fmt/format.h>
+
+#include "api/session.hpp"
+#include "util/time.hpp"
+#include "util/version.hpp"
+
+namespace ecuup::api {
+
+namespace {
+
+std::uint64_t total_size(const Task& t) {
+  std::uint64_t n = 0;
+  for (const auto& a : t.artifacts) n += a.size;
+  return n;
+}
+
+TaskState to_state(const Task& t) {
+  TaskState s;
+  s.action_id = t.action_id;
+  s.target_version = t.target_version;
+  for (const auto& a : t.artifacts) s.artifacts.push_back(ManifestArtifact{a.name, a.url, a.size, a.sha256, a.sha1});
+  s.download_only = t.download_only;
+  s.maintenance_window_open = t.maintenance_window_open;
+  s.received_at = now_iso8601();
+  return s;
+}
+
+bool flash_started(const EcuState& st, const std::string& action_id) {
+  return st.task && st.task->action_id == action_id &&
+         (st.flash.state == FlashState::in_progress || st.flash.state == FlashState::succeeded ||
+          st.flash.state == FlashState::failed_unrestored);
+}
+
+}  // namespace
+
+Result<StepReport> report(const Config& config, const Common& common) {
+  ECUUP_ASSIGN(Session s, Session::open(config, common));
+  StepReport rep{"report", common.dry_run, {}, {}};
+  std::vector<ReportedEcu> reported;
+  for (const EcuConfig* ecu : s.selected()) {
+    const EcuState* st = s.manifest().find(ecu->name);
+    if (!st || !st->installed) {
+      rep.ecus.push_back({ecu->name, "unknown", "", make_error(Errc::not_found, fmt::format(
+          "no installed version of {} is known: run `ecuup inventory` first", ecu->name))});
+      continue;
+    }
+    reported.push_back(ReportedEcu{ecu->name, ecu->part, st->installed->version});
+  }
+  if (common.dry_run) {
+    for (const auto& r : reported) rep.ecus.push_back({r.name, "would-report", r.version, std::nullopt});
+    return rep;
+  }
+  if (reported.empty()) return rep;
+  ECUUP_ASSIGN(Repository* repo, s.repository());
+  rep.notes = s.deliver_feedback();
+  auto answer = repo->report(reported, config.server.attributes);
+  if (!answer) {
+    ECUUP_TRY(s.save());  // keep what deliver_feedback changed
+    return std::move(answer).error().context("report to " + repo->describe());
+  }
+
+  if (answer->cancel_action_id) {
+    const std::string& id = *answer->cancel_action_id;
+    bool started = false;
+    for (const auto& [name, st] : s.manifest().ecus()) started = started || flash_started(st, id);
+    if (started) {
+      s.queue_feedback("", id, FeedbackExecution::rejected, FeedbackFinished::none,
+                       {"cancel rejected: flashing has already started"}, -1, -1, true);
+      rep.notes.push_back(fmt::format("server asked to cancel action {}: rejected, flashing already started", id));
+    } else {
+      for (auto& [name, st] : s.manifest().ecus())
+        if (st.task && st.task->action_id == id) {
+          EcuState& mut = s.manifest().ecu(name);
+          mut.task.reset();
+          mut.download.reset();
+          s.event(name, "report", fmt::format("action {} cancelled by the server", id));
+        }
+      s.queue_feedback("", id, FeedbackExecution::closed, FeedbackFinished::success, {"cancel accepted before flashing"},
+                       -1, -1, true);
+      rep.notes.push_back(fmt::format("server cancelled action {}: accepted", id));
+    }
+  }
+
+  for (const auto& r : reported) {
+    EcuState& st = s.manifest().ecu(r.name);
+    const Task* task = nullptr;
+    for (const auto& t : answer->tasks)
+      if (t.ecu == r.name && t.action_id != answer->cancel_action_id.value_or("")) task = &t;
+    if (!task) {
+      if (st.flash.state == FlashState::in_progress) {
+        rep.ecus.push_back({r.name, "in-progress", "a flash is unresolved: run `ecuup flash`", std::nullopt});
+        continue;
+      }
+      if (st.task) s.event(r.name, "report", "no task any more");
+      st.task.reset();
+      st.download.reset();
+      rep.ecus.push_back({r.name, "up-to-date", r.version, std::nullopt});
+      continue;
+    }
+    if (compare_versions(task->target_version, r.version) < 0 && !config.allow_downgrade) {
+      s.queue_feedback(r.name, task->action_id, FeedbackExecution::closed, FeedbackFinished::failure,
+                       {fmt::format("{}: downgrade {} -> {} refused by the vehicle's config", r.name, r.version,
+                                    task->target_version)});
+      st.task.reset();
+      st.download.reset();
+      rep.ecus.push_back({r.name, "refused", fmt::format("{} -> {}", r.version, task->target_version),
+                          make_error(Errc::config, fmt::format("{}: downgrade from {} to {} refused (set allow_downgrade: "
+                                                               "true in the config to allow it)", r.name, r.version,
+                                                               task->target_version))});
+      continue;
+    }
+    bool same = st.task && st.task->action_id == task->action_id && st.task->target_version == task->target_version;
+    if (!same) {
+      if (st.flash.state != FlashState::in_progress) st.flash = FlashRecord{};
+      if (!st.task || st.task->target_version != task->target_version) st.download.reset();
+      st.task = to_state(*task);
+      s.event(r.name, "report", fmt::format("task {}: {} -> {}", task->action_id, r.version, task->target_version));
+    } else {
+      st.task->maintenance_window_open = task->maintenance_window_open;
+    }
+    std::string detail = fmt::format("{} -> {} ({} bytes)", r.version, task->target_version, total_size(*task));
+    if (task->download_only) detail += ", download only";
+    if (!task->maintenance_window_open) detail += ", maintenance window closed: will not flash now";
+    rep.ecus.push_back({r.name, "task", detail, std::nullopt});
+  }
+  ECUUP_TRY(s.save());
+  return rep;
+}
+
+}  // namespace ecuup::api

@@ -1,0 +1,59 @@
+#include <fmt/format.h>
+
+#include "api/session.hpp"
+#include "util/time.hpp"
+
+namespace ecuup::api {
+
+Result<StepReport> restore(const Config& config, const Common& common) {
+  if (common.ecus.empty()) return make_error(Errc::usage, "restore needs --ecu NAME (which ECU to put back on its backup)");
+  ECUUP_ASSIGN(Session s, Session::open(config, common));
+  StepReport rep{"restore", common.dry_run, {}, {}};
+  for (const EcuConfig* ecu : s.selected()) {
+    EcuState& st = s.manifest().ecu(ecu->name);
+    if (!st.backup) {
+      rep.ecus.push_back({ecu->name, "no-backup", "", make_error(Errc::no_backup, fmt::format("{} has no backup to restore", ecu->name))});
+      continue;
+    }
+    if (auto ok = s.backups().verify(*st.backup); !ok) {
+      rep.ecus.push_back({ecu->name, "backup-corrupt", "", std::move(ok).error()});
+      continue;
+    }
+    if (common.dry_run) {
+      rep.ecus.push_back({ecu->name, "would-restore", st.backup->version, std::nullopt});
+      continue;
+    }
+    ECUUP_ASSIGN(auto driver, s.driver(*ecu));
+    st.flash.state = FlashState::in_progress;
+    st.flash.attempts += 1;
+    st.flash.to_version = st.backup->version;
+    st.flash.image_sha256 = st.backup->sha256;
+    st.flash.started_at = now_iso8601();
+    s.event(ecu->name, "restore", fmt::format("restoring backup {}", st.backup->version));
+    ECUUP_TRY(s.save());
+    auto done = driver->flash(s.backups().absolute(*st.backup), s.progress());
+    Result<EcuIdentity> id = done ? driver->read_identity() : Result<EcuIdentity>(std::move(done).error());
+    st.flash.finished_at = now_iso8601();
+    if (id && id->version == st.backup->version) {
+      // The restored software is what the ECU runs now; a pending task may be flashed again later.
+      st.flash.state = FlashState::none;
+      st.flash.last_error.clear();
+      st.installed = InstalledState{id->version, now_iso8601(), id->extra};
+      s.event(ecu->name, "restore", fmt::format("restored {} and verified it", id->version));
+      ECUUP_TRY(s.save());
+      rep.ecus.push_back({ecu->name, "restored", id->version, std::nullopt});
+      continue;
+    }
+    std::string why = id ? fmt::format("ECU reports {} after restore, expected {}", id->version, st.backup->version)
+                         : id.error().message;
+    st.flash.state = FlashState::failed_unrestored;
+    st.flash.last_error = "restore failed: " + why;
+    s.event(ecu->name, "restore", st.flash.last_error);
+    ECUUP_TRY(s.save());
+    rep.ecus.push_back({ecu->name, "needs-attention", "", make_error(Errc::flash_unrestored, fmt::format(
+        "restore {}: {}. ECU {} needs attention.", ecu->name, why, ecu->name))});
+  }
+  return rep;
+}
+
+}  // namespace ecuup::api

@@ -1,0 +1,157 @@
+#include "api/session.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "util/fs.hpp"
+#include "util/time.hpp"
+
+namespace ecuup::api {
+
+namespace {
+
+int severity(ExitCode c) {
+  switch (c) {
+    case ExitCode::needs_attention: return 100;
+    case ExitCode::restored: return 90;
+    case ExitCode::interrupted: return 80;
+    case ExitCode::verify: return 70;
+    case ExitCode::network: return 60;
+    case ExitCode::failure: return 50;
+    case ExitCode::usage: return 40;
+    case ExitCode::locked: return 30;
+    case ExitCode::pending: return 10;
+    case ExitCode::ok: return 0;
+  }
+  return 0;
+}
+
+std::optional<FeedbackExecution> parse_execution(const std::string& s) {
+  for (auto e : {FeedbackExecution::proceeding, FeedbackExecution::closed, FeedbackExecution::canceled,
+                 FeedbackExecution::rejected, FeedbackExecution::resumed, FeedbackExecution::scheduled,
+                 FeedbackExecution::downloaded, FeedbackExecution::download})
+    if (s == feedback_execution_name(e)) return e;
+  return std::nullopt;
+}
+
+FeedbackFinished parse_finished(const std::string& s) {
+  if (s == "success") return FeedbackFinished::success;
+  if (s == "failure") return FeedbackFinished::failure;
+  return FeedbackFinished::none;
+}
+
+}  // namespace
+
+ExitCode worse(ExitCode a, ExitCode b) { return severity(a) >= severity(b) ? a : b; }
+
+ExitCode StepReport::exit_code() const {
+  ExitCode code = ExitCode::ok;
+  for (const auto& e : ecus)
+    if (e.error) code = worse(code, exit_code_for(e.error->code));
+  return code;
+}
+
+nlohmann::json StepReport::to_json() const {
+  nlohmann::json j = {{"step", step}, {"dry_run", dry_run}, {"exit_code", static_cast<int>(exit_code())}};
+  j["ecus"] = nlohmann::json::array();
+  for (const auto& e : ecus) {
+    nlohmann::json x = {{"name", e.ecu}, {"result", e.result}, {"detail", e.detail}};
+    if (e.error) x["error"] = {{"kind", errc_name(e.error->code)}, {"message", e.error->message}};
+    j["ecus"].push_back(std::move(x));
+  }
+  j["notes"] = notes;
+  return j;
+}
+
+Result<Session> Session::open(const Config& config, const Common& common) {
+  for (const auto& name : common.ecus)
+    if (!config.find_ecu(name)) {
+      std::string known;
+      for (const auto& e : config.ecus) known += (known.empty() ? "" : ", ") + e.name;
+      return make_error(Errc::usage, fmt::format("unknown ECU '{}' (the config has: {})", name, known));
+    }
+  ECUUP_TRY(ensure_directory(config.state_dir));
+  ECUUP_ASSIGN(FileLock lock, FileLock::acquire(config.state_dir / "manifest.lock", common.lock_wait));
+  Session s(config, common, std::move(lock));
+  ECUUP_ASSIGN(s.m_manifest, Manifest::load(config.manifest_path()));
+  if (!s.m_manifest.vehicle.empty() && s.m_manifest.vehicle != config.vehicle_id)
+    return make_error(Errc::config, fmt::format("the manifest in {} belongs to vehicle '{}', the config names '{}'",
+                                                config.state_dir.string(), s.m_manifest.vehicle, config.vehicle_id));
+  for (const auto& ecu : config.ecus)
+    if (common.ecus.empty() || std::find(common.ecus.begin(), common.ecus.end(), ecu.name) != common.ecus.end())
+      s.m_selected.push_back(&ecu);
+  return s;
+}
+
+Result<void> Session::save() {
+  if (m_common->dry_run) return success();
+  m_manifest.vehicle = m_config->vehicle_id;
+  m_manifest.updated_at = now_iso8601();
+  return m_manifest.save(m_config->manifest_path());
+}
+
+Result<std::unique_ptr<EcuDriver>> Session::driver(const EcuConfig& ecu) const {
+  DriverContext ctx{m_config->base_dir, m_common->trace_file, m_common->verbosity};
+  return make_driver(ecu, ctx);
+}
+
+Result<Repository*> Session::repository() {
+  if (!m_repository) {
+    ECUUP_ASSIGN(m_repository, make_repository(*m_config));
+  }
+  return m_repository.get();
+}
+
+void Session::event(const std::string& ecu, const std::string& step, const std::string& message) {
+  m_manifest.add_event(ecu, step, message);
+  progress().note(ecu.empty() ? message : ecu + ": " + message);
+}
+
+void Session::queue_feedback(const std::string& ecu, const std::string& action_id, FeedbackExecution execution,
+                             FeedbackFinished finished, std::vector<std::string> details, int cnt, int of,
+                             bool for_cancel) {
+  if (action_id.empty() || m_common->dry_run) return;
+  m_manifest.feedback_queue.push_back(QueuedFeedback{action_id, ecu, feedback_execution_name(execution),
+                                                     feedback_finished_name(finished), cnt, of, std::move(details),
+                                                     for_cancel, now_iso8601()});
+}
+
+std::vector<std::string> Session::deliver_feedback() {
+  std::vector<std::string> notes;
+  auto& queue = m_manifest.feedback_queue;
+  if (queue.empty() || m_common->dry_run) return notes;
+  auto repo = repository();
+  if (!repo) {
+    notes.push_back(fmt::format("{} feedback message(s) kept for later: {}", queue.size(), repo.error().message));
+    return notes;
+  }
+  std::size_t sent = 0;
+  while (!queue.empty()) {
+    const QueuedFeedback& q = queue.front();
+    Feedback fb;
+    fb.action_id = q.action_id;
+    fb.execution = parse_execution(q.execution).value_or(FeedbackExecution::proceeding);
+    fb.finished = parse_finished(q.finished);
+    fb.progress_cnt = q.progress_cnt;
+    fb.progress_of = q.progress_of;
+    fb.details = q.details;
+    fb.for_cancel = q.for_cancel;
+    auto r = (*repo)->send_feedback(fb);
+    if (!r) {
+      if (r.error().code == Errc::network || r.error().code == Errc::auth || r.error().code == Errc::io) {
+        notes.push_back(fmt::format("{} feedback message(s) kept for later: {}", queue.size(), r.error().message));
+        break;
+      }
+      // The server refused this message for good (4xx): retrying cannot help.
+      notes.push_back(fmt::format("feedback for action {} dropped: {}", q.action_id, r.error().message));
+    } else {
+      ++sent;
+    }
+    queue.erase(queue.begin());
+  }
+  if (sent) notes.push_back(fmt::format("delivered {} feedback message(s) to {}", sent, (*repo)->describe()));
+  return notes;
+}
+
+}  // namespace ecuup::api

@@ -1,0 +1,53 @@
+#pragma once
+// What every step shares: the lock, the manifest, the ECU selection, drivers, the repository.
+#include <memory>
+
+#include "api/api.hpp"
+#include "ecu/driver.hpp"
+#include "repository/repository.hpp"
+#include "store/backups.hpp"
+#include "util/lock.hpp"
+
+namespace ecuup::api {
+
+class Session {
+ public:
+  // Validates the selection, creates the state dir, takes the lock and loads the manifest.
+  static Result<Session> open(const Config& config, const Common& common);
+
+  const Config& config() const { return *m_config; }
+  const Common& common() const { return *m_common; }
+  Manifest& manifest() { return m_manifest; }
+  Progress& progress() { return m_common->progress ? *m_common->progress : null_progress(); }
+  const std::vector<const EcuConfig*>& selected() const { return m_selected; }
+  BackupStore backups() const { return BackupStore(m_config->state_dir); }
+  std::filesystem::path state_path(const std::string& rel) const { return m_config->state_dir / rel; }
+
+  // Writes the manifest now (atomically); called after every state change that must survive a kill.
+  Result<void> save();
+  Result<std::unique_ptr<EcuDriver>> driver(const EcuConfig& ecu) const;
+  Result<Repository*> repository();
+
+  void event(const std::string& ecu, const std::string& step, const std::string& message);
+  // Queues a result for the server; delivered by deliver_feedback().
+  void queue_feedback(const std::string& ecu, const std::string& action_id, FeedbackExecution execution,
+                      FeedbackFinished finished, std::vector<std::string> details, int cnt = -1, int of = -1,
+                      bool for_cancel = false);
+  // Sends what is queued; keeps what could not be delivered for the next run. Returns notes.
+  std::vector<std::string> deliver_feedback();
+
+ private:
+  Session(const Config& config, const Common& common, FileLock lock)
+      : m_config(&config), m_common(&common), m_lock(std::move(lock)) {}
+  const Config* m_config;
+  const Common* m_common;
+  FileLock m_lock;
+  Manifest m_manifest;
+  std::vector<const EcuConfig*> m_selected;
+  std::unique_ptr<Repository> m_repository;
+};
+
+// The worst of two exit codes for a combined result ("was the ECU touched?" wins).
+ExitCode worse(ExitCode a, ExitCode b);
+
+}  // namespace ecuup::api

@@ -1,0 +1,74 @@
+#include <fmt/format.h>
+
+#include "api/session.hpp"
+
+namespace ecuup::api {
+
+namespace {
+
+// Work remains when a task is not yet flashed and kept as the backup.
+bool pending(const EcuState& st) {
+  if (!st.task || st.task->download_only) return false;
+  if (st.flash.state != FlashState::succeeded) return true;
+  return !st.backup || !st.download || st.backup->sha256 != st.download->image_sha256;
+}
+
+}  // namespace
+
+Result<StatusReport> status(const Config& config, const Common& common, const StatusOptions& options) {
+  ECUUP_ASSIGN(Session s, Session::open(config, common));
+  StatusReport out;
+  if (options.sync) {
+    out.notes = s.deliver_feedback();
+    ECUUP_TRY(s.save());
+  }
+  out.rows.push_back({"ECU", "INSTALLED", "TARGET", "DOWNLOAD", "FLASH", "BACKUP", "LAST ERROR"});
+  nlohmann::json ecus = nlohmann::json::array();
+  bool any_pending = false;
+  ExitCode code = ExitCode::ok;
+  for (const EcuConfig* ecu : s.selected()) {
+    const EcuState* found = s.manifest().find(ecu->name);
+    EcuState empty;
+    const EcuState& st = found ? *found : empty;
+    std::string installed = st.installed ? st.installed->version : "-";
+    std::string target = st.task ? st.task->target_version : "-";
+    std::string download = !st.download ? "-" : (st.download->verified ? "verified" : "unverified");
+    std::string flash = flash_state_name(st.flash.state);
+    std::string backup = st.backup ? st.backup->version : "-";
+    bool is_pending = pending(st);
+    any_pending = any_pending || is_pending;
+    if (st.flash.state == FlashState::failed_unrestored) code = worse(code, ExitCode::needs_attention);
+    if (st.flash.state == FlashState::failed_restored && is_pending) code = worse(code, ExitCode::restored);
+    out.rows.push_back({ecu->name, installed, target, download, flash, backup, st.flash.last_error});
+    nlohmann::json j = {{"name", ecu->name},
+                        {"part", ecu->part},
+                        {"driver", ecu->driver},
+                        {"installed", st.installed ? nlohmann::json(st.installed->version) : nlohmann::json()},
+                        {"installed_read_at", st.installed ? nlohmann::json(st.installed->read_at) : nlohmann::json()},
+                        {"target", st.task ? nlohmann::json(st.task->target_version) : nlohmann::json()},
+                        {"action_id", st.task ? nlohmann::json(st.task->action_id) : nlohmann::json()},
+                        {"downloaded", st.download.has_value()},
+                        {"verified", st.download && st.download->verified},
+                        {"flash_state", flash},
+                        {"flash_attempts", st.flash.attempts},
+                        {"backup", st.backup ? nlohmann::json(st.backup->version) : nlohmann::json()},
+                        {"backups_kept", (st.backup ? 1 : 0) + st.older_backups.size()},
+                        {"last_error", st.flash.last_error.empty() ? nlohmann::json() : nlohmann::json(st.flash.last_error)},
+                        {"pending", is_pending}};
+    ecus.push_back(std::move(j));
+  }
+  if (code == ExitCode::ok && any_pending) code = ExitCode::pending;
+  out.exit_code = code;
+  out.json = {{"schema", 1},
+              {"vehicle", config.vehicle_id},
+              {"manifest", config.manifest_path().string()},
+              {"updated_at", s.manifest().updated_at},
+              {"ecus", ecus},
+              {"pending", any_pending},
+              {"feedback_queued", s.manifest().feedback_queue.size()},
+              {"notes", out.notes},
+              {"exit_code", static_cast<int>(code)}};
+  return out;
+}
+
+}  // namespace ecuup::api

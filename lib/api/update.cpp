@@ -1,0 +1,53 @@
+#include <fmt/format.h>
+
+#include "api/session.hpp"
+
+namespace ecuup::api {
+
+namespace {
+
+// For cron: an ECU about to be flashed without a backup gets one read out, where its driver can.
+Result<StepReport> read_missing_backups(const Config& config, const Common& common) {
+  std::vector<std::string> need;
+  {
+    ECUUP_ASSIGN(Session s, Session::open(config, common));
+    for (const EcuConfig* ecu : s.selected()) {
+      const EcuState* st = s.manifest().find(ecu->name);
+      if (!st || !st->task || st->backup || st->task->download_only) continue;
+      auto driver = s.driver(*ecu);
+      if (driver && (*driver)->can_read_out()) need.push_back(ecu->name);
+    }
+  }
+  if (need.empty()) return StepReport{"backup", common.dry_run, {}, {}};
+  Common c = common;
+  c.ecus = need;
+  BackupOptions o;
+  o.mode = BackupOptions::Mode::read;
+  return backup(config, c, o);
+}
+
+}  // namespace
+
+Result<UpdateResult> update(const Config& config, const Common& common, const FlashOptions& options) {
+  UpdateResult out;
+  auto run = [&](Result<StepReport> r) -> Result<bool> {
+    if (!r) return std::move(r).error();
+    out.steps.push_back(std::move(*r));
+    ExitCode c = out.steps.back().exit_code();
+    out.exit_code = worse(out.exit_code, c);
+    return c == ExitCode::ok;
+  };
+  bool go = true;
+  if (go) { ECUUP_ASSIGN(go, run(inventory(config, common))); }
+  if (go) { ECUUP_ASSIGN(go, run(report(config, common))); }
+  if (go) { ECUUP_ASSIGN(go, run(fetch(config, common))); }
+  if (go && options.backup == BackupPolicy::required) { ECUUP_ASSIGN(go, run(read_missing_backups(config, common))); }
+  if (go) { ECUUP_ASSIGN(go, run(flash(config, common, options))); }
+  if (go) { ECUUP_ASSIGN(go, run(backup(config, common, BackupOptions{}))); }
+  ECUUP_ASSIGN(out.status, status(config, common, StatusOptions{}));
+  if (out.exit_code == ExitCode::ok && out.status.exit_code != ExitCode::pending)
+    out.exit_code = worse(out.exit_code, out.status.exit_code);
+  return out;
+}
+
+}  // namespace ecuup::api
