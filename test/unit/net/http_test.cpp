@@ -559,11 +559,19 @@ TEST_CASE("proxy environment variables are honoured", "[http]") {
   TempDir tmp;
   write_file(tmp / "root/fw.bin", "via proxy");
   HttpFixture proxy(tmp / "root", tmp / "stats.json");
+  std::string saved_no_proxy[2];
+  const char* no_proxy_names[2] = {"no_proxy", "NO_PROXY"};
+  for (int i = 0; i < 2; ++i) {
+    if (const char* v = std::getenv(no_proxy_names[i])) saved_no_proxy[i] = v;
+    ::unsetenv(no_proxy_names[i]);
+  }
   ::setenv("http_proxy", proxy.base().c_str(), 1);
   HttpClient client(fast_options(1));
   // .invalid never resolves (RFC 2606): only the proxy can answer this.
   auto r = client.download("http://ecuup-update.invalid/fw.bin", tmp / "fw.part", null_progress());
   ::unsetenv("http_proxy");
+  for (int i = 0; i < 2; ++i)
+    if (!saved_no_proxy[i].empty()) ::setenv(no_proxy_names[i], saved_no_proxy[i].c_str(), 1);
   REQUIRE(r.ok());
   CHECK(read_file(tmp / "fw.part") == "via proxy");
 }
