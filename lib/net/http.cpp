@@ -40,6 +40,12 @@ constexpr long k_receive_buffer_bytes = 512 * 1024;
 // request() keeps the body in memory; anything larger is not an API answer.
 constexpr std::size_t k_max_response_body_bytes = 64u * 1024u * 1024u;
 constexpr auto k_sleep_slice = std::chrono::milliseconds(50);
+// "Stalled" means below one byte per second for low_speed_timeout.
+constexpr long k_low_speed_bytes_per_s = 1;
+// CURLOPT_SSL_VERIFYHOST: 2 = the certificate must name the host we asked for.
+constexpr long k_verify_host_name = 2;
+// Retry-After seconds beyond this (~31 years) are nonsense; they saturate instead of overflowing.
+constexpr std::size_t k_max_retry_after_digits = 9;
 
 void global_init() {
   static std::once_flag once;
@@ -213,7 +219,7 @@ std::optional<std::chrono::milliseconds> parse_retry_after(const std::map<std::s
   const std::string& v = it->second;
   if (v.empty() || !std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); }))
     return std::nullopt;  // an HTTP-date: fall back to our own backoff
-  if (v.size() > 9) return std::chrono::milliseconds::max();
+  if (v.size() > k_max_retry_after_digits) return std::chrono::milliseconds::max();
   return std::chrono::seconds(std::stol(v));
 }
 
@@ -369,12 +375,12 @@ Result<Slist> configure(CURL* h, const HttpOptions& o, const std::string& url, T
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
   curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, k_low_speed_bytes_per_s);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.low_speed_timeout.count()));
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE, k_receive_buffer_bytes);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "ecuup/" ECUUP_VERSION);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o.verify_tls ? 1L : 0L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o.verify_tls ? 2L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o.verify_tls ? k_verify_host_name : 0L);
   if (!o.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str());
   if (!o.client_cert.empty()) curl_easy_setopt(h, CURLOPT_SSLCERT, o.client_cert.c_str());
   if (!o.client_key.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, o.client_key.c_str());
