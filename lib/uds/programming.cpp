@@ -1,0 +1,373 @@
+#include "uds/programming.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "util/cancel.hpp"
+
+namespace ecuup {
+
+namespace {
+
+constexpr std::uint8_t k_routine_start = 0x01;
+
+struct StepName {
+  UdsStepKind kind;
+  const char* name;
+};
+
+constexpr StepName k_step_names[] = {
+    {UdsStepKind::default_session, "default_session"},
+    {UdsStepKind::extended_session, "extended_session"},
+    {UdsStepKind::programming_session, "programming_session"},
+    {UdsStepKind::dtc_setting_off, "dtc_setting_off"},
+    {UdsStepKind::dtc_setting_on, "dtc_setting_on"},
+    {UdsStepKind::communication_off, "communication_off"},
+    {UdsStepKind::communication_on, "communication_on"},
+    {UdsStepKind::security_access, "security_access"},
+    {UdsStepKind::erase, "erase"},
+    {UdsStepKind::download, "download"},
+    {UdsStepKind::check_dependencies, "check_dependencies"},
+    {UdsStepKind::reset, "reset"},
+    {UdsStepKind::read_version, "read_version"},
+    {UdsStepKind::upload, "upload"},
+    {UdsStepKind::tester_present, "tester_present"},
+    {UdsStepKind::request, "request"},
+};
+
+Result<void> expect_status(const Bytes& status, const Bytes& expected, std::uint16_t routine) {
+  if (expected.empty() || (status.size() >= expected.size() && std::equal(expected.begin(), expected.end(), status.begin()))) {
+    return success();
+  }
+  return make_error(Errc::ecu, fmt::format("RoutineControl 0x{:04X}: routine reported status {} (expected {})", routine,
+                                           status.empty() ? std::string("none") : to_hex(status, " "),
+                                           to_hex(expected, " ")));
+}
+
+Error interrupted_error(const std::string& where) {
+  return make_error(Errc::interrupted, "interrupted " + where);
+}
+
+// State shared by the steps of one run.
+class SequenceRun {
+ public:
+  SequenceRun(UdsClient& client, const UdsSequenceOptions& options, const UdsSequenceHooks& hooks,
+              Progress& progress)
+      : m_client(client), m_options(options), m_hooks(hooks), m_progress(progress) {}
+
+  Result<void> run_common(const UdsStep& step);
+  Result<void> erase(const ImageSource& image);
+  Result<void> download(ImageSource& image);
+  Result<void> upload(ImageWriter& out);
+  Result<Bytes> read_version() { return m_client.read_data_by_identifier(m_options.version_did); }
+
+ private:
+  Result<void> security_access();
+  Result<void> reset();
+  Result<Bytes> transfer_block(std::uint8_t counter, ByteView data, const std::string& label);
+
+  UdsClient& m_client;
+  const UdsSequenceOptions& m_options;
+  const UdsSequenceHooks& m_hooks;
+  Progress& m_progress;
+  std::uint64_t m_done = 0;
+};
+
+Result<void> SequenceRun::run_common(const UdsStep& step) {
+  switch (step.kind) {
+    case UdsStepKind::default_session:
+      ECUUP_TRY(m_client.diagnostic_session_control(m_options.default_session));
+      return success();
+    case UdsStepKind::extended_session:
+      ECUUP_TRY(m_client.diagnostic_session_control(m_options.extended_session));
+      return success();
+    case UdsStepKind::programming_session:
+      ECUUP_TRY(m_client.diagnostic_session_control(m_options.programming_session));
+      return success();
+    case UdsStepKind::dtc_setting_off:
+      return m_client.control_dtc_setting(m_options.dtc_setting_off);
+    case UdsStepKind::dtc_setting_on:
+      return m_client.control_dtc_setting(m_options.dtc_setting_on);
+    case UdsStepKind::communication_off:
+      return m_client.communication_control(m_options.communication_control_off, m_options.communication_type);
+    case UdsStepKind::communication_on:
+      return m_client.communication_control(m_options.communication_control_on, m_options.communication_type);
+    case UdsStepKind::security_access:
+      return security_access();
+    case UdsStepKind::check_dependencies: {
+      ECUUP_ASSIGN(Bytes status,
+                   m_client.routine_control(k_routine_start, m_options.check_routine, m_options.check_option_record));
+      return expect_status(status, m_options.check_expected_status, m_options.check_routine);
+    }
+    case UdsStepKind::reset:
+      return reset();
+    case UdsStepKind::tester_present:
+      return m_client.tester_present();
+    case UdsStepKind::request: {
+      ECUUP_TRY(m_client.request(step.request, "request " + to_hex(step.request, " ")));
+      return success();
+    }
+    default:
+      return make_error(Errc::config, fmt::format("step '{}' is not allowed in this sequence", uds_step_name(step.kind)));
+  }
+}
+
+Result<void> SequenceRun::security_access() {
+  const std::uint8_t level = m_options.security_level;
+  ECUUP_ASSIGN(Bytes seed, m_client.security_access_request_seed(level));
+  // ISO 14229-1: a seed of all zeros means this level is already unlocked.
+  if (std::all_of(seed.begin(), seed.end(), [](std::uint8_t b) { return b == 0; })) {
+    m_progress.note(fmt::format("security level 0x{:02X} already unlocked", level));
+    return success();
+  }
+  if (!m_hooks.compute_key) {
+    return make_error(Errc::config, "SecurityAccess: no key_command or key_library configured for this ECU");
+  }
+  auto key = m_hooks.compute_key(seed, level);
+  if (!key) return std::move(key).error().context(fmt::format("SecurityAccess level 0x{:02X}", level));
+  return m_client.security_access_send_key(level, *key);
+}
+
+Result<void> SequenceRun::reset() {
+  auto answered = m_client.ecu_reset(m_options.reset_type);
+  auto delay = m_options.reset_delay;
+  if (!answered) {
+    // An ECU may reset before its response leaves; silence is not yet a failure.
+    if (answered.error().code != Errc::timeout) return std::move(answered).error();
+    m_progress.note("ECUReset: no response, waiting for the ECU to come back");
+  } else if (answered->has_value()) {
+    delay = std::max(delay, std::chrono::milliseconds(std::chrono::seconds(**answered)));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + m_options.reset_timeout;
+  Error last = make_error(Errc::timeout, "no answer");
+  bool need_reconnect = false;
+  for (;;) {
+    std::this_thread::sleep_for(delay);
+    delay = m_options.reset_delay;
+    if (interrupt_requested()) return interrupted_error("while waiting for the ECU to restart");
+    // Until a reconnect succeeds the client's link is gone: never send on it.
+    if (need_reconnect) {
+      auto reconnected = m_hooks.reconnect();
+      if (reconnected) {
+        need_reconnect = false;
+      } else {
+        last = std::move(reconnected).error();
+      }
+    }
+    if (!need_reconnect) {
+      auto back = m_client.diagnostic_session_control(m_options.default_session);
+      if (back) return success();
+      last = std::move(back).error();
+      // A DoIP entity may close TCP when its ECU resets; timeouts and NRCs mean the link is fine.
+      need_reconnect = last.code != Errc::timeout && last.code != Errc::negative_response &&
+                       static_cast<bool>(m_hooks.reconnect);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return make_error(Errc::timeout, fmt::format("ECU did not come back within {} ms after ECUReset (last: {})",
+                                                   m_options.reset_timeout.count(), last.message));
+    }
+  }
+}
+
+Result<void> SequenceRun::erase(const ImageSource& image) {
+  const Bytes no_record;
+  if (!m_options.erase_per_segment) {
+    ECUUP_ASSIGN(Bytes status, m_client.routine_control(k_routine_start, m_options.erase_routine, no_record));
+    return expect_status(status, m_options.erase_expected_status, m_options.erase_routine);
+  }
+  const auto& segments = image.segments();
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    ECUUP_TRY(m_client.keep_alive());
+    auto record = encode_memory_range(m_options.memory_format, segments[i].address, segments[i].size);
+    if (!record) return std::move(record).error().context("erase");
+    auto erased = m_client.routine_control(k_routine_start, m_options.erase_routine, *record);
+    const std::string where = fmt::format("erase segment {} at 0x{:08X}", i + 1, segments[i].address);
+    if (!erased) return std::move(erased).error().context(where);
+    ECUUP_TRY(expect_status(*erased, m_options.erase_expected_status, m_options.erase_routine).with_context(where));
+  }
+  return success();
+}
+
+Result<Bytes> SequenceRun::transfer_block(std::uint8_t counter, ByteView data, const std::string& label) {
+  for (int attempt = 0;; ++attempt) {
+    auto response = m_client.transfer_data(counter, data, label);
+    // ISO 14229-1: an ECU answers a repeated block (same counter) positively without writing it twice.
+    if (!response && response.error().code == Errc::timeout && attempt < m_options.transfer_retries) {
+      m_progress.note(label + ": no response, repeating the block");
+      continue;
+    }
+    return response;
+  }
+}
+
+Result<void> SequenceRun::download(ImageSource& image) {
+  const auto segments = image.segments();
+  Bytes buffer;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const auto& seg = segments[i];
+    const std::string where = fmt::format("segment {} at 0x{:08X}", i + 1, seg.address);
+    if (interrupt_requested()) return interrupted_error("before " + where);
+    ECUUP_TRY(m_client.keep_alive());
+    auto max_block = m_client.request_download(m_options.memory_format, seg.address, seg.size);
+    if (!max_block) return std::move(max_block).error().context(where);
+    const std::size_t payload =
+        transfer_payload_size(*max_block, m_client.link().max_message_size(), m_options.max_block_length);
+    if (payload == 0) {
+      return make_error(Errc::protocol, where + ": the link cannot carry a TransferData block with data");
+    }
+    buffer.resize(static_cast<std::size_t>(std::min<std::uint64_t>(payload, seg.size)));
+    std::uint8_t counter = 1;  // ISO 14229-1: starts at 01, wraps from FF to 00
+    std::uint64_t offset = 0;
+    for (std::uint64_t block = 1; offset < seg.size; ++block) {
+      if (interrupt_requested()) return interrupted_error(fmt::format("in {} before block {}", where, block));
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(payload, seg.size - offset));
+      std::span<std::uint8_t> chunk(buffer.data(), n);
+      ECUUP_TRY(image.read(i, offset, chunk));
+      auto sent = transfer_block(counter, chunk, fmt::format("TransferData block {}", block));
+      if (!sent) return std::move(sent).error().context(where);
+      offset += n;
+      m_done += n;
+      m_progress.advance(m_done);
+      counter = static_cast<std::uint8_t>(counter + 1);
+    }
+    auto exited = m_client.request_transfer_exit();
+    if (!exited) return std::move(exited).error().context(where);
+  }
+  return success();
+}
+
+Result<void> SequenceRun::upload(ImageWriter& out) {
+  if (m_options.read_regions.empty()) return make_error(Errc::config, "upload: no memory regions configured");
+  for (std::size_t i = 0; i < m_options.read_regions.size(); ++i) {
+    const auto& region = m_options.read_regions[i];
+    const std::string where = fmt::format("region {} at 0x{:08X}", i + 1, region.address);
+    ECUUP_TRY(m_client.keep_alive());
+    auto max_block = m_client.request_upload(m_options.memory_format, region.address, region.size);
+    if (!max_block) return std::move(max_block).error().context(where);
+    std::uint8_t counter = 1;
+    std::uint64_t offset = 0;
+    for (std::uint64_t block = 1; offset < region.size; ++block) {
+      if (interrupt_requested()) return interrupted_error(fmt::format("in {} before block {}", where, block));
+      const std::string label = fmt::format("TransferData block {}", block);
+      auto data = transfer_block(counter, {}, label);
+      if (!data) return std::move(data).error().context(where);
+      if (data->empty() || data->size() > region.size - offset) {
+        return make_error(Errc::protocol, fmt::format("{}: {}: ECU sent {} bytes with {} left to read", where, label,
+                                                      data->size(), region.size - offset));
+      }
+      ECUUP_TRY(out.write(static_cast<std::uint32_t>(region.address + offset), *data));
+      offset += data->size();
+      m_done += data->size();
+      m_progress.advance(m_done);
+      counter = static_cast<std::uint8_t>(counter + 1);
+    }
+    auto exited = m_client.request_transfer_exit();
+    if (!exited) return std::move(exited).error().context(where);
+  }
+  return success();
+}
+
+}  // namespace
+
+const char* uds_step_name(UdsStepKind kind) {
+  for (const auto& s : k_step_names) {
+    if (s.kind == kind) return s.name;
+  }
+  return "?";
+}
+
+Result<UdsStepKind> parse_uds_step(const std::string& name) {
+  std::string known;
+  for (const auto& s : k_step_names) {
+    if (s.kind == UdsStepKind::request) continue;
+    if (name == s.name) return s.kind;
+    known += known.empty() ? s.name : std::string(", ") + s.name;
+  }
+  return make_error(Errc::config,
+                    fmt::format("unknown step '{}' (expected one of: {}, or request bytes in hex)", name, known));
+}
+
+std::vector<UdsStep> default_flash_steps() {
+  using K = UdsStepKind;
+  std::vector<UdsStep> steps;
+  for (K k : {K::extended_session, K::dtc_setting_off, K::communication_off, K::programming_session,
+              K::security_access, K::erase, K::download, K::check_dependencies, K::reset, K::read_version}) {
+    steps.push_back({k, {}});
+  }
+  return steps;
+}
+
+std::vector<UdsStep> default_read_steps() {
+  using K = UdsStepKind;
+  std::vector<UdsStep> steps;
+  for (K k : {K::extended_session, K::security_access, K::upload, K::default_session}) steps.push_back({k, {}});
+  return steps;
+}
+
+std::size_t transfer_payload_size(std::size_t max_block_length, std::size_t link_max_message, std::size_t cap) {
+  // maxNumberOfBlockLength counts the TransferData SID and block counter (ISO 14229-1 14.2).
+  std::size_t block = max_block_length;
+  if (link_max_message) block = std::min(block, link_max_message);
+  if (cap) block = std::min(block, cap);
+  return block > 2 ? block - 2 : 0;
+}
+
+Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& options, ImageSource& image,
+                                 const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu) {
+  SequenceRun run(client, options, hooks, progress);
+  Bytes version;
+  progress.begin(ecu, "flash", image.total_size());
+  auto result = [&]() -> Result<void> {
+    for (const auto& step : options.flash_steps) {
+      if (interrupt_requested()) return interrupted_error(std::string("before step ") + uds_step_name(step.kind));
+      ECUUP_TRY(client.keep_alive());
+      progress.note(std::string("step ") + uds_step_name(step.kind));
+      switch (step.kind) {
+        case UdsStepKind::erase: ECUUP_TRY(run.erase(image)); break;
+        case UdsStepKind::download: ECUUP_TRY(run.download(image)); break;
+        case UdsStepKind::read_version: {
+          ECUUP_ASSIGN(version, run.read_version());
+          break;
+        }
+        case UdsStepKind::upload:
+          return make_error(Errc::config, "step 'upload' belongs to the read-out steps");
+        default: ECUUP_TRY(run.run_common(step)); break;
+      }
+    }
+    return success();
+  }();
+  progress.end(result.ok());
+  if (!result) return std::move(result).error();
+  return version;
+}
+
+Result<void> run_read_sequence(UdsClient& client, const UdsSequenceOptions& options, ImageWriter& out,
+                               const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu) {
+  SequenceRun run(client, options, hooks, progress);
+  std::uint64_t total = 0;
+  for (const auto& r : options.read_regions) total += r.size;
+  progress.begin(ecu, "read", total);
+  auto result = [&]() -> Result<void> {
+    for (const auto& step : options.read_steps) {
+      if (interrupt_requested()) return interrupted_error(std::string("before step ") + uds_step_name(step.kind));
+      ECUUP_TRY(client.keep_alive());
+      progress.note(std::string("step ") + uds_step_name(step.kind));
+      switch (step.kind) {
+        case UdsStepKind::upload: ECUUP_TRY(run.upload(out)); break;
+        case UdsStepKind::read_version: ECUUP_TRY(run.read_version()); break;
+        case UdsStepKind::erase:
+        case UdsStepKind::download:
+          return make_error(Errc::config, std::string("step '") + uds_step_name(step.kind) +
+                                              "' is not allowed in the read-out steps");
+        default: ECUUP_TRY(run.run_common(step)); break;
+      }
+    }
+    return success();
+  }();
+  progress.end(result.ok());
+  return result;
+}
+
+}  // namespace ecuup

@@ -1,0 +1,103 @@
+#pragma once
+// The UDS programming and read-out sequences as a list of steps, so an ECU without e.g.
+// CommunicationControl drops that step in its config instead of needing code.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "uds/client.hpp"
+#include "util/image.hpp"
+#include "util/progress.hpp"
+#include "util/result.hpp"
+
+namespace ecuup {
+
+enum class UdsStepKind {
+  default_session,      // 10 01
+  extended_session,     // 10 03
+  programming_session,  // 10 02
+  dtc_setting_off,      // 85 02
+  dtc_setting_on,       // 85 01
+  communication_off,    // 28 03 01
+  communication_on,     // 28 00 01
+  security_access,      // 27 odd / 27 even
+  erase,                // 31 01 FF00 + address/size per segment
+  download,             // per segment 34, 36 x N, 37
+  check_dependencies,   // 31 01 FF01
+  reset,                // 11 01, then wait until the ECU answers again
+  read_version,         // 22 F189
+  upload,               // per read-out region 35, 36 x N, 37
+  tester_present,       // 3E 00
+  request,              // a raw request from the config; must be answered positively
+};
+
+struct UdsStep {
+  UdsStepKind kind = UdsStepKind::request;
+  Bytes request;  // for UdsStepKind::request
+};
+
+// "extended_session" etc.; "request" steps are written as their hex bytes in the config.
+const char* uds_step_name(UdsStepKind kind);
+Result<UdsStepKind> parse_uds_step(const std::string& name);
+
+struct MemoryRegion {
+  std::uint32_t address = 0;
+  std::uint64_t size = 0;
+};
+
+struct UdsSequenceOptions {
+  std::uint8_t default_session = 0x01;
+  std::uint8_t extended_session = 0x03;
+  std::uint8_t programming_session = 0x02;
+  std::uint8_t security_level = 0x01;  // requestSeed sub-function (odd); sendKey is +1
+  std::uint8_t dtc_setting_off = 0x02;
+  std::uint8_t dtc_setting_on = 0x01;
+  std::uint8_t communication_control_off = 0x03;  // disableRxAndTx
+  std::uint8_t communication_control_on = 0x00;   // enableRxAndTx
+  std::uint8_t communication_type = 0x01;         // normalCommunicationMessages
+  std::uint16_t erase_routine = 0xFF00;
+  // true: one erase per segment with its address/size as option record; false: one erase, no record.
+  bool erase_per_segment = true;
+  // Non-empty: the routineStatusRecord must start with these bytes (the meaning is OEM-specific).
+  Bytes erase_expected_status;
+  std::uint16_t check_routine = 0xFF01;
+  Bytes check_option_record;
+  Bytes check_expected_status;
+  std::uint8_t reset_type = 0x01;  // hardReset
+  std::uint16_t version_did = 0xF189;
+  MemoryFormat memory_format;
+  std::size_t max_block_length = 0;  // cap on the ECU's maxNumberOfBlockLength; 0 = none
+  int transfer_retries = 2;          // repeats of a TransferData block that timed out
+  std::chrono::milliseconds reset_delay{500};    // before asking a resetting ECU again
+  std::chrono::milliseconds reset_timeout{15000};// until it must answer
+  std::vector<UdsStep> flash_steps;
+  std::vector<UdsStep> read_steps;
+  std::vector<MemoryRegion> read_regions;
+};
+
+std::vector<UdsStep> default_flash_steps();
+std::vector<UdsStep> default_read_steps();
+
+// What the sequence needs from outside the UDS layer.
+struct UdsSequenceHooks {
+  // seed -> key for the requestSeed sub-function `level`.
+  std::function<Result<Bytes>(ByteView seed, std::uint8_t level)> compute_key;
+  // Re-opens the link after a reset dropped it (DoIP closes TCP); may be empty.
+  std::function<Result<void>()> reconnect;
+};
+
+// Runs `options.flash_steps` with `image`; progress counts image bytes. The version read in a
+// read_version step (if any) is returned raw.
+Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& options, ImageSource& image,
+                                 const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu);
+// Runs `options.read_steps`; the upload step reads `options.read_regions` into `out`.
+Result<void> run_read_sequence(UdsClient& client, const UdsSequenceOptions& options, ImageWriter& out,
+                               const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu);
+
+// Payload bytes per TransferData: the ECU's maxNumberOfBlockLength minus SID and counter,
+// capped by the link and by `cap` (0 = none).
+std::size_t transfer_payload_size(std::size_t max_block_length, std::size_t link_max_message, std::size_t cap);
+
+}  // namespace ecuup

@@ -1,0 +1,304 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <sys/stat.h>
+
+#include "ecu/uds_driver.hpp"
+#include "support/temp_dir.hpp"
+#include "uds/fake_ecu.hpp"
+#include "util/fs.hpp"
+
+using namespace ecuup;
+using namespace std::chrono_literals;
+using ecuup::test::FakeEcu;
+using ecuup::test::TempDir;
+
+namespace {
+
+EcuConfig ecu_config(const std::string& uds_yaml) {
+  EcuConfig ecu;
+  ecu.name = "bms";
+  ecu.driver = "uds";
+  ecu.config_file = "ecuup.yaml";
+  ecu.settings = YAML::Load(uds_yaml);
+  return ecu;
+}
+
+Result<UdsDriverSettings> parse(const std::string& yaml) {
+  DriverContext context;
+  context.base_dir = "/etc/ecuup";
+  return parse_uds_settings(ecu_config(yaml), context);
+}
+
+// Forwards to a FakeEcu that outlives the links the driver opens and closes.
+class LinkTo : public DiagLink {
+ public:
+  explicit LinkTo(FakeEcu& ecu) : m_ecu(ecu) {}
+  Result<void> send(ByteView m) override { return m_ecu.send(m); }
+  Result<Bytes> receive(std::chrono::milliseconds t) override { return m_ecu.receive(t); }
+  std::size_t max_message_size() const override { return m_ecu.max_message_size(); }
+  std::string describe() const override { return "fake"; }
+
+ private:
+  FakeEcu& m_ecu;
+};
+
+// A key_command script implementing FakeEcu's toy algorithm: key = seed ^ 5A, then the level.
+std::string write_key_script(const TempDir& dir) {
+  auto path = dir / "key.sh";
+  std::ofstream(path) << "#!/bin/sh\n"
+                         "seed=$1; level=$2; out=''\n"
+                         "while [ -n \"$seed\" ]; do\n"
+                         "  b=$(printf '%s' \"$seed\" | cut -c1-2); seed=$(printf '%s' \"$seed\" | cut -c3-)\n"
+                         "  out=\"$out$(printf '%02x' $(( 0x$b ^ 0x5A )))\"\n"
+                         "done\n"
+                         "printf '%s%02x\\n' \"$out\" \"$level\"\n";
+  ::chmod(path.c_str(), 0755);
+  return path.string();
+}
+
+UdsDriverSettings fast_settings(const std::string& yaml) {
+  auto s = parse(yaml);
+  REQUIRE(s);
+  s->client.margin = 1ms;
+  s->sequence.reset_delay = 1ms;
+  s->sequence.reset_timeout = 200ms;
+  return std::move(s).value();
+}
+
+const char* k_minimal = "transport: can\ncan:\n  bus: udp:7001:7000\n";
+
+}  // namespace
+
+TEST_CASE("uds settings: defaults from a minimal section", "[uds]") {
+  auto s = parse(k_minimal);
+  REQUIRE(s);
+  CHECK(s->transport.kind == UdsTransportKind::can);
+  CHECK(s->transport.can.bus == "udp:7001:7000");
+  CHECK(s->transport.can.tx_id == 0x7E0);
+  CHECK(s->transport.can.rx_id == 0x7E8);
+  CHECK(s->transport.can.padding == std::optional<std::uint8_t>(0xCC));
+  CHECK(s->sequence.version_did == 0xF189);
+  CHECK(s->sequence.security_level == 1);
+  CHECK(s->sequence.flash_steps.size() == default_flash_steps().size());
+  CHECK(s->sequence.read_regions.empty());
+  CHECK(s->image_format == ImageFormat::auto_detect);
+}
+
+TEST_CASE("uds settings: every section", "[uds]") {
+  auto s = parse(R"(
+transport: doip
+doip:
+  host: 192.0.2.10
+  port: 13400
+  tester_address: 0x0E80
+  ecu_address: 0x1010
+  connect_timeout_ms: 500
+timeouts: {p2_ms: 100, p2_star_ms: 8000, margin_ms: 20, tester_present_ms: 1500, reset_timeout_ms: 30000, key_ms: 2000}
+version_did: 0xF195
+version_encoding: hex
+identification: {serial: 0xF18C, vin: 0xF190}
+security: {level: 0x11, key_library: keys/libkey.so}
+sessions: {programming: 0x60}
+erase: {routine: 0xFF00, per_segment: false, expect_status: "00"}
+check: {routine: 0x0202, option_record: "AA 55"}
+memory: {address_bytes: 3, size_bytes: 2}
+max_block_length: 0x402
+transfer_retries: 0
+image: {format: ihex, base_address: 0x8000}
+read_out:
+  regions: [{address: 0x8000, size: 0x10000}, {address: 0x40000, size: 256}]
+  format: ihex
+  steps: [programming_session, security_access, upload]
+steps: [programming_session, security_access, "31 01 02 03", erase, download, reset]
+)");
+  REQUIRE(s);
+  CHECK(s->transport.kind == UdsTransportKind::doip);
+  CHECK(s->transport.doip.host == "192.0.2.10");
+  CHECK(s->transport.doip.tester_address == 0x0E80);
+  CHECK(s->transport.doip.ecu_address == 0x1010);
+  CHECK(s->transport.doip.connect_timeout == 500ms);
+  CHECK(s->client.timing.p2 == 100ms);
+  CHECK(s->client.timing.p2_star == 8000ms);
+  CHECK(s->client.tester_present_interval == 1500ms);
+  CHECK(s->sequence.reset_timeout == 30000ms);
+  CHECK(s->key_timeout == 2000ms);
+  CHECK(s->sequence.version_did == 0xF195);
+  CHECK(s->version_encoding == DidEncoding::hex);
+  CHECK(s->identification == std::map<std::string, std::uint16_t>{{"serial", 0xF18C}, {"vin", 0xF190}});
+  CHECK(s->sequence.security_level == 0x11);
+  CHECK(s->key_library == "/etc/ecuup/keys/libkey.so");
+  CHECK(s->sequence.programming_session == 0x60);
+  CHECK_FALSE(s->sequence.erase_per_segment);
+  CHECK(s->sequence.erase_expected_status == Bytes{0x00});
+  CHECK(s->sequence.check_routine == 0x0202);
+  CHECK(s->sequence.check_option_record == Bytes{0xAA, 0x55});
+  CHECK(s->sequence.memory_format.address_bytes == 3);
+  CHECK(s->sequence.max_block_length == 0x402);
+  CHECK(s->sequence.transfer_retries == 0);
+  CHECK(s->image_format == ImageFormat::ihex);
+  CHECK(s->image_base_address == 0x8000);
+  REQUIRE(s->sequence.read_regions.size() == 2);
+  CHECK(s->sequence.read_regions[1].address == 0x40000);
+  CHECK(s->sequence.read_regions[1].size == 256);
+  CHECK(s->read_out_format == ImageFormat::ihex);
+  REQUIRE(s->sequence.flash_steps.size() == 6);
+  CHECK(s->sequence.flash_steps[2].kind == UdsStepKind::request);
+  CHECK(s->sequence.flash_steps[2].request == Bytes{0x31, 0x01, 0x02, 0x03});
+  CHECK(s->sequence.read_steps.size() == 3);
+}
+
+TEST_CASE("uds settings: errors name file:line:col", "[uds]") {
+  struct Case {
+    std::string yaml;
+    std::string message;
+  };
+  auto c = GENERATE(
+      Case{"transport: can\ncan:\n  bus: udp:1:2\n  tx_idd: 1\n", "ecuup.yaml:4:3: unknown key 'tx_idd'"},
+      Case{"transport: lin\n", "ecuup.yaml:1:12: unknown transport 'lin' (expected can or doip)"},
+      Case{"transport: can\n", "needs a 'can:' section"},
+      Case{"transport: can\ncan:\n  bus: udp:1:2\n  tx_id: 0x800\n", "ecuup.yaml:4:10: an 11-bit CAN id"},
+      Case{"transport: can\ncan: {bus: 'udp:1:2', isotp_backend: bpf}\n", "'isotp_backend' must be user or kernel"},
+      Case{"transport: doip\ndoip: {port: 70000}\n", "ecuup.yaml:2:14: 'port' must be between 1 and 65535"},
+      Case{std::string(k_minimal) + "security: {level: 2}\n", "ecuup.yaml:4:19: 'level' is the odd"},
+      Case{std::string(k_minimal) + "security: {key_command: a, key_library: b}\n", "not both"},
+      Case{std::string(k_minimal) + "steps: [extended_session, erase]\n", "'steps' has no 'download' step"},
+      Case{std::string(k_minimal) + "steps: [download, flash_it]\n", "ecuup.yaml:4:19: unknown step 'flash_it'"},
+      Case{std::string(k_minimal) + "steps: [download, upload]\n", "'upload' belongs in read_out.steps"},
+      Case{std::string(k_minimal) + "check: {option_record: 'A'}\n", "'option_record' must be hex bytes"},
+      Case{std::string(k_minimal) + "image: {format: elf}\n", "unknown image format 'elf'"},
+      Case{std::string(k_minimal) + "read_out: {format: raw, regions: [{address: 0, size: 1}, {address: 8, size: 1}]}\n",
+           "a raw read-out file holds one region only"},
+      Case{std::string(k_minimal) + "read_out: {regions: [{address: 0}]}\n", "a region needs 'address' and 'size'"},
+      Case{std::string(k_minimal) + "max_block_length: 2\n", "at least 3"},
+      Case{std::string(k_minimal) + "version_did: F189\n", "'version_did' must be an integer"});
+  auto s = parse(c.yaml);
+  REQUIRE_FALSE(s);
+  CHECK(s.error().code == Errc::config);
+  CHECK_THAT(s.error().message, Catch::Contains(c.message));
+}
+
+TEST_CASE("identification DIDs are decoded as text or hex", "[uds]") {
+  CHECK(decode_did(Bytes{'1', '.', '2', 0, 0}, DidEncoding::ascii) == "1.2");
+  CHECK(decode_did(Bytes{'A', ' ', 'B', 0xFF}, DidEncoding::ascii) == "A B");
+  CHECK(decode_did(Bytes{0x01, 0x02}, DidEncoding::ascii) == "0102");
+  CHECK(decode_did(Bytes{'1', '2'}, DidEncoding::hex) == "3132");
+}
+
+TEST_CASE("the uds driver reads identity, flashes a HEX file and reads out", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  ecu.version = "1.0.0";
+  ecu.dids[0xF18C] = {'S', 'N', '4', '2', 0x00};
+  auto settings = fast_settings(std::string(k_minimal) + "identification: {serial: 0xF18C}\n"
+                                "read_out: {regions: [{address: 0x1000, size: 300}]}\n"
+                                "image: {base_address: 0x1000}\n");
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  int opened = 0;
+  auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+    ++opened;
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  });
+  REQUIRE(driver);
+
+  auto identity = (*driver)->read_identity();
+  REQUIRE(identity);
+  CHECK(identity->version == "1.0.0");
+  CHECK(identity->extra.at("serial") == "SN42");
+
+  FlashImage image;
+  image.segments.push_back({0x1000, Bytes(700, 0x11)});
+  image.segments.push_back({0x9000, Bytes(50, 0x22)});
+  REQUIRE(write_image(dir / "app.hex", image, ImageFormat::ihex));
+  ecu.version = "2.0.0";
+  REQUIRE((*driver)->flash(dir / "app.hex", null_progress()));
+  REQUIRE(ecu.downloads.size() == 2);
+  CHECK(ecu.downloads[0].data == image.segments[0].data);
+  CHECK(ecu.downloads[1].address == 0x9000);
+  CHECK(opened == 2);  // each operation starts on a fresh link
+
+  REQUIRE((*driver)->can_read_out());
+  Bytes memory(300);
+  for (std::size_t i = 0; i < memory.size(); ++i) memory[i] = static_cast<std::uint8_t>(i);
+  ecu.memory_for_upload[0x1000] = memory;
+  REQUIRE((*driver)->read_out(dir / "backup.bin", null_progress()));
+  CHECK(read_binary_file(dir / "backup.bin").value() == memory);
+}
+
+TEST_CASE("the uds driver reports key and link failures", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  FlashImage image;
+  image.segments.push_back({0x1000, Bytes(100, 0x11)});
+  REQUIRE(write_image(dir / "app.s19", image, ImageFormat::srec));
+  auto factory = [&]() -> Result<std::unique_ptr<DiagLink>> { return std::unique_ptr<DiagLink>(new LinkTo(ecu)); };
+
+  SECTION("a failing key command") {
+    auto settings = fast_settings(k_minimal);
+    settings.key_command = "echo 'HSM offline' >&2; exit 2";
+    auto driver = make_uds_driver(settings, factory);
+    REQUIRE(driver);
+    auto r = (*driver)->flash(dir / "app.s19", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::ecu);
+    CHECK(r.error().message == "SecurityAccess level 0x01: key_command exited with status 2: HSM offline");
+    CHECK(ecu.downloads.empty());
+  }
+  SECTION("a missing key library fails when the driver is made") {
+    auto settings = fast_settings(k_minimal);
+    settings.key_library = dir / "missing.so";
+    auto driver = make_uds_driver(settings, factory);
+    REQUIRE_FALSE(driver);
+    CHECK(driver.error().code == Errc::config);
+  }
+  SECTION("the link cannot be opened") {
+    auto settings = fast_settings(k_minimal);
+    auto driver = make_uds_driver(settings, []() -> Result<std::unique_ptr<DiagLink>> {
+      return make_error(Errc::network, "connection refused");
+    });
+    REQUIRE(driver);
+    auto r = (*driver)->read_identity();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::network);
+    CHECK(r.error().message == "connect: connection refused");
+  }
+  SECTION("a bad image is refused before anything is sent") {
+    auto settings = fast_settings(k_minimal);
+    auto driver = make_uds_driver(settings, factory);
+    REQUIRE(driver);
+    REQUIRE(write_file_atomic(dir / "bad.hex", std::string(":0401000001020304F2\n:00000001FF\n")));
+    auto r = (*driver)->flash(dir / "bad.hex", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::config);
+    CHECK(ecu.requests.empty());
+  }
+  SECTION("no read-out regions: no read-out") {
+    auto settings = fast_settings(k_minimal);
+    auto driver = make_uds_driver(settings, factory);
+    REQUIRE(driver);
+    CHECK_FALSE((*driver)->can_read_out());
+    auto r = (*driver)->read_out(dir / "x.bin", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::unsupported);
+  }
+}
+
+TEST_CASE("read-out of several regions writes an S-record file", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  ecu.memory_for_upload[0] = Bytes(64, 0x5A);
+  auto settings = fast_settings(std::string(k_minimal) +
+                                "read_out: {regions: [{address: 0x0, size: 64}, {address: 0x100, size: 64}]}\n");
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  });
+  REQUIRE(driver);
+  REQUIRE((*driver)->read_out(dir / "backup.img", null_progress()));
+  CHECK(detect_image_format(dir / "backup.img").value() == ImageFormat::srec);
+  auto back = load_image(dir / "backup.img", ImageFormat::auto_detect, 0);
+  REQUIRE(back);
+  REQUIRE(back->segments.size() == 2);
+  CHECK(back->segments[1].address == 0x100);
+}

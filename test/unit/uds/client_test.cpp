@@ -1,0 +1,304 @@
+#include <catch2/catch.hpp>
+
+#include <deque>
+
+#include "uds/client.hpp"
+#include "uds/fake_ecu.hpp"
+#include "uds/nrc.hpp"
+
+using namespace ecuup;
+using namespace std::chrono_literals;
+using ecuup::test::FakeEcu;
+
+namespace {
+
+// Replies are queued per request: each send() moves the next batch into the receive queue.
+class ScriptedLink : public DiagLink {
+ public:
+  std::deque<std::vector<Bytes>> script;
+  std::deque<Bytes> pending;
+  std::vector<Bytes> sent;
+  std::vector<std::chrono::milliseconds> timeouts;
+
+  Result<void> send(ByteView message) override {
+    sent.emplace_back(message.begin(), message.end());
+    if (!script.empty()) {
+      for (auto& r : script.front()) pending.push_back(r);
+      script.pop_front();
+    }
+    return success();
+  }
+  Result<Bytes> receive(std::chrono::milliseconds timeout) override {
+    timeouts.push_back(timeout);
+    if (pending.empty()) return make_error(Errc::timeout, "silence");
+    Bytes b = pending.front();
+    pending.pop_front();
+    return b;
+  }
+  std::size_t max_message_size() const override { return 4095; }
+  std::string describe() const override { return "scripted"; }
+};
+
+UdsClientOptions fast_options() {
+  UdsClientOptions o;
+  o.margin = 5ms;
+  o.busy_delay = 1ms;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("NRCs and services are decoded by name", "[uds]") {
+  CHECK(nrc_name(0x31) == "requestOutOfRange");
+  CHECK(nrc_name(0x78) == "requestCorrectlyReceivedResponsePending");
+  CHECK(nrc_name(0x73) == "wrongBlockSequenceCounter");
+  CHECK(nrc_name(0x22) == "conditionsNotCorrect");
+  CHECK(nrc_name(0x35) == "invalidKey");
+  CHECK(nrc_name(0x7F) == "serviceNotSupportedInActiveSession");
+  CHECK(nrc_name(0x93) == "voltageTooLow");
+  CHECK(nrc_name(0x40) == "reservedByExtendedDataLinkSecurityDocument");
+  CHECK(nrc_name(0xF3) == "vehicleManufacturerSpecificConditionsNotCorrect");
+  CHECK(nrc_name(0x99) == "ISOSAEReserved");
+  CHECK(service_name(0x34) == "RequestDownload");
+  CHECK(service_name(0x85) == "ControlDTCSetting");
+  CHECK(service_name(0xA5) == "service 0xA5");
+}
+
+TEST_CASE("a negative response becomes a named error", "[uds]") {
+  FakeEcu ecu;
+  ecu.unlocked = true;
+  ecu.fail_service[sid::k_request_download] = nrc::k_request_out_of_range;
+  UdsClient client(ecu, fast_options());
+  auto r = client.request_download(MemoryFormat{}, 0x1000, 0x100);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::negative_response);
+  CHECK(r.error().message == "RequestDownload: ECU answered requestOutOfRange (0x31)");
+  CHECK(client.last_nrc() == nrc::k_request_out_of_range);
+}
+
+TEST_CASE("P2 and P2* come from the session response", "[uds]") {
+  FakeEcu ecu;
+  ecu.p2_ms = 25;
+  ecu.p2_star_10ms = 300;
+  UdsClient client(ecu, fast_options());
+  auto timing = client.diagnostic_session_control(0x03);
+  REQUIRE(timing);
+  CHECK(timing->p2 == 25ms);
+  CHECK(timing->p2_star == 3000ms);
+  CHECK(ecu.receive_timeouts.back() == 55ms);  // the default P2 (50) + margin, before the answer
+
+  ecu.pending_before[sid::k_routine_control] = 3;
+  ecu.receive_timeouts.clear();
+  REQUIRE(client.routine_control(0x01, 0xFF00, {}));
+  // P2 first; after each 0x78 the wait restarts with P2*.
+  REQUIRE(ecu.receive_timeouts.size() == 4);
+  CHECK(ecu.receive_timeouts[0] == 30ms);
+  CHECK(ecu.receive_timeouts[1] == 3005ms);
+  CHECK(ecu.receive_timeouts[2] == 3005ms);
+  CHECK(ecu.receive_timeouts[3] == 3005ms);
+
+  // The next request starts with P2 again.
+  ecu.receive_timeouts.clear();
+  REQUIRE(client.read_data_by_identifier(0xF189));
+  CHECK(ecu.receive_timeouts.at(0) == 30ms);
+}
+
+TEST_CASE("silence after responsePending is a P2* timeout", "[uds]") {
+  ScriptedLink link;
+  link.script.push_back({{0x7F, 0x31, 0x78}, {0x7F, 0x31, 0x78}});
+  UdsClient client(link, fast_options());
+  auto r = client.routine_control(0x01, 0xFF01, {});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::timeout);
+  CHECK_THAT(r.error().message, Catch::Contains("RoutineControl 0xFF01") && Catch::Contains("P2*"));
+  CHECK(link.timeouts.size() == 3);
+}
+
+TEST_CASE("no answer at all is a P2 timeout", "[uds]") {
+  ScriptedLink link;
+  UdsClient client(link, fast_options());
+  auto r = client.ecu_reset(0x01);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::timeout);
+  CHECK_THAT(r.error().message, Catch::Contains("ECUReset") && Catch::Contains("55 ms (P2)"));
+}
+
+TEST_CASE("responses must match the request", "[uds]") {
+  ScriptedLink link;
+  UdsClient client(link, fast_options());
+
+  SECTION("wrong SID") {
+    link.script.push_back({{0x62, 0xF1, 0x89}});
+    auto r = client.routine_control(0x01, 0xFF00, {});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::protocol);
+  }
+  SECTION("wrong DID echoed") {
+    link.script.push_back({{0x62, 0xF1, 0x90, 0x41}});
+    auto r = client.read_data_by_identifier(0xF189);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::protocol);
+    CHECK_THAT(r.error().message, Catch::Contains("DID"));
+  }
+  SECTION("wrong block counter echoed") {
+    link.script.push_back({{0x76, 0x02}});
+    auto r = client.transfer_data(0x01, Bytes{1, 2, 3});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::protocol);
+  }
+  SECTION("negative response for another service") {
+    link.script.push_back({{0x7F, 0x22, 0x31}});
+    auto r = client.routine_control(0x01, 0xFF00, {});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::protocol);
+  }
+  SECTION("truncated negative response") {
+    link.script.push_back({{0x7F, 0x31}});
+    auto r = client.routine_control(0x01, 0xFF00, {});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::protocol);
+  }
+  SECTION("late answers to a suppressed TesterPresent are skipped") {
+    link.script.push_back({{0x7F, 0x3E, 0x12}, {0x7E, 0x00}, {0x62, 0xF1, 0x89, 0x41}});
+    auto r = client.read_data_by_identifier(0xF189);
+    REQUIRE(r);
+    CHECK(*r == Bytes{0x41});
+  }
+  SECTION("wrong session echoed") {
+    link.script.push_back({{0x50, 0x02, 0, 50, 1, 0xF4}});
+    auto r = client.diagnostic_session_control(0x03);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::protocol);
+  }
+}
+
+TEST_CASE("busyRepeatRequest repeats the request", "[uds]") {
+  ScriptedLink link;
+  link.script.push_back({{0x7F, 0x22, 0x21}});
+  link.script.push_back({{0x62, 0xF1, 0x89, 0x31}});
+  UdsClient client(link, fast_options());
+  auto r = client.read_data_by_identifier(0xF189);
+  REQUIRE(r);
+  CHECK(link.sent.size() == 2);
+  CHECK(link.sent[0] == link.sent[1]);
+}
+
+TEST_CASE("maxNumberOfBlockLength is decoded from the lengthFormatIdentifier", "[uds]") {
+  ScriptedLink link;
+  UdsClient client(link, fast_options());
+  MemoryFormat fmt;
+  fmt.address_bytes = 3;
+  fmt.size_bytes = 2;
+
+  SECTION("two bytes") {
+    link.script.push_back({{0x74, 0x20, 0x0F, 0xFA}});
+    auto r = client.request_download(fmt, 0x012345, 0x1000);
+    REQUIRE(r);
+    CHECK(*r == 0x0FFA);
+    CHECK(link.sent[0] == Bytes{0x34, 0x00, 0x23, 0x01, 0x23, 0x45, 0x10, 0x00});
+  }
+  SECTION("four bytes, upload") {
+    link.script.push_back({{0x75, 0x40, 0x00, 0x01, 0x00, 0x02}});
+    auto r = client.request_upload(fmt, 0x10, 0x20);
+    REQUIRE(r);
+    CHECK(*r == 0x10002);
+  }
+  SECTION("length field missing") {
+    link.script.push_back({{0x74, 0x20, 0x0F}});
+    auto r = client.request_download(fmt, 0x10, 0x20);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::protocol);
+  }
+  SECTION("a block length without room for data") {
+    link.script.push_back({{0x74, 0x10, 0x02}});
+    auto r = client.request_download(fmt, 0x10, 0x20);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::protocol);
+  }
+  SECTION("an address that does not fit the format") {
+    auto r = client.request_download(fmt, 0x1000000, 0x20);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::config);
+    CHECK(link.sent.empty());
+  }
+}
+
+TEST_CASE("memory ranges encode addressAndLengthFormatIdentifier", "[uds]") {
+  auto r = encode_memory_range(MemoryFormat{}, 0x00080000, 0x1234);
+  REQUIRE(r);
+  CHECK(*r == Bytes{0x44, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x12, 0x34});
+  MemoryFormat bad;
+  bad.size_bytes = 0;
+  CHECK_FALSE(encode_memory_range(bad, 0, 0));
+  MemoryFormat small;
+  small.size_bytes = 1;
+  CHECK_FALSE(encode_memory_range(small, 0, 0x100));
+}
+
+TEST_CASE("keep_alive sends a suppressed TesterPresent only after idle time", "[uds]") {
+  FakeEcu ecu;
+  auto now = std::chrono::steady_clock::time_point{} + 1h;
+  UdsClientOptions options = fast_options();
+  options.tester_present_interval = 2000ms;
+  UdsClient client(ecu, options);
+  client.set_clock([&] { return now; });
+  REQUIRE(client.read_data_by_identifier(0xF189));
+  now += 1500ms;
+  REQUIRE(client.keep_alive());
+  CHECK(ecu.count_sid(0x3E) == 0);
+  now += 600ms;
+  REQUIRE(client.keep_alive());
+  REQUIRE(ecu.count_sid(0x3E) == 1);
+  CHECK(ecu.requests.back() == Bytes{0x3E, 0x80});
+  CHECK(ecu.queue.empty());  // suppressed: no answer awaited
+  REQUIRE(client.keep_alive());
+  CHECK(ecu.count_sid(0x3E) == 1);
+}
+
+TEST_CASE("the services build the documented requests", "[uds]") {
+  FakeEcu ecu;
+  ecu.dids[0xF18C] = {'S', 'N', '1'};
+  UdsClient client(ecu, fast_options());
+  REQUIRE(client.communication_control(0x03, 0x01));
+  CHECK(ecu.requests.back() == Bytes{0x28, 0x03, 0x01});
+  REQUIRE(client.control_dtc_setting(0x02));
+  CHECK(ecu.requests.back() == Bytes{0x85, 0x02});
+  auto serial = client.read_data_by_identifier(0xF18C);
+  REQUIRE(serial);
+  CHECK(*serial == Bytes{'S', 'N', '1'});
+  auto seed = client.security_access_request_seed(0x01);
+  REQUIRE(seed);
+  CHECK(*seed == ecu.seed);
+  auto key = FakeEcu::key_for(*seed, 0x01);
+  REQUIRE(client.security_access_send_key(0x01, key));
+  CHECK(ecu.requests.back()[1] == 0x02);
+  CHECK(ecu.unlocked);
+  auto bad = client.security_access_send_key(0x01, Bytes{1, 2});
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message == "SecurityAccess sendKey 0x02: ECU answered invalidKey (0x35)");
+  auto status = client.routine_control(0x01, 0xFF01, Bytes{0xAA});
+  REQUIRE(status);
+  CHECK(*status == Bytes{0x00});
+  CHECK(ecu.requests.back() == Bytes{0x31, 0x01, 0xFF, 0x01, 0xAA});
+  REQUIRE(client.tester_present());
+  auto reset = client.ecu_reset(0x01);
+  REQUIRE(reset);
+  CHECK_FALSE(reset->has_value());
+  auto clear = client.clear_diagnostic_information();
+  CHECK_FALSE(clear);  // the fake does not support 0x14
+  CHECK(clear.error().message == "ClearDiagnosticInformation: ECU answered serviceNotSupported (0x11)");
+  CHECK(ecu.requests.back() == Bytes{0x14, 0xFF, 0xFF, 0xFF});
+}
+
+TEST_CASE("WriteDataByIdentifier and ReadDTCInformation", "[uds]") {
+  ScriptedLink link;
+  link.script.push_back({{0x6E, 0xF1, 0x90}});
+  link.script.push_back({{0x59, 0x02, 0xFF, 0x12, 0x34, 0x56, 0x09}});
+  UdsClient client(link, fast_options());
+  REQUIRE(client.write_data_by_identifier(0xF190, Bytes{'V', 'I', 'N'}));
+  CHECK(link.sent[0] == Bytes{0x2E, 0xF1, 0x90, 'V', 'I', 'N'});
+  auto dtcs = client.read_dtc_information(0x02, Bytes{0xFF});
+  REQUIRE(dtcs);
+  CHECK(*dtcs == Bytes{0xFF, 0x12, 0x34, 0x56, 0x09});
+  CHECK(link.sent[1] == Bytes{0x19, 0x02, 0xFF});
+}
