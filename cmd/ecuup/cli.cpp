@@ -52,11 +52,13 @@ void on_signal(int) {
 }
 
 void add_common_options(CLI::App& app, CommonOptions& o, const Command& c) {
-  app.add_option("-c,--config", o.config, "config file (default: $ECUUP_CONFIG, else ./ecuup.yaml)");
+  app.add_option("-c,--config", o.config, "config file (default: $ECUUP_CONFIG, else ./ecuup.yaml)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("-e,--ecu", o.ecus, "only this ECU (repeatable; default: all ECUs in the config)");
   app.add_flag("--json", o.json, "print the result as JSON on stdout (schema in the man page)");
   app.add_option("--progress", o.progress, "progress display on stderr: auto (bar on a terminal), bar, plain, jsonl, none")
-      ->check(CLI::IsMember({"auto", "bar", "plain", "jsonl", "none"}));
+      ->check(CLI::IsMember({"auto", "bar", "plain", "jsonl", "none"}))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_flag("-v,--verbose", o.verbose, "say more on stderr (repeatable)");
   app.add_option("--log-file", o.log_file, "append a timestamped log of what happened to FILE");
   if (c.has_dry_run) app.add_flag("-n,--dry-run", o.dry_run, "print the plan and change nothing");

@@ -52,12 +52,10 @@ Result<StepReport> report(const Config& config, const Common& common) {
   }
   if (reported.empty()) return rep;
   ECUUP_ASSIGN(Repository* repo, s.repository());
-  rep.notes = s.deliver_feedback();
+  // Report first: when the server (or its releases.yaml) is unusable, the manifest stays as it was.
   auto answer = repo->report(reported, config.server.attributes);
-  if (!answer) {
-    ECUUP_TRY(s.save());  // keep what deliver_feedback changed
-    return std::move(answer).error().context("report to " + repo->describe());
-  }
+  if (!answer) return std::move(answer).error().context("report to " + repo->describe());
+  rep.notes = s.deliver_feedback();
 
   if (answer->cancel_action_id) {
     const std::string& id = *answer->cancel_action_id;

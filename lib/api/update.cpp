@@ -41,7 +41,10 @@ Result<UpdateResult> update(const Config& config, const Common& common, const Fl
   if (go) { ECUUP_ASSIGN(go, run(inventory(config, common))); }
   if (go) { ECUUP_ASSIGN(go, run(report(config, common))); }
   if (go) { ECUUP_ASSIGN(go, run(fetch(config, common))); }
-  if (go && options.backup == BackupPolicy::required) { ECUUP_ASSIGN(go, run(read_missing_backups(config, common))); }
+  if (go && options.backup == BackupPolicy::required) {
+    ECUUP_ASSIGN(StepReport read, read_missing_backups(config, common));
+    if (!read.ecus.empty()) { ECUUP_ASSIGN(go, run(std::move(read))); }
+  }
   if (go) { ECUUP_ASSIGN(go, run(flash(config, common, options))); }
   if (go) { ECUUP_ASSIGN(go, run(backup(config, common, BackupOptions{}))); }
   ECUUP_ASSIGN(out.status, status(config, common, StatusOptions{}));

@@ -16,6 +16,7 @@ namespace {
 struct Release {
   std::string version;
   fs::path artifact;
+  std::string url;  // overrides the file:// URL of `artifact` (a mirror, an HTTP server)
   std::string sha256;
   std::uint64_t size = 0;
 };
@@ -52,7 +53,8 @@ class DirRepository final : public Repository {
       task.part = ecu.part;
       task.action_id = fmt::format("dir:{}:{}", ecu.part, rel.version);
       task.target_version = rel.version;
-      task.artifacts.push_back(ArtifactRef{rel.artifact.filename().string(), file_url(rel.artifact), rel.size, rel.sha256, ""});
+      task.artifacts.push_back(ArtifactRef{rel.artifact.filename().string(),
+                                           rel.url.empty() ? file_url(rel.artifact) : rel.url, rel.size, rel.sha256, ""});
       result.tasks.push_back(std::move(task));
     }
     record_inventory(ecus, attributes);
@@ -99,13 +101,15 @@ class DirRepository final : public Repository {
     std::map<std::string, Release> out;
     for (const auto& kv : rels) {
       const YAML::Node& r = kv.second;
-      ECUUP_TRY(yaml_known_keys(file, r, {"version", "artifact", "sha256", "size"}));
+      ECUUP_TRY(yaml_known_keys(file, r, {"version", "artifact", "url", "sha256", "size"}));
       Release rel;
       ECUUP_ASSIGN(rel.version, yaml_string(file, r, "version"));
       ECUUP_ASSIGN(std::string artifact, yaml_string(file, r, "artifact"));
       if (fs::path(artifact).is_absolute() || artifact.find("..") != std::string::npos)
         return config_error_at(file, r["artifact"], "'artifact' must be a path inside the repository");
       rel.artifact = m_root / artifact;
+      std::string none;
+      ECUUP_ASSIGN(rel.url, yaml_string(file, r, "url", &none));
       ECUUP_ASSIGN(rel.sha256, yaml_string(file, r, "sha256"));
       ECUUP_ASSIGN(long long size, yaml_int(file, r, "size", -1, -1, 1LL << 50));
       std::error_code ec;
@@ -135,7 +139,10 @@ Result<std::unique_ptr<Repository>> make_dir_repository(const Config& config) {
     return make_error(Errc::config, fmt::format("{}: repository directory {} does not exist", config.file.string(),
                                                 config.server.path.string()));
   HttpOptions http;
-  http.max_attempts = 1;
+  http.max_attempts = config.server.max_attempts;
+  http.connect_timeout = config.server.connect_timeout;
+  http.low_speed_timeout = config.server.low_speed_timeout;
+  http.backoff_base = std::chrono::milliseconds(200);
   return std::unique_ptr<Repository>(new DirRepository(config.server.path, config.vehicle_id, http));
 }
 

@@ -44,6 +44,7 @@ struct ReportResult {
   std::vector<Task> tasks;
   std::optional<std::string> cancel_action_id;  // the server asks to cancel this action
   std::chrono::seconds poll_interval{0};        // how long the server wants us to wait, 0 = unknown
+  std::vector<std::string> notes;  // worth telling the user, did not stop the report ("configData: HTTP 409")
 };
 
 enum class FeedbackExecution { proceeding, closed, canceled, rejected, resumed, scheduled, downloaded, download };
@@ -61,6 +62,12 @@ struct Feedback {
   bool for_cancel = false;  // feedback on cancelAction/{id} rather than deploymentBase/{id}
 };
 
+// What became of a feedback that send_feedback() delivered.
+enum class FeedbackOutcome {
+  delivered,
+  action_closed,  // the server had already closed the action (DDI 410 Gone): final, nothing to resend
+};
+
 class Repository {
  public:
   virtual ~Repository() = default;
@@ -73,6 +80,8 @@ class Repository {
   // Delivers one result. Errc::network means "keep it and retry later"; an action the server
   // already closed (DDI 410) counts as delivered.
   virtual Result<void> send_feedback(const Feedback& feedback) = 0;
+  // The outcome of the last send_feedback() that succeeded, so the manifest can record a 410.
+  virtual FeedbackOutcome last_feedback_outcome() const { return FeedbackOutcome::delivered; }
   virtual std::string describe() const = 0;
 };
 

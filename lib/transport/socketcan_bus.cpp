@@ -1,0 +1,89 @@
+#include "transport/socketcan_bus.hpp"
+
+#include <linux/can.h>
+#include <linux/can/raw.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "transport/bus.hpp"
+
+namespace ecuup {
+
+Error can_socket_error(const char* what, int error_number) {
+  if (error_number == EAFNOSUPPORT || error_number == EPROTONOSUPPORT)
+    return make_error(Errc::unsupported, std::string(what) + ": this kernel has no SocketCAN support (" +
+                                             std::strerror(error_number) + "); load the can modules or use a udp: bus");
+  return make_error(Errc::io, std::string(what) + ": " + std::strerror(error_number));
+}
+
+Result<std::shared_ptr<SocketCanBus>> SocketCanBus::open(const std::string& iface) {
+  const std::string where = "socketcan:" + iface;
+  if (iface.empty() || iface.size() >= IFNAMSIZ) return make_error(Errc::config, where + ": bad interface name");
+  const int fd = ::socket(PF_CAN, SOCK_RAW | SOCK_CLOEXEC, CAN_RAW);
+  if (fd < 0) return can_socket_error((where + ": CAN_RAW socket").c_str(), errno);
+  auto fail = [&](Error error) {
+    ::close(fd);
+    return error;
+  };
+  const int on = 1;
+  if (::setsockopt(fd, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &on, sizeof on) != 0)
+    return fail(make_error(Errc::unsupported, where + ": CAN_RAW_FD_FRAMES: " + std::strerror(errno)));
+  const unsigned index = ::if_nametoindex(iface.c_str());
+  if (index == 0) return fail(make_error(Errc::not_found, where + ": no such CAN interface"));
+  sockaddr_can addr{};
+  addr.can_family = AF_CAN;
+  addr.can_ifindex = static_cast<int>(index);
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    return fail(make_error(Errc::io, where + ": bind: " + std::strerror(errno)));
+  return std::shared_ptr<SocketCanBus>(new SocketCanBus(fd, iface));
+}
+
+SocketCanBus::~SocketCanBus() { ::close(m_fd); }
+
+Result<void> SocketCanBus::send(const CanFrame& frame) {
+  FrameImage image;
+  ECUUP_ASSIGN(const std::size_t size, encode_frame_image(frame, image));
+  for (;;) {
+    const ssize_t n = ::write(m_fd, image.data(), size);
+    if (n == static_cast<ssize_t>(size)) return success();
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == ENOBUFS) {
+      // The interface's tx queue is full: wait until the socket is writable again.
+      pollfd pfd{m_fd, POLLOUT, 0};
+      (void)::poll(&pfd, 1, 100);
+      continue;
+    }
+    return make_error(Errc::io, name() + ": send: " + (n < 0 ? std::strerror(errno) : "short write"));
+  }
+}
+
+Result<CanFrame> SocketCanBus::receive(std::chrono::microseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  FrameImage image;
+  for (;;) {
+    const ssize_t n = ::recv(m_fd, image.data(), image.size(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return make_error(Errc::timeout, name() + ": no frame received");
+      pollfd pfd{m_fd, POLLIN, 0};
+      timespec ts{static_cast<time_t>(left.count() / 1'000'000), static_cast<long>(left.count() % 1'000'000) * 1000};
+      if (::ppoll(&pfd, 1, &ts, nullptr) < 0 && errno != EINTR)
+        return make_error(Errc::io, name() + ": poll: " + std::strerror(errno));
+      continue;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return make_error(Errc::io, name() + ": receive: " + std::strerror(errno));
+    }
+    // Error frames and RTR frames are not for ISO-TP; skip them.
+    auto frame = decode_frame_image(std::span<const std::uint8_t>(image.data(), static_cast<std::size_t>(n)));
+    if (frame) return frame;
+  }
+}
+
+}  // namespace ecuup

@@ -1,0 +1,33 @@
+#pragma once
+// Linux SocketCAN: a CAN_RAW socket with CAN_RAW_FD_FRAMES, carrying classic and FD frames.
+#include <memory>
+#include <string>
+
+#include "transport/frame_bus.hpp"
+#include "util/result.hpp"
+
+namespace ecuup {
+
+class SocketCanBus final : public FrameBus {
+ public:
+  // Errc::unsupported when the kernel has no SocketCAN (PF_CAN), Errc::not_found for an unknown
+  // interface, Errc::io otherwise.
+  static Result<std::shared_ptr<SocketCanBus>> open(const std::string& iface);
+  ~SocketCanBus() override;
+  SocketCanBus(const SocketCanBus&) = delete;
+  SocketCanBus& operator=(const SocketCanBus&) = delete;
+
+  Result<void> send(const CanFrame& frame) override;
+  Result<CanFrame> receive(std::chrono::microseconds timeout) override;
+  std::string name() const override { return "socketcan:" + m_iface; }
+
+ private:
+  SocketCanBus(int fd, std::string iface) : m_fd(fd), m_iface(std::move(iface)) {}
+  int m_fd;
+  std::string m_iface;
+};
+
+// The socket() failure text shared by the CAN_RAW and CAN_ISOTP openers.
+Error can_socket_error(const char* what, int error_number);
+
+}  // namespace ecuup

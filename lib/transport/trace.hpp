@@ -1,0 +1,47 @@
+#pragma once
+// candump log format, as `candump -l` writes it and canplayer/Wireshark read it:
+// "(SECONDS.MICROS) IFACE ID#DATA", FD frames "ID##<flags hex digit>DATA"; ids are 3 hex digits
+// (11-bit) or 8 (29-bit), data upper-case hex without separators, no direction token.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "transport/frame_bus.hpp"
+#include "util/result.hpp"
+
+namespace ecuup {
+
+inline constexpr std::size_t k_max_trace_iface = 32;
+inline constexpr std::size_t k_max_trace_line = 256;  // bounds every line format_candump_line writes
+
+// Formats one line without the newline into `out` (at least k_max_trace_line chars); returns its
+// length. No allocation: the trace writer calls it for every frame.
+std::size_t format_candump_line(char* out, const CanFrame& frame, std::chrono::system_clock::time_point when,
+                                std::string_view iface);
+std::string candump_line(const CanFrame& frame, std::chrono::system_clock::time_point when, std::string_view iface);
+
+// Appends lines to a file. Thread-safe. Buffered; flushed at most every 200 ms and on close, so
+// tracing a fast transfer costs no syscall per frame.
+class TraceWriter {
+ public:
+  static Result<std::unique_ptr<TraceWriter>> open(const std::filesystem::path& file, std::string iface);
+  ~TraceWriter();
+  TraceWriter(const TraceWriter&) = delete;
+  TraceWriter& operator=(const TraceWriter&) = delete;
+
+  void write(const CanFrame& frame, std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
+  void flush();
+
+ private:
+  TraceWriter(std::FILE* file, std::string iface) : m_file(file), m_iface(std::move(iface)) {}
+  std::mutex m_mutex;
+  std::FILE* m_file;
+  std::string m_iface;
+  std::chrono::steady_clock::time_point m_last_flush = std::chrono::steady_clock::now();
+};
+
+}  // namespace ecuup
