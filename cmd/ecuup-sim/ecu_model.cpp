@@ -94,7 +94,12 @@ EcuModel::EcuModel(const EcuConfig& config, std::unique_ptr<FlashStore> flash, s
 Reply EcuModel::handle(ByteView request, Clock::time_point now) {
   std::lock_guard lock(m_mutex);
   if (now < m_silent_until || request.empty()) return silent();
-  if (now < m_busy_until) return negative(request[0], k_nrc_busy_repeat);
+  if (now < m_busy_until) {
+    // A suppressed TesterPresent only keeps the session alive; anything else is told to come back.
+    const bool quiet_keepalive = request[0] == k_sid_tester_present && request.size() == 2 &&
+                                 (request[1] & k_suppress_positive);
+    return quiet_keepalive ? silent() : negative(request[0], k_nrc_busy_repeat);
+  }
   // S3 (ISO 14229-2): a non-default session ends when the tester stays quiet too long.
   if (m_session != Session::default_session && now - m_last_request > milliseconds(m_config.timing.s3_timeout_ms))
     enter_session(Session::default_session);

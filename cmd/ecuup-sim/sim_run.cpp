@@ -115,7 +115,10 @@ Result<void> run_simulator(const RunOptions& options) {
   std::unique_ptr<BusMux> mux;
   std::vector<std::unique_ptr<DiagLink>> links;
   if (need_can) {
-    auto opened = open_frame_bus(config.bus);
+    BusOptions bus_options;
+    bus_options.trace_file = options.trace_file;
+    bus_options.bitrate = options.bitrate;
+    auto opened = open_frame_bus(config.bus, bus_options);
     if (!opened) return std::move(opened).error().context("CAN bus " + config.bus);
     bus = *opened;
     mux = std::make_unique<BusMux>(bus);
