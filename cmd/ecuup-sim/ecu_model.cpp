@@ -177,7 +177,7 @@ void EcuModel::reboot(Clock::time_point now, milliseconds duration) {
 bool EcuModel::unlocked_for_programming() const { return m_unlocked_level == m_config.programming_level; }
 
 std::string EcuModel::current_version() const {
-  if (!m_flash->valid()) return m_config.boot_marker;
+  if (!m_flash->valid() || m_flash->primary().size() < k_sw_image_header_size) return m_config.boot_marker;
   auto info = parse_sw_image_header(m_flash->primary().first(k_sw_image_header_size));
   return info ? info->version : m_config.boot_marker;
 }
@@ -389,7 +389,9 @@ Reply EcuModel::check_routine(ByteView req) {
   ByteView memory = m_flash->primary();
   bool ok = false;
   std::string why;
-  if (auto info = parse_sw_image_header(memory.first(k_sw_image_header_size)); !info) {
+  if (memory.size() < k_sw_image_header_size) {
+    why = "the first memory region is smaller than an image header";
+  } else if (auto info = parse_sw_image_header(memory.first(k_sw_image_header_size)); !info) {
     why = info.error().message;
   } else if (std::uint64_t{info->payload_size} + k_sw_image_header_size > memory.size()) {
     why = "payload length exceeds the memory region";
