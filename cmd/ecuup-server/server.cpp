@@ -1,0 +1,796 @@
+#include "server.hpp"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "store.hpp"
+#include "views.hpp"
+
+namespace ecuup::server {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* k_json_type = "application/json";
+constexpr std::size_t k_read_block = 64 * 1024;
+// A connection gives its worker back after this many requests, so queued connections get served.
+constexpr std::size_t k_keep_alive_max_count = 100;
+constexpr time_t k_keep_alive_timeout_s = 5;
+// /{tenant}/controller/v1/{controllerId}/...
+constexpr std::size_t k_ddi_fixed_segments = 4;
+constexpr const char* k_md5sum_suffix = ".MD5SUM";
+
+// HTTP status codes used below.
+constexpr int k_ok = 200;
+constexpr int k_partial = 206;
+constexpr int k_bad_request = 400;
+constexpr int k_unauthorized = 401;
+constexpr int k_not_found = 404;
+constexpr int k_method_not_allowed = 405;
+constexpr int k_conflict = 409;
+constexpr int k_gone = 410;
+constexpr int k_range_not_satisfiable = 416;
+constexpr int k_internal_error = 500;
+
+struct Context {
+  ServerOptions options;
+  std::string scheme;
+};
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    std::size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    if (next > pos) out.push_back(path.substr(pos, next - pos));
+    pos = next + 1;
+  }
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Constant-time comparison so a token cannot be guessed byte by byte from response times.
+bool token_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size() || a.empty()) return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+std::string url_encode_segment(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+void send_json(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), k_json_type);
+}
+
+// hawkBit's error body (ExceptionInfo).
+void send_error(httplib::Response& res, int status, const std::string& code, const std::string& message) {
+  send_json(res, status,
+            {{"exceptionClass", "ecuup.server." + code}, {"errorCode", "hawkbit.server.error." + code},
+             {"message", message}});
+}
+
+void send_store_error(httplib::Response& res, const Error& error) {
+  int status = k_internal_error;
+  if (error.code == Errc::not_found) status = k_not_found;
+  if (error.code == Errc::usage || error.code == Errc::config) status = k_bad_request;
+  send_error(res, status, errc_name(error.code), error.message);
+}
+
+Result<Store*> thread_store(const Context& ctx) {
+  // One SQLite connection per worker thread: reads run in parallel under WAL, no global lock.
+  thread_local std::unique_ptr<Store> store;
+  if (!store) {
+    ECUUP_ASSIGN(store, Store::open(ctx.options.data_dir, Store::Schema::assume));
+  }
+  return store.get();
+}
+
+std::string base_url(const Context& ctx, const httplib::Request& req) {
+  if (!ctx.options.public_url.empty()) return ctx.options.public_url;
+  std::string host = req.get_header_value("Host");
+  if (host.empty()) host = req.local_addr + ":" + std::to_string(req.local_port);
+  return ctx.scheme + "://" + host;
+}
+
+std::optional<std::int64_t> parse_id(const std::string& text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+enum class Auth { none, target, gateway };
+
+Auth authenticate(const Context& ctx, const httplib::Request& req, const std::optional<PollState>& state) {
+  std::string header = req.get_header_value("Authorization");
+  auto space = header.find(' ');
+  if (space == std::string::npos) return Auth::none;
+  std::string_view scheme(header.data(), space);
+  std::string_view token = std::string_view(header).substr(space + 1);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  if (iequals(scheme, "TargetToken") && state && token_equal(state->token, token)) return Auth::target;
+  if (iequals(scheme, "GatewayToken") && !ctx.options.gateway_token.empty() &&
+      token_equal(ctx.options.gateway_token, token)) {
+    return Auth::gateway;
+  }
+  return Auth::none;
+}
+
+// Parses DdiActionFeedback; nullopt and `why` when it does not match the schema.
+std::optional<FeedbackInput> parse_feedback(const std::string& body, std::string& why) {
+  static const std::set<std::string> executions{"closed",   "proceeding", "canceled",   "scheduled",
+                                                "rejected", "resumed",    "downloaded", "download"};
+  static const std::set<std::string> finished{"success", "failure", "none"};
+  auto j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("status") || !j["status"].is_object()) {
+    why = "body must be a JSON object with a \"status\" object";
+    return std::nullopt;
+  }
+  const auto& status = j["status"];
+  FeedbackInput f;
+  if (!status.contains("execution") || !status["execution"].is_string() ||
+      !executions.count(status["execution"].get<std::string>())) {
+    why = "status.execution must be one of closed, proceeding, canceled, scheduled, rejected, resumed, "
+          "downloaded, download";
+    return std::nullopt;
+  }
+  f.execution = status["execution"].get<std::string>();
+  if (!status.contains("result") || !status["result"].is_object()) {
+    why = "status.result must be an object";
+    return std::nullopt;
+  }
+  const auto& result = status["result"];
+  if (!result.contains("finished") || !result["finished"].is_string() ||
+      !finished.count(result["finished"].get<std::string>())) {
+    why = "status.result.finished must be one of success, failure, none";
+    return std::nullopt;
+  }
+  f.finished = result["finished"].get<std::string>();
+  if (result.contains("progress")) {
+    const auto& p = result["progress"];
+    if (!p.is_object() || !p.contains("cnt") || !p["cnt"].is_number_integer() ||
+        (p.contains("of") && !p["of"].is_number_integer())) {
+      why = "status.result.progress must be {\"cnt\": int, \"of\": int}";
+      return std::nullopt;
+    }
+    f.progress_cnt = p["cnt"].get<std::int64_t>();
+    if (p.contains("of")) f.progress_of = p["of"].get<std::int64_t>();
+  }
+  if (status.contains("details")) {
+    if (!status["details"].is_array()) {
+      why = "status.details must be an array of strings";
+      return std::nullopt;
+    }
+    for (const auto& d : status["details"]) {
+      if (!d.is_string()) {
+        why = "status.details must be an array of strings";
+        return std::nullopt;
+      }
+      f.details.push_back(d.get<std::string>());
+    }
+  }
+  return f;
+}
+
+class DdiRequest {
+ public:
+  DdiRequest(const Context& ctx, const httplib::Request& req, httplib::Response& res, Store& store,
+             std::string tenant, std::string vehicle)
+      : m_ctx(ctx), m_req(req), m_res(res), m_store(store), m_tenant(std::move(tenant)),
+        m_vehicle(std::move(vehicle)) {
+    m_self = base_url(ctx, req) + "/" + url_encode_segment(m_tenant) + "/controller/v1/" +
+             url_encode_segment(m_vehicle);
+  }
+
+  void base(const PollState& state) {
+    json links = json::object();
+    if (state.open_action != 0) {
+      std::string id = std::to_string(state.open_action);
+      if (state.open_state == ActionState::canceling) {
+        links["cancelAction"]["href"] = m_self + "/cancelAction/" + id;
+      } else {
+        links["deploymentBase"]["href"] = m_self + "/deploymentBase/" + id;
+      }
+    }
+    if (state.attributes_wanted) links["configData"]["href"] = m_self + "/configData";
+    if (state.installed_action != 0) {
+      links["installedBase"]["href"] = m_self + "/installedBase/" + std::to_string(state.installed_action);
+    }
+    send_json(m_res, k_ok,
+              {{"config", {{"polling", {{"sleep", m_ctx.options.polling_sleep}}}}}, {"_links", links}});
+  }
+
+  void config_data() {
+    auto j = json::parse(m_req.body, nullptr, false);
+    if (!j.is_object() || !j.contains("data") || !j["data"].is_object()) {
+      return send_error(m_res, k_bad_request, "rest.body.notReadable",
+                        "configData body must be {\"mode\": ..., \"data\": {\"key\": \"value\"}}");
+    }
+    ConfigMode mode = ConfigMode::merge;
+    if (j.contains("mode")) {
+      std::string m = j["mode"].is_string() ? j["mode"].get<std::string>() : "";
+      if (m == "merge") {
+        mode = ConfigMode::merge;
+      } else if (m == "replace") {
+        mode = ConfigMode::replace;
+      } else if (m == "remove") {
+        mode = ConfigMode::remove;
+      } else {
+        return send_error(m_res, k_bad_request, "rest.body.notReadable",
+                          "configData mode must be merge, replace or remove");
+      }
+    }
+    std::map<std::string, std::string> data;
+    for (const auto& [key, value] : j["data"].items()) {
+      if (!value.is_string()) {
+        return send_error(m_res, k_bad_request, "rest.body.notReadable",
+                          "configData value of \"" + key + "\" must be a string");
+      }
+      data[key] = value.get<std::string>();
+    }
+    auto put = m_store.put_config_data(m_vehicle, mode, data);
+    if (!put) return send_store_error(m_res, put.error());
+    m_res.status = k_ok;
+  }
+
+  void deployment_base(const std::string& id_text, bool installed) {
+    auto id = parse_id(id_text);
+    int history = 0;
+    if (m_req.has_param("actionHistory")) {
+      try {
+        history = std::stoi(m_req.get_param_value("actionHistory"));
+      } catch (const std::exception&) {
+        return send_error(m_res, k_bad_request, "rest.param.invalid", "actionHistory must be an integer");
+      }
+    }
+    if (!id) return action_not_found(id_text);
+    auto action = m_store.action(m_vehicle, *id, history);
+    if (!action) return send_store_error(m_res, action.error());
+    const auto& a = *action;
+    if (!a || (installed && !(a->state == ActionState::closed && a->result == "success"))) {
+      return action_not_found(id_text);
+    }
+    send_json(m_res, k_ok, deployment_json(*a, history));
+  }
+
+  void deployment_feedback(const std::string& id_text) {
+    auto id = parse_id(id_text);
+    if (!id) return action_not_found(id_text);
+    std::string why;
+    auto feedback = parse_feedback(m_req.body, why);
+    if (!feedback) return send_error(m_res, k_bad_request, "rest.body.notReadable", why);
+    auto outcome = m_store.deployment_feedback(m_vehicle, *id, *feedback);
+    finish_feedback(outcome, id_text);
+  }
+
+  void cancel_action(const std::string& id_text) {
+    auto id = parse_id(id_text);
+    if (!id) return action_not_found(id_text);
+    auto action = m_store.action(m_vehicle, *id, 0);
+    if (!action) return send_store_error(m_res, action.error());
+    const auto& a = *action;
+    bool was_canceled = a && a->state == ActionState::closed && a->result == "canceled";
+    if (!a || (a->state != ActionState::canceling && !was_canceled)) return action_not_found(id_text);
+    send_json(m_res, k_ok, {{"id", id_text}, {"cancelAction", {{"stopId", id_text}}}});
+  }
+
+  void cancel_feedback(const std::string& id_text) {
+    auto id = parse_id(id_text);
+    if (!id) return action_not_found(id_text);
+    std::string why;
+    auto feedback = parse_feedback(m_req.body, why);
+    if (!feedback) return send_error(m_res, k_bad_request, "rest.body.notReadable", why);
+    auto outcome = m_store.cancel_feedback(m_vehicle, *id, *feedback);
+    finish_feedback(outcome, id_text);
+  }
+
+  void artifact_list(const std::string& module_text) {
+    auto module_id = parse_id(module_text);
+    if (!module_id) return send_error(m_res, k_not_found, "repo.entitiyNotFound", "no such software module");
+    auto modules = m_store.modules();
+    if (!modules) return send_store_error(m_res, modules.error());
+    for (const auto& m : *modules) {
+      if (m.id != *module_id || m.artifacts.empty()) continue;
+      auto allowed = m_store.artifact_for(m_vehicle, m.id, m.artifacts.front().filename, m_auth == Auth::gateway);
+      if (!allowed) return send_store_error(m_res, allowed.error());
+      if (!*allowed) break;
+      json list = json::array();
+      for (const auto& a : m.artifacts) list.push_back(artifact_json(a));
+      return send_json(m_res, k_ok, list);
+    }
+    send_error(m_res, k_not_found, "repo.entitiyNotFound",
+               "software module " + module_text + " is not assigned to " + m_vehicle);
+  }
+
+  void artifact(const std::string& module_text, const std::string& filename) {
+    auto module_id = parse_id(module_text);
+    if (!module_id) return send_error(m_res, k_not_found, "repo.entitiyNotFound", "no such software module");
+    bool gateway = m_auth == Auth::gateway;
+    auto found = m_store.artifact_for(m_vehicle, *module_id, filename, gateway);
+    if (!found) return send_store_error(m_res, found.error());
+    std::string suffix = k_md5sum_suffix;
+    if (!*found && filename.size() > suffix.size() && filename.ends_with(suffix)) {
+      std::string real = filename.substr(0, filename.size() - suffix.size());
+      auto md5 = m_store.artifact_for(m_vehicle, *module_id, real, gateway);
+      if (!md5) return send_store_error(m_res, md5.error());
+      if (*md5) {
+        // The md5sum(1) file format: "<hex>  <name>\n".
+        m_res.status = k_ok;
+        return m_res.set_content((*md5)->md5 + "  " + real + "\n", "text/plain");
+      }
+    }
+    if (!*found) {
+      return send_error(m_res, k_not_found, "repo.entitiyNotFound",
+                        "artifact " + filename + " of software module " + module_text +
+                            " is not assigned to " + m_vehicle);
+    }
+    send_file(**found);
+  }
+
+  void set_auth(Auth auth) { m_auth = auth; }
+
+ private:
+  void action_not_found(const std::string& id_text) {
+    send_error(m_res, k_not_found, "repo.entitiyNotFound",
+               "action " + id_text + " not found for " + m_vehicle);
+  }
+
+  void finish_feedback(const Result<FeedbackOutcome>& outcome, const std::string& id_text) {
+    if (!outcome) return send_store_error(m_res, outcome.error());
+    switch (*outcome) {
+      case FeedbackOutcome::recorded: m_res.status = k_ok; return;
+      case FeedbackOutcome::not_found: return action_not_found(id_text);
+      case FeedbackOutcome::gone:
+        return send_error(m_res, k_gone, "action.closed", "action " + id_text + " is closed");
+      case FeedbackOutcome::conflict:
+        return send_error(m_res, k_conflict, "action.notCanceling", "action " + id_text + " is not being canceled");
+    }
+  }
+
+  json artifact_json(const ArtifactInfo& a) const {
+    std::string href = m_self + "/softwaremodules/" + std::to_string(a.module_id) + "/artifacts/" +
+                       url_encode_segment(a.filename);
+    // hawkBit names its links by scheme (download = HTTPS, download-http = HTTP); this server has
+    // one listener, so both point at it.
+    return {{"filename", a.filename},
+            {"hashes", {{"sha1", a.sha1}, {"md5", a.md5}, {"sha256", a.sha256}}},
+            {"size", a.size},
+            {"_links",
+             {{"download", {{"href", href}}},
+              {"download-http", {{"href", href}}},
+              {"md5sum", {{"href", href + k_md5sum_suffix}}},
+              {"md5sum-http", {{"href", href + k_md5sum_suffix}}}}}};
+  }
+
+  json deployment_json(const ActionDetails& a, int history) const {
+    json chunks = json::array();
+    for (const auto& m : a.chunks) {
+      json artifacts = json::array();
+      for (const auto& art : m.artifacts) artifacts.push_back(artifact_json(art));
+      chunks.push_back({{"part", m.part}, {"version", m.version}, {"name", m.part}, {"artifacts", artifacts}});
+    }
+    std::string download = a.mode == UpdateMode::attempt ? "attempt" : "forced";
+    std::string update = a.mode == UpdateMode::forced ? "forced"
+                         : a.mode == UpdateMode::attempt ? "attempt"
+                                                         : "skip";
+    json j{{"id", std::to_string(a.id)},
+           {"deployment", {{"download", download}, {"update", update}, {"chunks", chunks}}}};
+    if (history != 0) {
+      std::string status = a.state == ActionState::canceling ? "CANCELING"
+                           : a.state == ActionState::open    ? "RUNNING"
+                           : a.result == "success"           ? "FINISHED"
+                           : a.result == "canceled"          ? "CANCELED"
+                                                             : "ERROR";
+      json messages = json::array();
+      // DdiActionHistory.messages are newest first.
+      for (auto it = a.history.rbegin(); it != a.history.rend(); ++it) messages.push_back(feedback_line(*it));
+      j["actionHistory"] = {{"status", status}, {"messages", messages}};
+    }
+    return j;
+  }
+
+  // Streams the artifact; answers Range requests itself (single range, If-Range with the strong
+  // ETag, 416 for unsatisfiable ranges) so a 1 GiB file never sits in memory.
+  void send_file(const ArtifactInfo& a) {
+    auto path = m_store.artifact_file(a);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd < 0 || ::fstat(fd, &st) != 0) {
+      if (fd >= 0) ::close(fd);
+      return send_error(m_res, k_internal_error, "artifact.missing", "artifact file " + path.string() + " is missing");
+    }
+    auto file = std::shared_ptr<int>(new int(fd), [](int* p) {
+      ::close(*p);
+      delete p;
+    });
+    const std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    const std::string etag = "\"" + a.sha256 + "\"";
+    m_res.set_header("ETag", etag);
+    m_res.set_header("Accept-Ranges", "bytes");
+    m_res.set_header("Content-Disposition", "attachment; filename=\"" + a.filename + "\"");
+
+    std::uint64_t first = 0;
+    std::uint64_t length = size;
+    m_res.status = k_ok;
+    // httplib would apply req.ranges again after this handler; this handler owns range
+    // handling (If-Range, 416), so it consumes them. The Request object itself is not const.
+    auto& ranges = const_cast<httplib::Request&>(m_req).ranges;
+    bool if_range_ok = !m_req.has_header("If-Range") || m_req.get_header_value("If-Range") == etag;
+    // RFC 7233: a server may ignore Range; a multi-range request gets the whole file.
+    if (ranges.size() == 1 && if_range_ok) {
+      auto [lo, hi] = ranges.front();
+      bool satisfiable = true;
+      if (lo < 0) {  // suffix range: the last `hi` bytes
+        if (hi <= 0) {
+          satisfiable = false;
+        } else {
+          length = std::min<std::uint64_t>(static_cast<std::uint64_t>(hi), size);
+          first = size - length;
+        }
+      } else if (static_cast<std::uint64_t>(lo) >= size) {
+        satisfiable = false;
+      } else {
+        first = static_cast<std::uint64_t>(lo);
+        std::uint64_t last = hi < 0 ? size - 1 : std::min<std::uint64_t>(static_cast<std::uint64_t>(hi), size - 1);
+        if (last < first) {
+          satisfiable = false;
+        } else {
+          length = last - first + 1;
+        }
+      }
+      if (!satisfiable) {
+        ranges.clear();
+        m_res.status = k_range_not_satisfiable;
+        m_res.set_header("Content-Range", "bytes */" + std::to_string(size));
+        return m_res.set_content("", "text/plain");
+      }
+      m_res.status = k_partial;
+      m_res.set_header("Content-Range", "bytes " + std::to_string(first) + "-" +
+                                            std::to_string(first + length - 1) + "/" + std::to_string(size));
+    }
+    ranges.clear();
+    if (length == 0) return m_res.set_content("", "application/octet-stream");
+    m_res.set_content_provider(
+        static_cast<std::size_t>(length), "application/octet-stream",
+        [file, first](std::size_t offset, std::size_t want, httplib::DataSink& sink) {
+          std::vector<char> buf(std::min(want, k_read_block));
+          ssize_t n = ::pread(*file, buf.data(), buf.size(), static_cast<off_t>(first + offset));
+          if (n <= 0) return false;
+          return sink.write(buf.data(), static_cast<std::size_t>(n));
+        });
+  }
+
+  const Context& m_ctx;
+  const httplib::Request& m_req;
+  httplib::Response& m_res;
+  Store& m_store;
+  std::string m_tenant;
+  std::string m_vehicle;
+  std::string m_self;
+  Auth m_auth = Auth::none;
+};
+
+void handle_ddi(const Context& ctx, const httplib::Request& req, httplib::Response& res,
+                const std::vector<std::string>& seg) {
+  if (!iequals(seg[0], ctx.options.tenant)) {
+    return send_error(res, k_not_found, "tenant.notFound", "unknown tenant " + seg[0]);
+  }
+  auto store_r = thread_store(ctx);
+  if (!store_r) return send_store_error(res, store_r.error());
+  Store& store = **store_r;
+  const std::string& vehicle = seg[3];
+  auto state_r = store.poll_state(vehicle);
+  if (!state_r) return send_store_error(res, state_r.error());
+  auto state = std::move(*state_r);
+  Auth auth = authenticate(ctx, req, state);
+  if (auth == Auth::none) {
+    return send_error(res, k_unauthorized, "auth.unauthorized",
+                      "TargetToken or GatewayToken authorization required for " + vehicle);
+  }
+  if (!state) {
+    // A gateway may bring vehicles the server has not seen yet (hawkBit creates them on first poll).
+    auto reg = store.register_vehicle_if_missing(vehicle);
+    if (!reg) return send_store_error(res, reg.error());
+    auto again = store.poll_state(vehicle);
+    if (!again || !*again) return send_error(res, k_internal_error, "internal", "register " + vehicle);
+    state = std::move(*again);
+  }
+  DdiRequest ddi(ctx, req, res, store, seg[0], vehicle);
+  ddi.set_auth(auth);
+  std::vector<std::string> rest(seg.begin() + k_ddi_fixed_segments, seg.end());
+  const std::string& m = req.method;
+  bool get = m == "GET" || m == "HEAD";
+  if (rest.empty()) {
+    if (get) return ddi.base(*state);
+  } else if (rest[0] == "configData" && rest.size() == 1) {
+    if (m == "PUT") return ddi.config_data();
+  } else if (rest[0] == "deploymentBase" && rest.size() == 2) {
+    if (get) return ddi.deployment_base(rest[1], false);
+  } else if (rest[0] == "deploymentBase" && rest.size() == 3 && rest[2] == "feedback") {
+    if (m == "POST") return ddi.deployment_feedback(rest[1]);
+  } else if (rest[0] == "installedBase" && rest.size() == 2) {
+    if (get) return ddi.deployment_base(rest[1], true);
+  } else if (rest[0] == "cancelAction" && rest.size() == 2) {
+    if (get) return ddi.cancel_action(rest[1]);
+  } else if (rest[0] == "cancelAction" && rest.size() == 3 && rest[2] == "feedback") {
+    if (m == "POST") return ddi.cancel_feedback(rest[1]);
+  } else if (rest[0] == "softwaremodules" && rest.size() == 3 && rest[2] == "artifacts") {
+    if (get) return ddi.artifact_list(rest[1]);
+  } else if (rest[0] == "softwaremodules" && rest.size() == 4 && rest[2] == "artifacts") {
+    if (get) return ddi.artifact(rest[1], rest[3]);
+  } else {
+    return send_error(res, k_not_found, "rest.notFound", "no resource " + req.path);
+  }
+  send_error(res, k_method_not_allowed, "rest.methodNotAllowed", req.method + " not allowed on " + req.path);
+}
+
+bool admin_authorized(const Context& ctx, const httplib::Request& req, httplib::Response& res) {
+  std::string header = req.get_header_value("Authorization");
+  const std::string prefix = "Bearer ";
+  if (!ctx.options.admin_token.empty() && header.size() > prefix.size() &&
+      iequals(header.substr(0, prefix.size()), prefix) &&
+      token_equal(header.substr(prefix.size()), ctx.options.admin_token)) {
+    return true;
+  }
+  send_error(res, k_unauthorized, "auth.unauthorized",
+             ctx.options.admin_token.empty() ? "the management API is disabled (no admin token configured)"
+                                             : "Bearer admin token required");
+  return false;
+}
+
+void handle_admin(const Context& ctx, const httplib::Request& req, httplib::Response& res,
+                  const std::vector<std::string>& seg) {
+  if (!admin_authorized(ctx, req, res)) return;
+  auto store_r = thread_store(ctx);
+  if (!store_r) return send_store_error(res, store_r.error());
+  Store& store = **store_r;
+  std::vector<std::string> rest(seg.begin() + 2, seg.end());
+  const std::string& m = req.method;
+  auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+  if (m == "POST" && !body.is_object()) {
+    return send_error(res, k_bad_request, "rest.body.notReadable", "body must be a JSON object");
+  }
+  auto str = [&](const char* key) {
+    return body.contains(key) && body[key].is_string() ? body[key].get<std::string>() : std::string();
+  };
+  if (rest.size() == 1 && rest[0] == "vehicles" && m == "GET") {
+    auto list = store.vehicles();
+    if (!list) return send_store_error(res, list.error());
+    json out = json::array();
+    for (const auto& v : *list) out.push_back(vehicle_json(v));
+    return send_json(res, k_ok, out);
+  }
+  if (rest.size() == 1 && rest[0] == "vehicles" && m == "POST") {
+    auto token = store.add_vehicle(str("id"), str("token"));
+    if (!token) return send_store_error(res, token.error());
+    return send_json(res, k_ok, {{"id", str("id")}, {"token", *token}});
+  }
+  if (rest.size() == 3 && rest[0] == "vehicles" && rest[2] == "cancel" && m == "POST") {
+    auto action = store.cancel(rest[1]);
+    if (!action) return send_store_error(res, action.error());
+    return send_json(res, k_ok, {{"vehicle", rest[1]}, {"action", *action}});
+  }
+  if (rest.size() == 1 && rest[0] == "actions" && m == "GET") {
+    std::optional<std::string> vehicle;
+    if (req.has_param("vehicle")) vehicle = req.get_param_value("vehicle");
+    auto list = store.actions(vehicle);
+    if (!list) return send_store_error(res, list.error());
+    json out = json::array();
+    for (const auto& a : *list) out.push_back(action_json(a));
+    return send_json(res, k_ok, out);
+  }
+  if (rest.size() == 1 && rest[0] == "modules" && m == "GET") {
+    auto list = store.modules();
+    if (!list) return send_store_error(res, list.error());
+    json out = json::array();
+    for (const auto& mod : *list) out.push_back(module_json(mod));
+    return send_json(res, k_ok, out);
+  }
+  if (rest.size() == 1 && rest[0] == "assignments" && m == "POST") {
+    VehicleSelector selector;
+    if (!str("vehicle").empty()) selector.vehicle = str("vehicle");
+    selector.all = body.value("all", false);
+    std::string match = str("match");
+    if (!match.empty()) {
+      auto eq = match.find('=');
+      if (eq == std::string::npos) return send_error(res, k_bad_request, "rest.param.invalid", "match must be attr=value");
+      selector.match = std::make_pair(match.substr(0, eq), match.substr(eq + 1));
+    }
+    if ((selector.vehicle ? 1 : 0) + (selector.all ? 1 : 0) + (selector.match ? 1 : 0) != 1) {
+      return send_error(res, k_bad_request, "rest.param.invalid", "give exactly one of vehicle, all, match");
+    }
+    auto mode = parse_update_mode(str("mode").empty() ? "forced" : str("mode"));
+    if (!mode) return send_store_error(res, mode.error());
+    auto out = store.assign(str("part"), str("version"), selector, *mode);
+    if (!out) return send_store_error(res, out.error());
+    json list = json::array();
+    for (const auto& o : *out) {
+      list.push_back({{"vehicle", o.vehicle_id}, {"action", o.action ? json(o.action) : json(nullptr)}});
+    }
+    return send_json(res, k_ok, list);
+  }
+  send_error(res, k_not_found, "rest.notFound", m + " " + req.path + " is not a management resource");
+}
+
+// POST /api/v1/modules?part=P&version=V&filename=F with the artifact as the raw body, streamed to
+// a temporary file first.
+void handle_upload(const Context& ctx, const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& reader) {
+  if (!admin_authorized(ctx, req, res)) return;
+  auto store_r = thread_store(ctx);
+  if (!store_r) return send_store_error(res, store_r.error());
+  std::string part = req.get_param_value("part");
+  std::string version = req.get_param_value("version");
+  std::string filename = req.get_param_value("filename");
+  if (part.empty() || version.empty() || filename.empty()) {
+    return send_error(res, k_bad_request, "rest.param.invalid", "part, version and filename are required");
+  }
+  std::string tmpl = (ctx.options.data_dir / Store::k_artifact_dir / ".incoming-XXXXXX").string();
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return send_error(res, k_internal_error, "io", "cannot create a temporary file");
+  bool ok = reader([&](const char* data, std::size_t len) {
+    while (len > 0) {
+      ssize_t n = ::write(fd, data, len);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return false;
+      data += n;
+      len -= static_cast<std::size_t>(n);
+    }
+    return true;
+  });
+  ::close(fd);
+  if (!ok) {
+    ::unlink(tmpl.c_str());
+    return send_error(res, k_bad_request, "rest.body.notReadable", "upload body incomplete");
+  }
+  auto module = (*store_r)->upload(part, version, tmpl, filename);
+  ::unlink(tmpl.c_str());
+  if (!module) return send_store_error(res, module.error());
+  send_json(res, k_ok, module_json(*module));
+}
+
+void route(const Context& ctx, const httplib::Request& req, httplib::Response& res) {
+  auto seg = split_path(req.path);
+  if (seg.size() >= k_ddi_fixed_segments && seg[1] == "controller" && seg[2] == "v1") {
+    return handle_ddi(ctx, req, res, seg);
+  }
+  if (seg.size() >= 2 && seg[0] == "api" && seg[1] == "v1") return handle_admin(ctx, req, res, seg);
+  send_error(res, k_not_found, "rest.notFound", "no resource " + req.path);
+}
+
+std::string display_host(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+}  // namespace
+
+Result<void> run_server(const ServerOptions& options) {
+  Context ctx{options, options.tls_cert.empty() ? "http" : "https"};
+  if (ctx.options.public_url.ends_with("/")) ctx.options.public_url.pop_back();
+  // Create or upgrade the schema once, before any worker opens its own connection.
+  ECUUP_ASSIGN(auto primary, Store::open(options.data_dir, Store::Schema::create));
+
+  std::unique_ptr<httplib::Server> svr;
+  if (!options.tls_cert.empty()) {
+    if (options.tls_key.empty()) return make_error(Errc::usage, "--tls-cert needs --tls-key");
+    svr = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
+    if (!svr->is_valid()) {
+      return make_error(Errc::config, "TLS certificate " + options.tls_cert.string() + " or key " +
+                                          options.tls_key.string() + " could not be loaded");
+    }
+  } else {
+    svr = std::make_unique<httplib::Server>();
+  }
+  int threads = std::max(1, options.threads);
+  svr->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+  svr->set_keep_alive_max_count(k_keep_alive_max_count);
+  svr->set_keep_alive_timeout(k_keep_alive_timeout_s);
+  svr->set_tcp_nodelay(true);
+  svr->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unexpected error";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, k_internal_error, "internal", what);
+  });
+  if (options.log_requests) {
+    svr->set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      std::fprintf(stderr, "%s %s %s %d\n", req.remote_addr.c_str(), req.method.c_str(), req.path.c_str(),
+                   res.status);
+    });
+  }
+  auto handler = [&ctx](const httplib::Request& req, httplib::Response& res) { route(ctx, req, res); };
+  svr->Post("/api/v1/modules", [&ctx](const httplib::Request& req, httplib::Response& res,
+                                      const httplib::ContentReader& reader) {
+    handle_upload(ctx, req, res, reader);
+  });
+  svr->Get(".*", handler);
+  svr->Put(".*", handler);
+  svr->Post(".*", handler);
+  svr->Delete(".*", handler);
+
+  int port = options.port;
+  if (port == 0) {
+    port = svr->bind_to_any_port(options.host);
+    if (port < 0) return make_error(Errc::io, "cannot listen on " + options.host + " (ephemeral port)");
+  } else if (!svr->bind_to_port(options.host, port)) {
+    return make_error(Errc::io, "cannot listen on " + options.host + ":" + std::to_string(port));
+  }
+
+  // SIGINT/SIGTERM are taken by one thread with sigwait; the pool threads inherit the mask.
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::atomic<bool> done{false};
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    // stop() before listen_after_bind() has started would be lost: repeat until it returns.
+    while (!done.load()) {
+      svr->stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+
+  std::printf("listening on %s://%s:%d\n", ctx.scheme.c_str(), display_host(options.host).c_str(), port);
+  std::fflush(stdout);
+  bool listened = svr->listen_after_bind();
+  done = true;
+  if (stopper.joinable()) {
+    // Wake the stopper if the server ended without a signal.
+    pthread_kill(stopper.native_handle(), SIGTERM);
+    stopper.join();
+  }
+  primary.reset();
+  if (!listened) return make_error(Errc::io, "server on port " + std::to_string(port) + " failed");
+  std::fprintf(stderr, "ecuup-server: stopped\n");
+  return success();
+}
+
+}  // namespace ecuup::server

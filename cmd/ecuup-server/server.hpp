@@ -1,0 +1,29 @@
+#pragma once
+// The HTTP(S) front: hawkBit DDI device API under /{tenant}/controller/v1/{controllerId} and a
+// small management API under /api/v1 (Bearer admin token).
+#include <filesystem>
+#include <string>
+
+#include "util/result.hpp"
+
+namespace ecuup::server {
+
+struct ServerOptions {
+  std::filesystem::path data_dir;
+  std::string host = "127.0.0.1";
+  int port = 8080;  // 0: ephemeral
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
+  std::string tenant = "DEFAULT";
+  std::string admin_token;    // empty: management API disabled
+  std::string gateway_token;  // empty: GatewayToken auth disabled
+  std::string polling_sleep = "00:05:00";
+  std::string public_url;  // base for hrefs; empty: scheme + the request's Host header
+  int threads = 128;  // a keep-alive connection holds a worker while it is open
+  bool log_requests = false;
+};
+
+// Serves until SIGINT/SIGTERM; prints "listening on http://HOST:PORT" once ready.
+Result<void> run_server(const ServerOptions& options);
+
+}  // namespace ecuup::server

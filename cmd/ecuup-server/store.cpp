@@ -1,0 +1,811 @@
+#include "store.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "util/bytes.hpp"
+#include "util/fs.hpp"
+#include "util/hash.hpp"
+
+namespace ecuup::server {
+
+namespace {
+
+constexpr int k_schema_version = 1;
+constexpr std::size_t k_copy_block = 1 << 20;
+constexpr std::size_t k_token_bytes = 16;
+// configData keys that carry an ECU's installed version: ecu.<part>.version.
+constexpr const char* k_version_key_prefix = "ecu.";
+constexpr const char* k_version_key_suffix = ".version";
+
+const char* k_schema = R"sql(
+CREATE TABLE IF NOT EXISTS vehicles(
+  id TEXT PRIMARY KEY,
+  token TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  reported_at INTEGER,
+  attributes_requested INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE IF NOT EXISTS attributes(
+  vehicle_id TEXT NOT NULL REFERENCES vehicles(id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY(vehicle_id, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS attributes_key_value ON attributes(key, value);
+CREATE TABLE IF NOT EXISTS modules(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  part TEXT NOT NULL,
+  version TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  UNIQUE(part, version));
+CREATE TABLE IF NOT EXISTS artifacts(
+  module_id INTEGER NOT NULL REFERENCES modules(id),
+  filename TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha1 TEXT NOT NULL,
+  md5 TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(module_id, filename));
+CREATE TABLE IF NOT EXISTS assignments(
+  vehicle_id TEXT NOT NULL REFERENCES vehicles(id) ON DELETE CASCADE,
+  part TEXT NOT NULL,
+  module_id INTEGER NOT NULL REFERENCES modules(id),
+  mode TEXT NOT NULL,
+  assigned_at INTEGER NOT NULL,
+  PRIMARY KEY(vehicle_id, part)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS assignments_module ON assignments(module_id, vehicle_id);
+CREATE TABLE IF NOT EXISTS actions(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  vehicle_id TEXT NOT NULL REFERENCES vehicles(id) ON DELETE CASCADE,
+  state TEXT NOT NULL,
+  result TEXT NOT NULL,
+  mode TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  closed_at INTEGER);
+CREATE INDEX IF NOT EXISTS actions_vehicle_state ON actions(vehicle_id, state, result);
+CREATE TABLE IF NOT EXISTS action_chunks(
+  action_id INTEGER NOT NULL REFERENCES actions(id) ON DELETE CASCADE,
+  part TEXT NOT NULL,
+  module_id INTEGER NOT NULL REFERENCES modules(id),
+  PRIMARY KEY(action_id, part)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS action_chunks_module ON action_chunks(module_id, action_id);
+CREATE TABLE IF NOT EXISTS feedback(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  action_id INTEGER NOT NULL REFERENCES actions(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  execution TEXT NOT NULL,
+  finished TEXT NOT NULL,
+  progress_cnt INTEGER,
+  progress_of INTEGER,
+  details TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS feedback_action ON feedback(action_id, id);
+)sql";
+
+ActionState parse_state(const std::string& text) {
+  if (text == "canceling") return ActionState::canceling;
+  if (text == "closed") return ActionState::closed;
+  return ActionState::open;
+}
+
+std::string version_key(const std::string& part) {
+  return k_version_key_prefix + part + k_version_key_suffix;
+}
+
+Result<std::string> random_token() {
+  std::ifstream in("/dev/urandom", std::ios::binary);
+  Bytes bytes(k_token_bytes);
+  if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()))) {
+    return make_error(Errc::io, "read /dev/urandom for a vehicle token");
+  }
+  return to_hex(bytes);
+}
+
+struct Hashes {
+  std::int64_t size = 0;
+  std::string sha1, md5, sha256;
+};
+
+// Copy `from` to `to` and hash it in the same pass (constant memory, any size).
+Result<Hashes> copy_and_hash(const std::filesystem::path& from, const std::filesystem::path& to) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return make_error(Errc::io, "open " + from.string() + ": " + std::strerror(errno));
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) {
+    ::close(in);
+    return make_error(Errc::io, "create " + to.string() + ": " + std::strerror(errno));
+  }
+  Sha256 sha256;
+  Sha1 sha1;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md5(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr);
+  Bytes buf(k_copy_block);
+  Hashes hashes;
+  Result<void> status = success();
+  for (;;) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      status = make_error(Errc::io, "read " + from.string() + ": " + std::strerror(errno));
+      break;
+    }
+    if (n == 0) break;
+    ByteView chunk(buf.data(), static_cast<std::size_t>(n));
+    sha256.update(chunk);
+    sha1.update(chunk);
+    EVP_DigestUpdate(md5.get(), chunk.data(), chunk.size());
+    hashes.size += n;
+    std::size_t written = 0;
+    while (written < chunk.size()) {
+      ssize_t w = ::write(out, chunk.data() + written, chunk.size() - written);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        status = make_error(Errc::io, "write " + to.string() + ": " + std::strerror(errno));
+        break;
+      }
+      written += static_cast<std::size_t>(w);
+    }
+    if (!status) break;
+  }
+  ::close(in);
+  if (::close(out) != 0 && status) {
+    status = make_error(Errc::io, "close " + to.string() + ": " + std::strerror(errno));
+  }
+  if (!status) return std::move(status).error();
+  std::array<std::uint8_t, EVP_MAX_MD_SIZE> md{};
+  unsigned int md_len = 0;
+  EVP_DigestFinal_ex(md5.get(), md.data(), &md_len);
+  hashes.md5 = to_hex(ByteView(md.data(), md_len));
+  hashes.sha1 = sha1.hex_digest();
+  hashes.sha256 = sha256.hex_digest();
+  return hashes;
+}
+
+}  // namespace
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* update_mode_name(UpdateMode mode) {
+  switch (mode) {
+    case UpdateMode::forced: return "forced";
+    case UpdateMode::attempt: return "attempt";
+    case UpdateMode::download_only: return "downloadonly";
+  }
+  return "forced";
+}
+
+Result<UpdateMode> parse_update_mode(const std::string& text) {
+  if (text == "forced") return UpdateMode::forced;
+  if (text == "attempt" || text == "soft") return UpdateMode::attempt;
+  if (text == "downloadonly" || text == "download-only") return UpdateMode::download_only;
+  return make_error(Errc::usage, "unknown update mode '" + text + "' (forced, attempt, downloadonly)");
+}
+
+const char* action_state_name(ActionState state) {
+  switch (state) {
+    case ActionState::open: return "open";
+    case ActionState::canceling: return "canceling";
+    case ActionState::closed: return "closed";
+  }
+  return "open";
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir, Schema schema) {
+  ECUUP_TRY(ensure_directory(data_dir));
+  ECUUP_TRY(ensure_directory(data_dir / k_artifact_dir));
+  ECUUP_ASSIGN(auto conn, Connection::open((data_dir / k_db_file).string()));
+  auto store = std::unique_ptr<Store>(new Store(data_dir, std::move(conn)));
+  if (schema == Schema::create) ECUUP_TRY(store->migrate());
+  return store;
+}
+
+Result<void> Store::migrate() {
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  ECUUP_ASSIGN(auto q, m_conn->prepare("PRAGMA user_version"));
+  ECUUP_ASSIGN(bool row, q->step());
+  std::int64_t version = row ? q->column_int(0) : 0;
+  q->reset();
+  if (version > k_schema_version) {
+    return make_error(Errc::config, "database " + (m_data_dir / k_db_file).string() +
+                                        " has schema version " + std::to_string(version) +
+                                        ", newer than this ecuup-server (" +
+                                        std::to_string(k_schema_version) + ")");
+  }
+  ECUUP_TRY(m_conn->exec(k_schema));
+  ECUUP_TRY(m_conn->exec("PRAGMA user_version=" + std::to_string(k_schema_version)));
+  return tx.commit();
+}
+
+std::filesystem::path Store::artifact_file(const ArtifactInfo& artifact) const {
+  return m_data_dir / k_artifact_dir / artifact.sha256;
+}
+
+Result<bool> Store::vehicle_exists(const std::string& vehicle) {
+  ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT 1 FROM vehicles WHERE id=?1"));
+  q->bind_all(vehicle);
+  return q->step();
+}
+
+Result<std::optional<PollState>> Store::poll_state(const std::string& vehicle) {
+  ECUUP_ASSIGN(auto q, m_conn->prepare(
+      "SELECT v.token, v.reported_at IS NULL OR v.attributes_requested,"
+      " (SELECT id FROM actions WHERE vehicle_id=v.id AND state<>'closed' ORDER BY id DESC LIMIT 1),"
+      " (SELECT state FROM actions WHERE vehicle_id=v.id AND state<>'closed' ORDER BY id DESC LIMIT 1),"
+      " (SELECT max(id) FROM actions WHERE vehicle_id=v.id AND state='closed' AND result='success')"
+      " FROM vehicles v WHERE v.id=?1"));
+  q->bind_all(vehicle);
+  ECUUP_ASSIGN(bool row, q->step());
+  if (!row) return std::optional<PollState>();
+  PollState state;
+  state.token = q->column_text(0);
+  state.attributes_wanted = q->column_int(1) != 0;
+  state.open_action = q->column_int(2);
+  state.open_state = parse_state(q->column_text(3));
+  state.installed_action = q->column_int(4);
+  return std::optional<PollState>(std::move(state));
+}
+
+Result<void> Store::register_vehicle_if_missing(const std::string& vehicle) {
+  ECUUP_ASSIGN(bool exists, vehicle_exists(vehicle));
+  if (exists) return success();
+  ECUUP_ASSIGN(std::string token, random_token());
+  ECUUP_ASSIGN(auto q, m_conn->prepare(
+      "INSERT OR IGNORE INTO vehicles(id, token, created_at) VALUES(?1, ?2, ?3)"));
+  q->bind_all(vehicle, token, unix_now());
+  return q->run();
+}
+
+Result<void> Store::put_config_data(const std::string& vehicle, ConfigMode mode,
+                                    const std::map<std::string, std::string>& data) {
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  ECUUP_ASSIGN(bool exists, vehicle_exists(vehicle));
+  if (!exists) return make_error(Errc::not_found, "vehicle " + vehicle + " is not registered");
+  if (mode == ConfigMode::replace) {
+    ECUUP_ASSIGN(auto del, m_conn->prepare("DELETE FROM attributes WHERE vehicle_id=?1"));
+    del->bind_all(vehicle);
+    ECUUP_TRY(del->run());
+  }
+  for (const auto& [key, value] : data) {
+    if (mode == ConfigMode::remove) {
+      ECUUP_ASSIGN(auto del, m_conn->prepare("DELETE FROM attributes WHERE vehicle_id=?1 AND key=?2"));
+      del->bind_all(vehicle, key);
+      ECUUP_TRY(del->run());
+    } else {
+      ECUUP_ASSIGN(auto put, m_conn->prepare(
+          "INSERT INTO attributes(vehicle_id, key, value) VALUES(?1, ?2, ?3)"
+          " ON CONFLICT(vehicle_id, key) DO UPDATE SET value=excluded.value"));
+      put->bind_all(vehicle, key, value);
+      ECUUP_TRY(put->run());
+    }
+  }
+  ECUUP_ASSIGN(auto upd, m_conn->prepare(
+      "UPDATE vehicles SET reported_at=?2, attributes_requested=0 WHERE id=?1"));
+  upd->bind_all(vehicle, unix_now());
+  ECUUP_TRY(upd->run());
+  ECUUP_TRY(reconcile(vehicle, Trigger::report));
+  return tx.commit();
+}
+
+Result<std::optional<std::pair<std::int64_t, ActionState>>> Store::open_action_of(
+    const std::string& vehicle) {
+  using Found = std::optional<std::pair<std::int64_t, ActionState>>;
+  ECUUP_ASSIGN(auto q, m_conn->prepare(
+      "SELECT id, state FROM actions WHERE vehicle_id=?1 AND state<>'closed' ORDER BY id DESC LIMIT 1"));
+  q->bind_all(vehicle);
+  ECUUP_ASSIGN(bool row, q->step());
+  if (!row) return Found();
+  return Found(std::make_pair(q->column_int(0), parse_state(q->column_text(1))));
+}
+
+// Applies the server rule after the vehicle reported (Trigger::report) or its assignment changed
+// (Trigger::assignment). A report never disturbs an action in progress unless the vehicle now runs
+// everything assigned; an assignment change supersedes an open action whose parts no longer match.
+Result<void> Store::reconcile(const std::string& vehicle, Trigger trigger) {
+  struct Target {
+    std::string part;
+    std::int64_t module_id;
+    std::string mode;
+    std::string from;
+    std::string to;
+  };
+  std::vector<Target> targets;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare(
+        "SELECT a.part, a.module_id, a.mode, r.value, m.version FROM assignments a"
+        " JOIN modules m ON m.id=a.module_id"
+        " JOIN attributes r ON r.vehicle_id=a.vehicle_id AND r.key='ecu.' || a.part || '.version'"
+        " WHERE a.vehicle_id=?1 AND r.value<>m.version ORDER BY a.part"));
+    q->bind_all(vehicle);
+    for (;;) {
+      ECUUP_ASSIGN(bool row, q->step());
+      if (!row) break;
+      targets.push_back({q->column_text(0), q->column_int(1), q->column_text(2), q->column_text(3),
+                         q->column_text(4)});
+    }
+  }
+  ECUUP_ASSIGN(auto open, open_action_of(vehicle));
+  if (open) {
+    auto [action_id, state] = *open;
+    if (trigger == Trigger::report) {
+      if (!targets.empty() || state != ActionState::open) return success();
+      ECUUP_TRY(add_feedback(action_id, "server",
+                             {"closed", "success", {}, {}, {"vehicle reported the assigned versions"}}));
+      return close_action(action_id, "success");
+    }
+    ECUUP_ASSIGN(auto chunks, action_chunks(action_id));
+    bool same = chunks.size() == targets.size();
+    for (std::size_t i = 0; same && i < chunks.size(); ++i) {
+      same = chunks[i].part == targets[i].part && chunks[i].id == targets[i].module_id;
+    }
+    if (same) return success();
+    ECUUP_TRY(add_feedback(action_id, "server",
+                           {"canceled", "none", {}, {}, {"superseded by a new assignment"}}));
+    ECUUP_TRY(close_action(action_id, "canceled"));
+  }
+  if (targets.empty()) return success();
+
+  // The strongest mode among the targets decides how the whole deployment is offered.
+  UpdateMode mode = UpdateMode::download_only;
+  for (const auto& t : targets) {
+    auto m = parse_update_mode(t.mode);
+    if (m && *m == UpdateMode::forced) mode = UpdateMode::forced;
+    if (m && *m == UpdateMode::attempt && mode == UpdateMode::download_only) mode = UpdateMode::attempt;
+  }
+  ECUUP_ASSIGN(auto ins, m_conn->prepare(
+      "INSERT INTO actions(vehicle_id, state, result, mode, created_at) VALUES(?1, 'open', 'none', ?2, ?3)"));
+  ins->bind_all(vehicle, update_mode_name(mode), unix_now());
+  ECUUP_TRY(ins->run());
+  std::int64_t action_id = m_conn->last_insert_id();
+  FeedbackInput created{"scheduled", "none", {}, {}, {}};
+  for (const auto& t : targets) {
+    ECUUP_ASSIGN(auto chunk, m_conn->prepare(
+        "INSERT INTO action_chunks(action_id, part, module_id) VALUES(?1, ?2, ?3)"));
+    chunk->bind_all(action_id, t.part, t.module_id);
+    ECUUP_TRY(chunk->run());
+    created.details.push_back(t.part + ": " + t.from + " -> " + t.to);
+  }
+  return add_feedback(action_id, "server", created);
+}
+
+Result<void> Store::close_action(std::int64_t action_id, const std::string& result) {
+  ECUUP_ASSIGN(auto q, m_conn->prepare(
+      "UPDATE actions SET state='closed', result=?2, closed_at=?3 WHERE id=?1"));
+  q->bind_all(action_id, result, unix_now());
+  ECUUP_TRY(q->run());
+  // The vehicle's versions changed (or may have): ask it to report them again.
+  ECUUP_ASSIGN(auto v, m_conn->prepare(
+      "UPDATE vehicles SET attributes_requested=1"
+      " WHERE id=(SELECT vehicle_id FROM actions WHERE id=?1)"));
+  v->bind_all(action_id);
+  return v->run();
+}
+
+Result<void> Store::add_feedback(std::int64_t action_id, const std::string& kind,
+                                 const FeedbackInput& feedback) {
+  ECUUP_ASSIGN(auto q, m_conn->prepare(
+      "INSERT INTO feedback(action_id, kind, at, execution, finished, progress_cnt, progress_of, details)"
+      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"));
+  q->bind_all(action_id, kind, unix_now(), feedback.execution, feedback.finished, std::nullopt,
+              std::nullopt, nlohmann::json(feedback.details).dump());
+  if (feedback.progress_cnt) q->bind(6, *feedback.progress_cnt);
+  if (feedback.progress_of) q->bind(7, *feedback.progress_of);
+  return q->run();
+}
+
+Result<std::vector<ArtifactInfo>> Store::module_artifacts(std::int64_t module_id) {
+  ECUUP_ASSIGN(auto q, m_conn->prepare(
+      "SELECT filename, size, sha1, md5, sha256 FROM artifacts WHERE module_id=?1 ORDER BY filename"));
+  q->bind_all(module_id);
+  std::vector<ArtifactInfo> out;
+  for (;;) {
+    ECUUP_ASSIGN(bool row, q->step());
+    if (!row) break;
+    out.push_back({module_id, q->column_text(0), q->column_int(1), q->column_text(2),
+                   q->column_text(3), q->column_text(4)});
+  }
+  return out;
+}
+
+Result<std::vector<ModuleInfo>> Store::action_chunks(std::int64_t action_id) {
+  std::vector<ModuleInfo> chunks;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare(
+        "SELECT c.part, m.id, m.version, m.created_at FROM action_chunks c"
+        " JOIN modules m ON m.id=c.module_id WHERE c.action_id=?1 ORDER BY c.part"));
+    q->bind_all(action_id);
+    for (;;) {
+      ECUUP_ASSIGN(bool row, q->step());
+      if (!row) break;
+      ModuleInfo m;
+      m.part = q->column_text(0);
+      m.id = q->column_int(1);
+      m.version = q->column_text(2);
+      m.created_at = q->column_int(3);
+      chunks.push_back(std::move(m));
+    }
+  }
+  for (auto& m : chunks) {
+    ECUUP_ASSIGN(m.artifacts, module_artifacts(m.id));
+  }
+  return chunks;
+}
+
+Result<std::vector<FeedbackEntry>> Store::action_history(std::int64_t action_id, int limit) {
+  std::vector<FeedbackEntry> out;
+  if (limit == 0) return out;
+  ECUUP_ASSIGN(auto q, m_conn->prepare(
+      "SELECT at, kind, execution, finished, progress_cnt, progress_of, details FROM feedback"
+      " WHERE action_id=?1 ORDER BY id DESC LIMIT ?2"));
+  q->bind_all(action_id, limit < 0 ? std::int64_t{-1} : std::int64_t{limit});
+  for (;;) {
+    ECUUP_ASSIGN(bool row, q->step());
+    if (!row) break;
+    FeedbackEntry e;
+    e.at = q->column_int(0);
+    e.kind = q->column_text(1);
+    e.execution = q->column_text(2);
+    e.finished = q->column_text(3);
+    if (!q->column_null(4)) e.progress_cnt = q->column_int(4);
+    if (!q->column_null(5)) e.progress_of = q->column_int(5);
+    auto details = nlohmann::json::parse(q->column_text(6), nullptr, false);
+    if (details.is_array()) {
+      for (const auto& d : details) {
+        if (d.is_string()) e.details.push_back(d.get<std::string>());
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  std::reverse(out.begin(), out.end());  // oldest first
+  return out;
+}
+
+Result<std::optional<ActionDetails>> Store::load_action(std::int64_t action_id, int history_limit) {
+  ActionDetails a;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare(
+        "SELECT vehicle_id, state, result, mode, created_at, closed_at FROM actions WHERE id=?1"));
+    q->bind_all(action_id);
+    ECUUP_ASSIGN(bool row, q->step());
+    if (!row) return std::optional<ActionDetails>();
+    a.id = action_id;
+    a.vehicle_id = q->column_text(0);
+    a.state = parse_state(q->column_text(1));
+    a.result = q->column_text(2);
+    auto mode = parse_update_mode(q->column_text(3));
+    a.mode = mode ? *mode : UpdateMode::forced;
+    a.created_at = q->column_int(4);
+    a.closed_at = q->column_null(5) ? 0 : q->column_int(5);
+  }
+  ECUUP_ASSIGN(a.chunks, action_chunks(action_id));
+  ECUUP_ASSIGN(a.history, action_history(action_id, history_limit));
+  return std::optional<ActionDetails>(std::move(a));
+}
+
+Result<std::optional<ActionDetails>> Store::action(const std::string& vehicle, std::int64_t action_id,
+                                                   int history_limit) {
+  ECUUP_ASSIGN(auto a, load_action(action_id, history_limit));
+  if (a && a->vehicle_id != vehicle) return std::optional<ActionDetails>();
+  return a;
+}
+
+Result<FeedbackOutcome> Store::deployment_feedback(const std::string& vehicle, std::int64_t action_id,
+                                                   const FeedbackInput& feedback) {
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  ECUUP_ASSIGN(auto a, action(vehicle, action_id, 0));
+  if (!a) return FeedbackOutcome::not_found;
+  if (a->state == ActionState::closed) return FeedbackOutcome::gone;
+  ECUUP_TRY(add_feedback(action_id, "deployment", feedback));
+  if (feedback.execution == "closed") {
+    std::string result = feedback.finished == "success" || feedback.finished == "failure"
+                             ? feedback.finished
+                             : std::string("none");
+    ECUUP_TRY(close_action(action_id, result));
+    if (result == "success") {
+      // The chunks are installed now: record their versions as the vehicle's reported ones.
+      for (const auto& chunk : a->chunks) {
+        ECUUP_ASSIGN(auto put, m_conn->prepare(
+            "INSERT INTO attributes(vehicle_id, key, value) VALUES(?1, ?2, ?3)"
+            " ON CONFLICT(vehicle_id, key) DO UPDATE SET value=excluded.value"));
+        put->bind_all(vehicle, version_key(chunk.part), chunk.version);
+        ECUUP_TRY(put->run());
+      }
+    }
+  }
+  ECUUP_TRY(tx.commit());
+  return FeedbackOutcome::recorded;
+}
+
+Result<FeedbackOutcome> Store::cancel_feedback(const std::string& vehicle, std::int64_t action_id,
+                                               const FeedbackInput& feedback) {
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  ECUUP_ASSIGN(auto a, action(vehicle, action_id, 0));
+  if (!a) return FeedbackOutcome::not_found;
+  if (a->state == ActionState::closed) return FeedbackOutcome::gone;
+  if (a->state != ActionState::canceling) return FeedbackOutcome::conflict;
+  ECUUP_TRY(add_feedback(action_id, "cancel", feedback));
+  if (feedback.execution == "closed" && feedback.finished == "success") {
+    ECUUP_TRY(close_action(action_id, "canceled"));
+    // A confirmed cancel withdraws the vehicle's assignment for the action's parts; otherwise its
+    // next report would recreate the same action.
+    for (const auto& chunk : a->chunks) {
+      ECUUP_ASSIGN(auto del, m_conn->prepare(
+          "DELETE FROM assignments WHERE vehicle_id=?1 AND part=?2 AND module_id=?3"));
+      del->bind_all(vehicle, chunk.part, chunk.id);
+      ECUUP_TRY(del->run());
+    }
+  } else if (feedback.execution == "rejected" || feedback.execution == "closed") {
+    // The vehicle refused to stop (e.g. flashing had started): the action carries on.
+    ECUUP_ASSIGN(auto q, m_conn->prepare("UPDATE actions SET state='open' WHERE id=?1"));
+    q->bind_all(action_id);
+    ECUUP_TRY(q->run());
+  }
+  ECUUP_TRY(tx.commit());
+  return FeedbackOutcome::recorded;
+}
+
+Result<std::optional<ArtifactInfo>> Store::artifact_for(const std::string& vehicle,
+                                                        std::int64_t module_id,
+                                                        const std::string& filename,
+                                                        bool any_vehicle) {
+  ECUUP_ASSIGN(auto q, m_conn->prepare(
+      "SELECT size, sha1, md5, sha256 FROM artifacts WHERE module_id=?1 AND filename=?2 AND (?4"
+      " OR EXISTS(SELECT 1 FROM assignments WHERE module_id=?1 AND vehicle_id=?3)"
+      " OR EXISTS(SELECT 1 FROM action_chunks c JOIN actions a ON a.id=c.action_id"
+      "           WHERE c.module_id=?1 AND a.vehicle_id=?3))"));
+  q->bind_all(module_id, filename, vehicle, any_vehicle ? 1 : 0);
+  ECUUP_ASSIGN(bool row, q->step());
+  if (!row) return std::optional<ArtifactInfo>();
+  return std::optional<ArtifactInfo>(ArtifactInfo{module_id, filename, q->column_int(0),
+                                                  q->column_text(1), q->column_text(2),
+                                                  q->column_text(3)});
+}
+
+Result<ModuleInfo> Store::upload(const std::string& part, const std::string& version,
+                                 const std::filesystem::path& file, const std::string& filename) {
+  if (part.empty() || version.empty()) return make_error(Errc::usage, "upload needs a part and a version");
+  std::string name = filename.empty() ? file.filename().string() : filename;
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+    return make_error(Errc::usage, "bad artifact file name '" + name + "'");
+  }
+  auto dir = m_data_dir / k_artifact_dir;
+  std::string tmpl = (dir / ".upload-XXXXXX").string();
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return make_error(Errc::io, "create a temporary file in " + dir.string());
+  ::close(fd);
+  std::filesystem::path tmp(tmpl);
+  auto hashed = copy_and_hash(file, tmp);
+  if (!hashed) {
+    std::filesystem::remove(tmp);
+    return std::move(hashed).error().context("upload " + file.string());
+  }
+  auto commit = commit_file_atomic(tmp, dir / hashed->sha256);
+  if (!commit) {
+    std::filesystem::remove(tmp);
+    return std::move(commit).error();
+  }
+
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  {
+    ECUUP_ASSIGN(auto ins, m_conn->prepare(
+        "INSERT OR IGNORE INTO modules(part, version, created_at) VALUES(?1, ?2, ?3)"));
+    ins->bind_all(part, version, unix_now());
+    ECUUP_TRY(ins->run());
+  }
+  std::int64_t module_id = 0;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id, created_at FROM modules WHERE part=?1 AND version=?2"));
+    q->bind_all(part, version);
+    ECUUP_ASSIGN(bool row, q->step());
+    if (!row) return make_error(Errc::internal, "module " + part + " " + version + " vanished");
+    module_id = q->column_int(0);
+  }
+  {
+    ECUUP_ASSIGN(auto put, m_conn->prepare(
+        "INSERT INTO artifacts(module_id, filename, size, sha1, md5, sha256, created_at)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(module_id, filename) DO UPDATE SET"
+        " size=excluded.size, sha1=excluded.sha1, md5=excluded.md5, sha256=excluded.sha256,"
+        " created_at=excluded.created_at"));
+    put->bind_all(module_id, name, hashed->size, hashed->sha1, hashed->md5, hashed->sha256, unix_now());
+    ECUUP_TRY(put->run());
+  }
+  ECUUP_TRY(tx.commit());
+  ModuleInfo m;
+  m.id = module_id;
+  m.part = part;
+  m.version = version;
+  ECUUP_ASSIGN(m.artifacts, module_artifacts(module_id));
+  return m;
+}
+
+Result<std::string> Store::add_vehicle(const std::string& id, const std::string& token) {
+  if (id.empty() || id.find('/') != std::string::npos) {
+    return make_error(Errc::usage, "bad vehicle id '" + id + "'");
+  }
+  std::string t = token;
+  if (t.empty()) {
+    ECUUP_ASSIGN(t, random_token());
+  }
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  ECUUP_ASSIGN(bool exists, vehicle_exists(id));
+  if (exists) {
+    if (token.empty()) return make_error(Errc::usage, "vehicle " + id + " is already registered");
+    ECUUP_ASSIGN(auto q, m_conn->prepare("UPDATE vehicles SET token=?2 WHERE id=?1"));
+    q->bind_all(id, t);
+    ECUUP_TRY(q->run());
+  } else {
+    ECUUP_ASSIGN(auto q, m_conn->prepare("INSERT INTO vehicles(id, token, created_at) VALUES(?1, ?2, ?3)"));
+    q->bind_all(id, t, unix_now());
+    ECUUP_TRY(q->run());
+  }
+  ECUUP_TRY(tx.commit());
+  return t;
+}
+
+Result<std::vector<AssignOutcome>> Store::assign(const std::string& part, const std::string& version,
+                                                 const VehicleSelector& selector, UpdateMode mode) {
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  std::int64_t module_id = 0;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id FROM modules WHERE part=?1 AND version=?2"));
+    q->bind_all(part, version);
+    ECUUP_ASSIGN(bool row, q->step());
+    if (!row) {
+      return make_error(Errc::not_found, "no software uploaded for part " + part + " version " + version);
+    }
+    module_id = q->column_int(0);
+  }
+  std::vector<std::string> ids;
+  if (selector.vehicle) {
+    ECUUP_ASSIGN(bool exists, vehicle_exists(*selector.vehicle));
+    if (!exists) return make_error(Errc::not_found, "vehicle " + *selector.vehicle + " is not registered");
+    ids.push_back(*selector.vehicle);
+  } else {
+    std::string sql = selector.match
+                          ? "SELECT vehicle_id FROM attributes WHERE key=?1 AND value=?2 ORDER BY vehicle_id"
+                          : "SELECT id FROM vehicles ORDER BY id";
+    ECUUP_ASSIGN(auto q, m_conn->prepare(sql));
+    if (selector.match) {
+      q->bind_all(selector.match->first, selector.match->second);
+    } else {
+      q->reset();
+    }
+    for (;;) {
+      ECUUP_ASSIGN(bool row, q->step());
+      if (!row) break;
+      ids.push_back(q->column_text(0));
+    }
+  }
+  std::vector<AssignOutcome> out;
+  for (const auto& id : ids) {
+    ECUUP_ASSIGN(auto put, m_conn->prepare(
+        "INSERT INTO assignments(vehicle_id, part, module_id, mode, assigned_at) VALUES(?1, ?2, ?3, ?4, ?5)"
+        " ON CONFLICT(vehicle_id, part) DO UPDATE SET module_id=excluded.module_id,"
+        " mode=excluded.mode, assigned_at=excluded.assigned_at"));
+    put->bind_all(id, part, module_id, update_mode_name(mode), unix_now());
+    ECUUP_TRY(put->run());
+    ECUUP_TRY(reconcile(id, Trigger::assignment));
+    ECUUP_ASSIGN(auto open, open_action_of(id));
+    out.push_back({id, open ? open->first : 0});
+  }
+  ECUUP_TRY(tx.commit());
+  return out;
+}
+
+Result<std::int64_t> Store::cancel(const std::string& vehicle) {
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  ECUUP_ASSIGN(auto open, open_action_of(vehicle));
+  if (!open) return make_error(Errc::not_found, "vehicle " + vehicle + " has no open action");
+  if (open->second == ActionState::open) {
+    ECUUP_ASSIGN(auto q, m_conn->prepare("UPDATE actions SET state='canceling' WHERE id=?1"));
+    q->bind_all(open->first);
+    ECUUP_TRY(q->run());
+    ECUUP_TRY(add_feedback(open->first, "server", {"canceled", "none", {}, {}, {"cancel requested"}}));
+  }
+  ECUUP_TRY(tx.commit());
+  return open->first;
+}
+
+Result<std::vector<VehicleInfo>> Store::vehicles() {
+  std::vector<VehicleInfo> out;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare(
+        "SELECT id, created_at, reported_at,"
+        " (SELECT id FROM actions WHERE vehicle_id=v.id AND state<>'closed' ORDER BY id DESC LIMIT 1)"
+        " FROM vehicles v ORDER BY id"));
+    q->reset();
+    for (;;) {
+      ECUUP_ASSIGN(bool row, q->step());
+      if (!row) break;
+      VehicleInfo v;
+      v.id = q->column_text(0);
+      v.created_at = q->column_int(1);
+      v.reported_at = q->column_null(2) ? 0 : q->column_int(2);
+      v.open_action = q->column_int(3);
+      out.push_back(std::move(v));
+    }
+  }
+  const std::string prefix = k_version_key_prefix;
+  const std::string suffix = k_version_key_suffix;
+  for (auto& v : out) {
+    {
+      ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT key, value FROM attributes WHERE vehicle_id=?1"));
+      q->bind_all(v.id);
+      for (;;) {
+        ECUUP_ASSIGN(bool row, q->step());
+        if (!row) break;
+        std::string key = q->column_text(0);
+        std::string value = q->column_text(1);
+        if (key.size() > prefix.size() + suffix.size() && key.starts_with(prefix) &&
+            key.ends_with(suffix)) {
+          v.reported[key.substr(prefix.size(), key.size() - prefix.size() - suffix.size())] = value;
+        }
+        v.attributes[key] = value;
+      }
+    }
+    ECUUP_ASSIGN(auto q, m_conn->prepare(
+        "SELECT a.part, m.version FROM assignments a JOIN modules m ON m.id=a.module_id"
+        " WHERE a.vehicle_id=?1"));
+    q->bind_all(v.id);
+    for (;;) {
+      ECUUP_ASSIGN(bool row, q->step());
+      if (!row) break;
+      v.assigned[q->column_text(0)] = q->column_text(1);
+    }
+  }
+  return out;
+}
+
+Result<std::vector<ActionDetails>> Store::actions(const std::optional<std::string>& vehicle) {
+  std::vector<std::int64_t> ids;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare(
+        "SELECT id FROM actions WHERE ?1 IS NULL OR vehicle_id=?1 ORDER BY id"));
+    q->bind_all(std::nullopt);
+    if (vehicle) q->bind(1, *vehicle);
+    for (;;) {
+      ECUUP_ASSIGN(bool row, q->step());
+      if (!row) break;
+      ids.push_back(q->column_int(0));
+    }
+  }
+  std::vector<ActionDetails> out;
+  for (auto id : ids) {
+    ECUUP_ASSIGN(auto a, load_action(id, -1));
+    if (a) out.push_back(std::move(*a));
+  }
+  return out;
+}
+
+Result<std::vector<ModuleInfo>> Store::modules() {
+  std::vector<ModuleInfo> out;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id, part, version, created_at FROM modules ORDER BY part, id"));
+    q->reset();
+    for (;;) {
+      ECUUP_ASSIGN(bool row, q->step());
+      if (!row) break;
+      ModuleInfo m;
+      m.id = q->column_int(0);
+      m.part = q->column_text(1);
+      m.version = q->column_text(2);
+      m.created_at = q->column_int(3);
+      out.push_back(std::move(m));
+    }
+  }
+  for (auto& m : out) {
+    ECUUP_ASSIGN(m.artifacts, module_artifacts(m.id));
+  }
+  return out;
+}
+
+}  // namespace ecuup::server
