@@ -55,7 +55,8 @@ Result<StepReport> report(const Config& config, const Common& common) {
   // Report first: when the server (or its releases.yaml) is unusable, the manifest stays as it was.
   auto answer = repo->report(reported, config.server.attributes);
   if (!answer) return std::move(answer).error().context("report to " + repo->describe());
-  rep.notes = s.deliver_feedback();
+  rep.notes = answer->notes;
+  for (auto& n : s.deliver_feedback()) rep.notes.push_back(std::move(n));
 
   if (answer->cancel_action_id) {
     const std::string& id = *answer->cancel_action_id;

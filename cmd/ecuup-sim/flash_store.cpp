@@ -1,0 +1,164 @@
+#include "flash_store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "util/fs.hpp"
+#include "util/sw_image.hpp"
+
+namespace ecuup::sim {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Error errno_error(const std::string& what, const fs::path& path) {
+  return make_error(Errc::io, what + " " + path.string() + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+Bytes pattern_bytes(std::size_t size, std::uint64_t seed) {
+  Bytes out(size);
+  std::uint64_t state = seed;
+  for (std::size_t i = 0; i < size; i += 8) {
+    state += 0x9E3779B97F4A7C15ull;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    for (std::size_t j = 0; j < 8 && i + j < size; ++j) out[i + j] = static_cast<std::uint8_t>(z >> (8 * j));
+  }
+  return out;
+}
+
+Result<std::unique_ptr<FlashStore>> FlashStore::open(const fs::path& ecu_dir, const std::vector<MemoryRegion>& regions,
+                                                     const std::optional<InitialImage>& initial) {
+  std::unique_ptr<FlashStore> store(new FlashStore);
+  store->m_dir = ecu_dir;
+  ECUUP_TRY(ensure_directory(ecu_dir));
+  bool fresh = !fs::exists(ecu_dir / "state.json");
+  for (const auto& config : regions) {
+    Region region;
+    region.config = config;
+    region.path = ecu_dir / fmt::format("flash-{:08X}.bin", config.address);
+    region.data.assign(config.size, k_erased_byte);
+    region.fd = ::open(region.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (region.fd < 0) return errno_error("cannot open", region.path);
+    // Read what a previous run left; a short or missing file reads as erased.
+    std::size_t done = 0;
+    while (done < region.data.size()) {
+      ssize_t n = ::pread(region.fd, region.data.data() + done, region.data.size() - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno_error("cannot read", region.path);
+      if (n == 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    bool resize = done != region.data.size();
+    store->m_regions.push_back(std::move(region));
+    if (resize) {
+      auto& r = store->m_regions.back();
+      if (::ftruncate(r.fd, static_cast<off_t>(r.data.size())) != 0) return errno_error("cannot resize", r.path);
+      ECUUP_TRY(store->persist(r, done, r.data.size() - done));
+    }
+  }
+  if (fresh) {
+    // No state file: whatever region files lie around are stale; start from erased flash.
+    for (auto& r : store->m_regions) ECUUP_TRY(store->erase(r.config.address, r.config.size));
+    if (initial) {
+      Bytes image = make_sw_image(initial->version, pattern_bytes(initial->size, 0xEC00));
+      ECUUP_TRY(store->write(regions.front().address, image));
+    }
+    ECUUP_TRY(store->set_valid(initial.has_value()));
+  } else {
+    auto text = read_text_file(ecu_dir / "state.json");
+    if (!text) return text.error();
+    auto json = nlohmann::json::parse(*text, nullptr, false);
+    if (json.is_discarded() || !json.is_object() || !json.contains("valid") || !json["valid"].is_boolean())
+      return make_error(Errc::config, (ecu_dir / "state.json").string() + ": not a simulator state file");
+    store->m_valid = json["valid"].get<bool>();
+  }
+  return store;
+}
+
+FlashStore::~FlashStore() {
+  for (auto& r : m_regions)
+    if (r.fd >= 0) ::close(r.fd);
+}
+
+std::optional<std::size_t> FlashStore::region_of(std::uint32_t address, std::uint64_t size) const {
+  for (std::size_t i = 0; i < m_regions.size(); ++i) {
+    const auto& c = m_regions[i].config;
+    if (address >= c.address && std::uint64_t{address} + size <= std::uint64_t{c.address} + c.size) return i;
+  }
+  return std::nullopt;
+}
+
+FlashStore::Region& FlashStore::region_at(std::uint32_t address) {
+  for (auto& r : m_regions)
+    if (address >= r.config.address && address - r.config.address < r.config.size) return r;
+  return m_regions.front();  // unreachable after region_of
+}
+
+Result<void> FlashStore::persist(Region& region, std::size_t offset, std::size_t size) {
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pwrite(region.fd, region.data.data() + offset + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("cannot write", region.path);
+    done += static_cast<std::size_t>(n);
+  }
+  return success();
+}
+
+Result<void> FlashStore::write(std::uint32_t address, ByteView data) {
+  auto& r = region_at(address);
+  std::size_t offset = address - r.config.address;
+  std::copy(data.begin(), data.end(), r.data.begin() + static_cast<std::ptrdiff_t>(offset));
+  return persist(r, offset, data.size());
+}
+
+Result<void> FlashStore::erase(std::uint32_t address, std::uint32_t size) {
+  auto& r = region_at(address);
+  std::size_t offset = address - r.config.address;
+  std::fill_n(r.data.begin() + static_cast<std::ptrdiff_t>(offset), size, k_erased_byte);
+  return persist(r, offset, size);
+}
+
+ByteView FlashStore::read(std::uint32_t address, std::uint32_t size) const {
+  for (const auto& r : m_regions)
+    if (address >= r.config.address && address - r.config.address < r.config.size)
+      return ByteView(r.data).subspan(address - r.config.address, size);
+  return {};
+}
+
+Result<void> FlashStore::set_valid(bool valid) {
+  m_valid = valid;
+  nlohmann::json json{{"valid", valid}};
+  return write_file_atomic(m_dir / "state.json", json.dump() + "\n");
+}
+
+Result<std::vector<DumpRegion>> list_flash_files(const fs::path& ecu_dir) {
+  std::vector<DumpRegion> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(ecu_dir, ec)) {
+    auto name = entry.path().filename().string();
+    if (name.size() != 18 || name.rfind("flash-", 0) != 0 || name.substr(14) != ".bin") continue;
+    auto address = parse_number("0x" + name.substr(6, 8));
+    if (!address) continue;
+    out.push_back(DumpRegion{*address, entry.path()});
+  }
+  if (ec) return make_error(Errc::io, "cannot list " + ecu_dir.string() + ": " + ec.message());
+  if (out.empty()) return make_error(Errc::not_found, ecu_dir.string() + ": no flash-*.bin files (has this ECU run?)");
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.address < b.address; });
+  return out;
+}
+
+}  // namespace ecuup::sim

@@ -1,0 +1,177 @@
+// ecuup-sim: virtual ECUs for ecuup's tests, demo and benchmarks. main() parses the command line
+// and calls one function per subcommand; `ecuup-sim run --help` documents the YAML and the faults.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "flash_store.hpp"
+#include "help_text.hpp"
+#include "sim_server.hpp"
+#include "toy_key.hpp"
+#include "util/exit_code.hpp"
+#include "util/fs.hpp"
+#include "util/sw_image.hpp"
+
+namespace {
+
+using namespace ecuup;
+using namespace ecuup::sim;
+
+Result<void> cmd_key(const std::string& level_text, const std::string& seed_hex) {
+  auto level = parse_number(level_text);
+  if (!level || *level > 0xFF) return make_error(Errc::usage, "LEVEL must be a byte (the requestSeed sub-function)");
+  auto seed = from_hex(seed_hex);
+  if (!seed) return make_error(Errc::usage, "SEEDHEX: " + seed.error().message);
+  std::puts(to_hex(toy_key(static_cast<std::uint8_t>(*level), *seed)).c_str());
+  return success();
+}
+
+struct MkimageOptions {
+  std::string version;
+  std::optional<std::uint32_t> size;
+  std::uint64_t seed = 1;
+  std::string payload;
+  std::string output;
+};
+
+Result<void> cmd_mkimage(const MkimageOptions& o) {
+  if (o.version.empty() || o.version.size() > k_sw_image_version_max)
+    return make_error(Errc::usage, "--version must be 1..32 characters");
+  if (o.size.has_value() == !o.payload.empty()) return make_error(Errc::usage, "give exactly one of --size and --payload");
+  Bytes payload;
+  if (o.size) {
+    payload = pattern_bytes(*o.size, o.seed);
+  } else {
+    auto bytes = read_binary_file(o.payload);
+    if (!bytes) return std::move(bytes).error();
+    payload = std::move(*bytes);
+  }
+  return write_file_atomic(o.output, make_sw_image(o.version, payload));
+}
+
+struct DumpOptions {
+  std::string state_dir = "ecuup-sim-state";
+  std::string ecu;
+  std::string output;
+  std::optional<std::uint32_t> address;
+  bool image_only = false;
+};
+
+Result<void> cmd_dump(const DumpOptions& o) {
+  ECUUP_ASSIGN(auto regions, list_flash_files(std::filesystem::path(o.state_dir) / o.ecu));
+  const DumpRegion* chosen = &regions.front();
+  if (o.address) {
+    chosen = nullptr;
+    for (const auto& r : regions)
+      if (r.address == *o.address) chosen = &r;
+    if (!chosen) return make_error(Errc::not_found, "ecu " + o.ecu + ": no memory region starts at the given --address");
+  }
+  ECUUP_ASSIGN(auto memory, read_binary_file(chosen->path));
+  if (o.image_only) {
+    if (memory.size() < k_sw_image_header_size)
+      return make_error(Errc::verify, "ecu " + o.ecu + ": region too small for an image header");
+    auto info = parse_sw_image_header(ByteView(memory).first(k_sw_image_header_size));
+    if (!info) return std::move(info).error().context("ecu " + o.ecu + ": no image in flash");
+    std::size_t length = k_sw_image_header_size + info->payload_size;
+    if (length > memory.size()) return make_error(Errc::verify, "ecu " + o.ecu + ": image header claims more than the region");
+    memory.resize(length);
+  }
+  return write_file_atomic(o.output, ByteView(memory));
+}
+
+int report(const Result<void>& result) {
+  if (result) return 0;
+  std::fprintf(stderr, "ecuup-sim: error: %s\n", result.error().message.c_str());
+  return static_cast<int>(exit_code_for(result.error().code));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ecuup-sim: virtual ECUs (UDS over DoIP and CAN) with persisted flash and fault injection"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "ecuup-sim " ECUUP_VERSION);
+
+  RunOptions run;
+  std::string state_dir = "ecuup-sim-state";
+  std::uint16_t doip_port = 0;
+  std::string bus;
+  auto* run_cmd = app.add_subcommand("run", "serve the configured ECUs over DoIP and CAN until SIGINT/SIGTERM");
+  run_cmd->add_option("--config", run.config_path, "the simulator's YAML file")->required();
+  run_cmd->add_option("--state", state_dir, "state directory (flash memory, valid flag)")->capture_default_str();
+  auto* port_opt = run_cmd->add_option("--doip-port", doip_port, "DoIP TCP port (0 = any free port)");
+  auto* bus_opt = run_cmd->add_option("--bus", bus, "CAN bus: udp:LOCAL:REMOTE or socketcan:IFACE");
+  run_cmd->add_option("--fault", run.faults, "inject a fault: ECU:KIND[...] (repeatable; see below)");
+  run_cmd->footer(std::string("Prints 'ready doip_port=N' (or 'ready') on stdout once listening.\n\n") + k_config_help +
+                  "\n" + k_fault_help);
+
+  RunOptions console;
+  std::string console_ecu;
+  std::string console_state = "ecuup-sim-state";
+  auto* console_cmd = app.add_subcommand("console", "talk UDS to one ECU over stdin/stdout (hex lines; 'sleep MS')");
+  console_cmd->add_option("--config", console.config_path, "the simulator's YAML file")->required();
+  console_cmd->add_option("--ecu", console_ecu, "ECU name")->required();
+  console_cmd->add_option("--state", console_state, "state directory")->capture_default_str();
+  console_cmd->add_option("--fault", console.faults, "inject a fault: ECU:KIND[...]");
+  console_cmd->footer(std::string("Each answer is printed as hex on its own line ('-' = silence, 'drop' = connection "
+                                  "dropped); 0x78 pending answers are printed too.\n\n") +
+                      k_config_help + "\n" + k_fault_help);
+
+  std::string key_level, key_seed;
+  auto* key_cmd = app.add_subcommand("key", "print the toy SecurityAccess key for LEVEL and SEEDHEX");
+  key_cmd->add_option("LEVEL", key_level, "the requestSeed sub-function (1, 3, 0x11, ...)")->required();
+  key_cmd->add_option("SEEDHEX", key_seed, "the seed from the 67 response, hex")->required();
+  key_cmd->footer("key[i] = ((seed[i] XOR 0x5A) + LEVEL + i) mod 256. Not a secret: a documented toy so that "
+                  "ecuup's key_command (e.g. \"ecuup-sim key {level} {seed}\") can be tested.");
+
+  MkimageOptions mk;
+  std::uint32_t mk_size = 0;
+  auto* mk_cmd = app.add_subcommand("mkimage", "write a software image (64-byte ECUUPIMG header + payload)");
+  mk_cmd->add_option("--version", mk.version, "version stored in the header (F189 after flashing)")->required();
+  auto* size_opt = mk_cmd->add_option("--size", mk_size, "payload of N pseudo-random bytes");
+  mk_cmd->add_option("--seed", mk.seed, "seed of the pseudo-random payload")->capture_default_str();
+  auto* payload_opt = mk_cmd->add_option("--payload", mk.payload, "payload file");
+  mk_cmd->add_option("-o,--output", mk.output, "output image file")->required();
+  size_opt->excludes(payload_opt);
+  mk_cmd->footer("Header: magic \"ECUUPIMG\" (8), version NUL-padded (32), payload length u32 BE, CRC-32/IEEE of "
+                 "the payload u32 BE, 16 zero bytes.");
+
+  DumpOptions dump;
+  std::uint32_t dump_address = 0;
+  auto* dump_cmd = app.add_subcommand("dump", "write an ECU's flash memory to a file (for read-back checks)");
+  dump_cmd->add_option("--state", dump.state_dir, "state directory")->capture_default_str();
+  dump_cmd->add_option("--ecu", dump.ecu, "ECU name")->required();
+  dump_cmd->add_option("-o,--output", dump.output, "output file")->required();
+  auto* address_opt = dump_cmd->add_option("--address", dump_address, "region start address (default: the lowest)");
+  dump_cmd->add_flag("--image", dump.image_only, "only the software image at the region's start (header + payload)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : static_cast<int>(ExitCode::usage);
+  }
+
+  if (run_cmd->parsed()) {
+    run.state_dir = state_dir;
+    if (port_opt->count()) run.doip_port = doip_port;
+    if (bus_opt->count()) run.bus = bus;
+    return report(run_simulator(run));
+  }
+  if (console_cmd->parsed()) {
+    console.state_dir = console_state;
+    return report(run_console(console, console_ecu, std::cin, std::cout));
+  }
+  if (key_cmd->parsed()) return report(cmd_key(key_level, key_seed));
+  if (mk_cmd->parsed()) {
+    if (size_opt->count()) mk.size = mk_size;
+    return report(cmd_mkimage(mk));
+  }
+  if (dump_cmd->parsed()) {
+    if (address_opt->count()) dump.address = dump_address;
+    return report(cmd_dump(dump));
+  }
+  return 0;
+}

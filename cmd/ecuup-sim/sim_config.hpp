@@ -1,0 +1,83 @@
+#pragma once
+// The simulator's YAML configuration: which ECUs exist, how they are reached (DoIP logical
+// address, CAN ids), what they answer, their memory, timing and faults. Format: `ecuup-sim run --help`.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fault.hpp"
+#include "util/bytes.hpp"
+#include "util/result.hpp"
+
+namespace ecuup::sim {
+
+struct CanIds {
+  std::uint32_t request_id = 0;   // the tester sends requests with this id (the ECU receives it)
+  std::uint32_t response_id = 0;  // the ECU answers with this id
+  bool extended = false;          // 29-bit ids
+  bool fd = false;                // answer with CAN FD frames
+};
+
+struct DidConfig {
+  std::uint16_t id = 0;
+  Bytes value;
+  bool writable = false;  // 0x2E allowed (extended/programming session, security unlocked)
+};
+
+struct MemoryRegion {
+  std::uint32_t address = 0;
+  std::uint32_t size = 0;
+};
+
+struct EcuTiming {
+  std::uint32_t erase_time_ms = 100;
+  std::uint32_t write_bytes_per_s = 0;  // 0: writing takes no modelled time
+  std::uint32_t reset_time_ms = 200;    // silent while "rebooting" after 0x11 or a power loss
+  std::uint32_t s3_timeout_ms = 5000;   // non-default session falls back to default without requests
+  std::uint32_t p2_ms = 50;             // reported in the 0x50 response
+  std::uint32_t p2_star_ms = 5000;      // reported in the 0x50 response (10 ms units on the wire)
+  std::uint32_t security_delay_ms = 1000;  // lockout after too many invalid keys
+};
+
+struct InitialImage {
+  std::string version;
+  std::uint32_t size = 4096;  // payload bytes (deterministic pattern)
+};
+
+struct EcuConfig {
+  std::string name;
+  std::optional<std::uint16_t> doip_address;
+  std::optional<CanIds> can;
+  std::vector<DidConfig> dids;
+  std::vector<MemoryRegion> memory;
+  std::optional<InitialImage> initial_image;
+  std::vector<std::uint8_t> security_levels{1};  // requestSeed sub-functions (odd)
+  std::uint8_t programming_level = 1;            // level that unlocks erase/download/upload/2E
+  std::uint32_t security_attempts = 3;           // invalid keys before 0x36 and the lockout delay
+  EcuTiming timing;
+  std::uint32_t max_block_length = 0;  // 0: derived (CAN 0x0FFF, DoIP-only 4096+2)
+  bool programming_from_default = false;  // allow 10 02 directly from the default session
+  std::string boot_marker = "BOOT";    // F189 while no valid software is installed
+  std::vector<FaultSpec> faults;
+};
+
+struct SimConfig {
+  std::string bus;  // frame bus spec ("udp:LOCAL:REMOTE", "socketcan:IFACE"), empty = no CAN
+  std::string doip_bind = "127.0.0.1";
+  std::uint16_t doip_port = 13400;
+  std::uint32_t doip_max_data_size = 0;  // 0: derived from the largest block length
+  std::vector<EcuConfig> ecus;
+
+  const EcuConfig* find(const std::string& name) const;
+};
+
+// Errc::config with "FILE:LINE:COL: ..." on any problem, unknown keys included.
+Result<SimConfig> load_sim_config(const std::filesystem::path& path);
+Result<SimConfig> parse_sim_config(const std::string& yaml, const std::string& origin);
+
+// Block length rule shared by the config and the model.
+std::uint32_t effective_max_block_length(const EcuConfig& ecu);
+
+}  // namespace ecuup::sim

@@ -1,0 +1,92 @@
+#include "sim_server.hpp"
+
+#include <algorithm>
+#include <istream>
+#include <ostream>
+#include <sstream>
+#include <thread>
+
+#include "util/bytes.hpp"
+
+namespace ecuup::sim {
+
+namespace {
+
+constexpr std::uint8_t k_negative_response = 0x7F;
+constexpr std::uint8_t k_nrc_response_pending = 0x78;
+constexpr std::chrono::milliseconds k_max_pending_interval{2000};
+
+// 0x78 must be repeated before the tester's P2* expires; half of P2* leaves room for scheduling.
+std::chrono::milliseconds pending_interval(const EcuConfig& config) {
+  auto half = std::chrono::milliseconds(std::max<std::uint32_t>(config.timing.p2_star_ms / 2, 1));
+  return std::min(half, k_max_pending_interval);
+}
+
+}  // namespace
+
+void serve_request(EcuModel& ecu, ByteView request, const ReplySink& sink) {
+  Reply reply = ecu.handle(request, Clock::now());
+  switch (reply.kind) {
+    case ReplyKind::silent: return;
+    case ReplyKind::drop_connection:
+      if (sink.drop) sink.drop();
+      return;
+    case ReplyKind::respond: break;
+  }
+  auto remaining = reply.work_time;
+  if (reply.pending) {
+    const Bytes pending{k_negative_response, request[0], k_nrc_response_pending};
+    const auto interval = pending_interval(ecu.config());
+    sink.send(pending);
+    while (remaining > interval) {
+      std::this_thread::sleep_for(interval);
+      remaining -= interval;
+      sink.send(pending);
+    }
+  }
+  if (remaining.count() > 0) std::this_thread::sleep_for(remaining);
+  sink.send(reply.response);
+}
+
+Result<SimConfig> load_with_faults(const RunOptions& options) {
+  ECUUP_ASSIGN(auto config, load_sim_config(options.config_path));
+  for (const auto& text : options.faults) {
+    ECUUP_ASSIGN(auto fault, parse_ecu_fault(text));
+    auto it = std::find_if(config.ecus.begin(), config.ecus.end(), [&](const EcuConfig& e) { return e.name == fault.ecu; });
+    if (it == config.ecus.end()) return make_error(Errc::usage, "fault '" + text + "': no ECU named '" + fault.ecu + "'");
+    it->faults.push_back(std::move(fault.fault));
+  }
+  if (options.bus) config.bus = *options.bus;
+  if (options.doip_port) config.doip_port = *options.doip_port;
+  return config;
+}
+
+Result<void> run_console(const RunOptions& options, const std::string& ecu_name, std::istream& in, std::ostream& out) {
+  ECUUP_ASSIGN(auto config, load_with_faults(options));
+  const EcuConfig* ecu_config = config.find(ecu_name);
+  if (!ecu_config) return make_error(Errc::usage, "no ECU named '" + ecu_name + "' in " + options.config_path.string());
+  ECUUP_ASSIGN(auto ecu, EcuModel::open(*ecu_config, options.state_dir, {}));
+  ReplySink sink{[&](ByteView bytes) { out << to_hex(bytes) << std::endl; }, [&] { out << "drop" << std::endl; }};
+  std::string line;
+  while (std::getline(in, line)) {
+    auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    line = line.substr(first);
+    if (line.rfind("sleep", 0) == 0) {
+      auto ms = parse_number(line.substr(line.find_first_not_of(' ', 5) == std::string::npos ? 5 : line.find_first_not_of(' ', 5)));
+      if (!ms) return make_error(Errc::usage, "console: bad line '" + line + "'");
+      std::this_thread::sleep_for(std::chrono::milliseconds(*ms));
+      continue;
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    auto request = from_hex(line);
+    if (!request || request->empty()) return make_error(Errc::usage, "console: not a hex request: '" + line + "'");
+    bool answered = false;
+    ReplySink counting{[&](ByteView b) { answered = true; sink.send(b); }, [&] { answered = true; sink.drop(); }};
+    serve_request(*ecu, *request, counting);
+    if (!answered) out << "-" << std::endl;
+  }
+  return success();
+}
+
+}  // namespace ecuup::sim

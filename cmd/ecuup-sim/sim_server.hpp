@@ -1,0 +1,45 @@
+#pragma once
+// Runs the simulated ECUs: the transports (DoIP on TCP, ISO-TP on a CAN frame bus) feed requests to
+// the EcuModels and pace long work with 0x78 responsePending; `console` does the same over stdin.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ecu_model.hpp"
+#include "fault.hpp"
+#include "sim_config.hpp"
+#include "util/result.hpp"
+
+namespace ecuup::sim {
+
+struct ReplySink {
+  std::function<void(ByteView)> send;
+  std::function<void()> drop;  // DoIP: close the connection; may be empty (CAN)
+};
+
+// Hands `request` to `ecu` and delivers what it answers: 7F SID 78 while busy, then the response.
+void serve_request(EcuModel& ecu, ByteView request, const ReplySink& sink);
+
+struct RunOptions {
+  std::filesystem::path config_path;
+  std::filesystem::path state_dir;
+  std::optional<std::uint16_t> doip_port;
+  std::optional<std::string> bus;
+  std::vector<std::string> faults;  // "ECU:KIND..."
+};
+
+// Opens every ECU's state, starts the transports, prints "ready ..." and serves until SIGINT/SIGTERM.
+Result<void> run_simulator(const RunOptions& options);
+
+// One ECU over stdin/stdout: each line is a request in hex (or "sleep MS"); each answer is printed
+// as hex, "-" for silence, "drop" for a dropped connection. For debugging and the e2e tests.
+Result<void> run_console(const RunOptions& options, const std::string& ecu_name, std::istream& in, std::ostream& out);
+
+// Loads the config and applies --fault options to it (ECU names checked).
+Result<SimConfig> load_with_faults(const RunOptions& options);
+
+}  // namespace ecuup::sim

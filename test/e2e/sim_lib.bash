@@ -1,0 +1,219 @@
+# Helpers for the ecuup-sim end-to-end tests (sourced by test/e2e/sim_*.sh; not a test itself).
+# Needs ECUUP_BIN (build/bin). Talks to one ECU through `ecuup-sim console` running as a coproc.
+set -euo pipefail
+
+SIM="${ECUUP_BIN:?ECUUP_BIN must point at build/bin}/ecuup-sim"
+[[ -x "$SIM" ]] || { echo "skip: $SIM not built"; exit 125; }
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ecuup-sim-e2e.XXXXXX")"
+trap 'sim_cleanup' EXIT
+FAILS=0
+CHECKS=0
+PENDING_COUNT=0
+
+sim_cleanup() {
+  sim_console_stop || true
+  sim_run_stop KILL || true
+  [[ -n "${KEEP_WORK:-}" ]] || rm -rf "$WORK"
+}
+
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+ok() { CHECKS=$((CHECKS + 1)); }
+
+# hex of a file, lower case, no separators
+file_hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+
+# sim_console_start CONFIG STATE ECU [--fault F]...
+sim_console_start() {
+  local config=$1 state=$2 ecu=$3; shift 3
+  coproc CONSOLE { exec "$SIM" console --config "$config" --state "$state" --ecu "$ecu" "$@" 2>>"$WORK/console.err"; }
+  CONSOLE_PID_SAVED=$CONSOLE_PID
+}
+
+sim_console_stop() {
+  if [[ -n "${CONSOLE_PID_SAVED:-}" ]]; then
+    local fd=${CONSOLE[1]:-}
+    [[ -n $fd ]] && exec {fd}>&-
+    wait "$CONSOLE_PID_SAVED" 2>/dev/null || true
+    CONSOLE_PID_SAVED=
+  fi
+}
+
+# uds HEX: sets R to the final answer ("-" silence, "drop", "timeout"); 0x78 pendings are counted
+# in PENDING_COUNT. (No $(...): the coproc's pipe and the counters live in this shell.)
+uds() {
+  local req=${1// /} line
+  PENDING_COUNT=0
+  echo "$req" >&"${CONSOLE[1]}"
+  while true; do
+    if ! read -t 30 -r line <&"${CONSOLE[0]}"; then R=timeout; return; fi
+    if [[ ${#line} -eq 6 && $line == 7f??78 ]]; then PENDING_COUNT=$((PENDING_COUNT + 1)); continue; fi
+    R=$line
+    return
+  done
+}
+
+sim_sleep_ms() { echo "sleep $1" >&"${CONSOLE[1]}"; }
+
+# expect WHAT REQUEST EXPECTED_PATTERN (bash glob)
+expect() {
+  local what=$1 req=$2 want=$3
+  uds "$req"
+  if [[ $R == $want ]]; then ok; else fail "$what: ${req:0:40} -> ${R:0:60} (want $want)"; fi
+}
+
+# unlock LEVEL (odd, hex byte like 01 or 11)
+unlock() {
+  local level=$1 key send
+  uds "27$level"
+  [[ $R == 67$level* ]] || { fail "requestSeed $level -> $R"; return; }
+  key=$("$SIM" key "0x$level" "${R:4}")
+  send=$(printf '%02x' $((0x$level + 1)))
+  expect "sendKey $level" "27$send$key" "67$send"
+}
+
+# download IMAGE ADDR_HEX8: 34, 36 x N (blocks sized from the 0x74 answer), 37.
+# Sets DL_RESULT to "ok" or "<step> -> <answer>" and DL_BLOCKS to the blocks acknowledged.
+download() {
+  local image=$1 addr=$2 hex size max chunk counter=1 off=0 cnt
+  hex=$(file_hex "$image")
+  size=$(stat -c %s "$image")
+  DL_BLOCKS=0
+  uds "340044${addr}$(printf '%08x' "$size")"
+  [[ $R == 7420* ]] || { DL_RESULT="RequestDownload -> $R"; return; }
+  max=$((0x${R:4:4}))
+  chunk=$(((max - 2) * 2))
+  while ((off < size * 2)); do
+    cnt=$(printf '%02x' $((counter & 0xff)))
+    uds "36$cnt${hex:off:chunk}"
+    if [[ $R != "76$cnt" ]]; then DL_RESULT="block $counter -> $R"; return; fi
+    DL_BLOCKS=$counter
+    off=$((off + chunk))
+    counter=$((counter + 1))
+  done
+  uds 37
+  [[ $R == 77 ]] || { DL_RESULT="RequestTransferExit -> $R"; return; }
+  DL_RESULT=ok
+}
+
+finish() {
+  echo "$CHECKS passed, $FAILS failed"
+  [[ $FAILS -eq 0 ]]
+}
+
+# sim_client_start doip PORT ECU_ADDR | can BUS TX RX : the Python tester as the coproc `uds` talks to.
+sim_client_start() {
+  local client="${ECUUP_SRC:?ECUUP_SRC must point at the source dir}/test/support/uds_client.py"
+  command -v python3 >/dev/null || { echo "skip: python3 missing"; exit 125; }
+  if [[ $1 == doip ]]; then
+    coproc CONSOLE { exec python3 "$client" doip --port "$2" --ecu "$3" --timeout "${CLIENT_TIMEOUT_MS:-1000}" 2>>"$WORK/client.err"; }
+  else
+    coproc CONSOLE { exec python3 "$client" can --bus "$2" --tx "$3" --rx "$4" --timeout "${CLIENT_TIMEOUT_MS:-1000}" 2>>"$WORK/client.err"; }
+  fi
+  CONSOLE_PID_SAVED=$CONSOLE_PID
+}
+
+# sim_run_start CONFIG STATE [run options...]: starts `ecuup-sim run`, waits for "ready"; sets SIM_PID,
+# DOIP_PORT. Exits 125 (skip) when this build has no transports yet.
+sim_run_start() {
+  local config=$1 state=$2; shift 2
+  : >"$WORK/run.out"
+  "$SIM" run --config "$config" --state "$state" "$@" >"$WORK/run.out" 2>>"$WORK/run.err" &
+  SIM_PID=$!
+  for _ in $(seq 1 100); do
+    if grep -q '^ready' "$WORK/run.out"; then
+      DOIP_PORT=$(sed -n 's/.*doip_port=\([0-9]*\).*/\1/p' "$WORK/run.out")
+      return 0
+    fi
+    if ! kill -0 "$SIM_PID" 2>/dev/null; then
+      if grep -q 'built without' "$WORK/run.err"; then echo "skip: ecuup-sim built without transports"; exit 125; fi
+      cat "$WORK/run.err" >&2
+      fail "ecuup-sim run exited before ready"
+      SIM_PID=
+      return 1
+    fi
+    sleep 0.1
+  done
+  fail "ecuup-sim run: no ready line within 10 s"
+  return 1
+}
+
+# sim_run_stop [SIGNAL]: stops the simulator; sets SIM_RC.
+sim_run_stop() {
+  SIM_RC=0
+  if [[ -n "${SIM_PID:-}" ]]; then
+    kill -"${1:-TERM}" "$SIM_PID" 2>/dev/null || true
+    wait "$SIM_PID" || SIM_RC=$?
+    SIM_PID=
+  fi
+}
+
+# A free-ish UDP port pair for the virtual CAN bus (tests may run in parallel).
+pick_bus_ports() {
+  local base=$((20000 + (RANDOM % 2000) * 10 + ($$ % 10)))
+  BUS_SIM="udp:$((base + 1)):$base"
+  BUS_TESTER="udp:$base:$((base + 1))"
+}
+
+# --- ecuup against the simulator ---------------------------------------------------------------
+ECUUP="${ECUUP_BIN}/ecuup"
+
+# need_ecuup_uds: skip unless this build's ecuup has the uds driver and both transports.
+need_ecuup_uds() {
+  [[ -x "$ECUUP" ]] || { echo "skip: ecuup not built"; exit 125; }
+  local probe="$WORK/probe"
+  mkdir -p "$probe"
+  # Nothing listens on these: the answer only tells whether the driver and transports exist.
+  cat >"$probe/ecuup.yaml" <<'YAML'
+vehicle: probe
+state_dir: state
+server: {kind: dir, path: .}
+ecus:
+  - {name: a, driver: uds, uds: {transport: doip, doip: {port: 9, connect_timeout_ms: 200}}}
+  - {name: b, driver: uds, uds: {transport: can, can: {bus: "udp:9:9", tx_id: 0x7E0, rx_id: 0x7E8}, timeouts: {p2_ms: 20}}}
+YAML
+  (cd "$probe" && "$ECUUP" inventory --progress none >/dev/null 2>"$probe/err") || true
+  if grep -qE "not available in this build|this build has no" "$probe/err"; then
+    echo "skip: ecuup lacks the uds driver or a transport: $(head -1 "$probe/err")"
+    exit 125
+  fi
+}
+
+# add_release REPO ECU VERSION IMAGE: copies IMAGE into the dir repository and lists it.
+add_release() {
+  local repo=$1 ecu=$2 version=$3 image=$4 name
+  name="$ecu-$version.img"
+  mkdir -p "$repo"
+  cp "$image" "$repo/$name"
+  [[ -f "$repo/releases.yaml" ]] || echo "releases:" >"$repo/releases.yaml"
+  cat >>"$repo/releases.yaml" <<YAML
+  $ecu:
+    version: $version
+    artifact: $name
+    sha256: $(sha256sum "$image" | cut -d' ' -f1)
+    size: $(stat -c %s "$image")
+YAML
+}
+
+# ecuup_run EXPECTED_RC ARGS...: runs ecuup in $BENCH, output in $WORK/ecuup.{out,err}.
+ecuup_run() {
+  local want=$1 rc=0; shift
+  (cd "$BENCH" && "$ECUUP" "$@" --progress none >"$WORK/ecuup.out" 2>"$WORK/ecuup.err") || rc=$?
+  if [[ $rc -eq $want ]]; then ok; else
+    fail "ecuup $* exited $rc (want $want)"
+    sed 's/^/  | /' "$WORK/ecuup.err" >&2
+  fi
+  ECUUP_RC=$rc
+}
+
+# ecuup_run_any ARGS...: like ecuup_run, without judging the exit code (ECUUP_RC).
+ecuup_run_any() {
+  ECUUP_RC=0
+  (cd "$BENCH" && "$ECUUP" "$@" --progress none >"$WORK/ecuup.out" 2>"$WORK/ecuup.err") || ECUUP_RC=$?
+}
+
+# sim_version STATE ECU: the version the simulated ECU runs ("invalid" in boot mode), from its state dir.
+sim_version() {
+  grep -q '"valid":true' "$1/$2/state.json" 2>/dev/null || { echo invalid; return; }
+  "$SIM" dump --state "$1" --ecu "$2" --image -o "$WORK/version.probe" 2>/dev/null || { echo none; return; }
+  dd if="$WORK/version.probe" bs=1 skip=8 count=32 2>/dev/null | tr -d '\0'
+}
