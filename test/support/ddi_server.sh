@@ -13,7 +13,7 @@ srv_admin() { "$ecuup_server" admin --data "$SRV_DATA" "$@"; }
 srv_start() {
   local port=0
   if [ "${1:-}" = --port ]; then port=$2; shift 2; fi
-  mkdir -p "$SRV_DATA"
+  mkdir -p "$SRV_DATA"; rm -f "$T/server.out"
   "$ecuup_server" run --data "$SRV_DATA" --listen "127.0.0.1:$port" --polling-sleep 00:00:05 "$@" \
     >"$T/server.out" 2>>"$T/server.err" &
   SRV_PID=$!
@@ -63,3 +63,58 @@ srv_upload_bench() {
 srv_actions() { srv_admin --json list actions --vehicle "$1" >"$T/actions.json"; }
 # srv_vehicles: every vehicle as JSON in $T/vehicles.json.
 srv_vehicles() { srv_admin --json list vehicles >"$T/vehicles.json"; }
+
+# proxy_start RATE_BYTES_PER_S: a TCP proxy on 127.0.0.1 in front of SRV_PORT that sends the
+# server's answers on at RATE (so a large download takes seconds) and logs each request line and its
+# Range/If-Range headers to $T/proxy.log. Sets PROXY_URL. It outlives server restarts.
+proxy_start() {
+  cat >"$T/proxy.py" <<'PY'
+import socket, sys, threading, time
+upstream, rate, log = int(sys.argv[1]), float(sys.argv[2]), open(sys.argv[3], "a", buffering=1)
+lock = threading.Lock()
+def up(c, u):
+    try:
+        while (d := c.recv(65536)):
+            for line in d.decode("latin-1").split("\r\n"):
+                if line.split(" ")[0] in ("GET", "PUT", "POST", "HEAD") or line.lower().startswith(("range:", "if-range:")):
+                    with lock: log.write(line + "\n")
+            u.sendall(d)
+    except OSError: pass
+    for s in (u, c):
+        try: s.shutdown(socket.SHUT_WR)
+        except OSError: pass
+def down(u, c):
+    try:
+        while (d := u.recv(65536)):
+            c.sendall(d)
+            time.sleep(len(d) / rate)
+    except OSError: pass
+    for s in (c, u):
+        try: s.shutdown(socket.SHUT_RDWR)
+        except OSError: pass
+        s.close()
+def handle(c):
+    try: u = socket.create_connection(("127.0.0.1", upstream))
+    except OSError:
+        with lock: log.write("upstream refused\n")
+        c.close(); return
+    threading.Thread(target=up, args=(c, u), daemon=True).start()
+    down(u, c)
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", 0)); ls.listen(64)
+print("PORT", ls.getsockname()[1], flush=True)
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+PY
+  python3 "$T/proxy.py" "$SRV_PORT" "$1" "$T/proxy.log" >"$T/proxy.out" 2>"$T/proxy.err" &
+  bg_pids+=($!)
+  local port= _
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^PORT //p' "$T/proxy.out")
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "proxy did not start: $(cat "$T/proxy.err")" >&2; return 1; }
+  PROXY_URL=http://127.0.0.1:$port
+}
