@@ -118,3 +118,73 @@ PY
   [ -n "$port" ] || { echo "proxy did not start: $(cat "$T/proxy.err")" >&2; return 1; }
   PROXY_URL=http://127.0.0.1:$port
 }
+
+# capture_start [FAULTS_JSON]: an HTTP proxy on 127.0.0.1 in front of SRV_PORT that records every
+# exchange as one JSON line in $T/capture.jsonl: {t, method, path, status, request (body text),
+# response (JSON text or null)}. FAULTS_JSON, e.g. [{"method":"PUT","path":"/configData$",
+# "status":503,"retry_after":1,"count":2}], answers the first `count` matching requests itself
+# (path is a regex) before forwarding. Sets CAPTURE_URL.
+capture_start() {
+  cat >"$T/capture.py" <<'PY'
+import http.client, json, re, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+upstream, log = int(sys.argv[1]), open(sys.argv[2], "a", buffering=1)
+faults = json.loads(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else []
+lock = threading.Lock()
+def record(**entry):
+    with lock: log.write(json.dumps(dict(t=time.time(), **entry)) + "\n")
+def injected(method, path):
+    with lock:
+        for f in faults:
+            if f.get("count", 1) > 0 and f.get("method", method) == method and re.search(f["path"], path):
+                f["count"] = f.get("count", 1) - 1
+                return f
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def forward(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        fault = injected(self.command, self.path)
+        if fault:
+            text = json.dumps({"errorCode": "test.injected", "message": "injected by the test"}).encode()
+            self.send_response(fault["status"])
+            if "retry_after" in fault: self.send_header("Retry-After", str(fault["retry_after"]))
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+            record(method=self.command, path=self.path, status=fault["status"], request=body.decode("utf-8", "replace"),
+                   response=text.decode(), injected=True)
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+        conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=30)
+        conn.request(self.command, self.path, body=body or None, headers=headers)
+        res = conn.getresponse()
+        data = res.read()
+        self.send_response(res.status)
+        for k, v in res.getheaders():
+            if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD": self.wfile.write(data)
+        ctype = res.getheader("Content-Type") or ""
+        record(method=self.command, path=self.path, status=res.status, request=body.decode("utf-8", "replace"),
+               response=data.decode("utf-8", "replace") if "json" in ctype else None)
+        conn.close()
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = forward
+srv = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+print("PORT", srv.server_address[1], flush=True)
+srv.serve_forever()
+PY
+  python3 "$T/capture.py" "$SRV_PORT" "$T/capture.jsonl" "${1:-}" >"$T/capture.out" 2>"$T/capture.err" &
+  bg_pids+=($!)
+  local port= _
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^PORT //p' "$T/capture.out")
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "capture proxy did not start: $(cat "$T/capture.err")" >&2; return 1; }
+  CAPTURE_URL=http://127.0.0.1:$port
+}
