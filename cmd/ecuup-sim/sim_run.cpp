@@ -130,6 +130,7 @@ Result<void> run_simulator(const RunOptions& options) {
     BusOptions bus_options;
     bus_options.trace_file = options.trace_file;
     bus_options.bitrate = options.bitrate;
+    bus_options.data_bitrate = options.data_bitrate;
     auto opened = open_frame_bus(config.bus, bus_options);
     if (!opened) return std::move(opened).error().context("CAN bus " + config.bus);
     bus = *opened;

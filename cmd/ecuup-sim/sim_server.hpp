@@ -32,6 +32,7 @@ struct RunOptions {
   std::vector<std::string> faults;  // "ECU:KIND..."
   std::filesystem::path trace_file;  // candump log of the CAN side
   std::uint32_t bitrate = 0;         // >0: pace the CAN side at this nominal bitrate
+  std::uint32_t data_bitrate = 0;    // CAN FD data phase of the paced bus; 0 = bitrate
 };
 
 // Opens every ECU's state, starts the transports, prints "ready ..." and serves until SIGINT/SIGTERM.
