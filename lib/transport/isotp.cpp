@@ -31,6 +31,7 @@ constexpr std::size_t k_sf_escape_header = 2;        // 00 LL (CAN FD, SF_DL > 7
 constexpr std::size_t k_ff_header = 2;               // 1L LL
 constexpr std::size_t k_ff_escape_header = 6;        // 10 00 LL LL LL LL
 constexpr std::uint32_t k_ff_dl_12bit_max = 0xFFF;
+constexpr std::size_t k_max_message = 0xFFFFFFFF;    // FF_DL escape: 32-bit length
 constexpr std::size_t k_cf_header = 1;
 constexpr std::size_t k_fc_length = 3;
 constexpr std::uint8_t k_default_fd_padding = 0xCC;  // FD frames above 8 bytes must be padded to a DLC length
@@ -58,7 +59,7 @@ class IsoTpLink final : public DiagLink {
 
   Result<void> send(ByteView message) override;
   Result<Bytes> receive(std::chrono::milliseconds timeout) override;
-  std::size_t max_message_size() const override { return 0xFFFFFFFFu; }
+  std::size_t max_message_size() const override { return k_max_message; }
   std::string describe() const override {
     return fmt::format("ISO-TP tx 0x{:X} rx 0x{:X}{} on {}", m_options.tx_id, m_options.rx_id, m_options.fd ? " (CAN FD)" : "",
                        m_bus->name());
@@ -127,9 +128,8 @@ Result<void> IsoTpLink::send_flow_control(FlowStatus status) {
 Result<void> IsoTpLink::send(ByteView message) {
   const std::size_t size = message.size();
   if (size == 0) return make_error(Errc::internal, "ISO-TP: cannot send an empty message");
-  if (size > 0xFFFFFFFFu) return make_error(Errc::protocol, "ISO-TP: message larger than 4 GiB");
+  if (size > k_max_message) return make_error(Errc::protocol, "ISO-TP: message larger than 4 GiB");
   const std::size_t tx_dl = m_options.tx_dl;
-  m_tx.id = m_options.tx_id;
 
   if (size <= k_classic_sf_max) {
     m_tx.data[0] = static_cast<std::uint8_t>(k_pci_single | size);
