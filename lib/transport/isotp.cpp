@@ -39,6 +39,7 @@ constexpr std::uint8_t k_st_min_max_ms = 0x7F;
 constexpr std::uint8_t k_st_min_us_first = 0xF1;
 constexpr std::uint8_t k_st_min_us_last = 0xF9;
 constexpr std::uint32_t k_normal_fixed_physical = 0x18DA0000;
+constexpr std::uint32_t k_normal_fixed_functional = 0x18DB0000;
 constexpr std::uint32_t k_max_standard_id = 0x7FF;
 constexpr std::uint32_t k_max_extended_id = 0x1FFFFFFF;
 
@@ -145,6 +146,9 @@ Result<void> IsoTpLink::send(ByteView message) {
     return send_frame("N_As");
   }
 
+  if (m_options.target == IsoTpTarget::functional)
+    return make_error(Errc::protocol, fmt::format("ISO-TP 0x{:X}: a functional request of {} bytes does not fit a single "
+                                                  "frame", m_options.tx_id, size));
   std::size_t offset = 0;
   if (size <= k_ff_dl_12bit_max) {
     m_tx.data[0] = static_cast<std::uint8_t>(k_pci_first | (size >> 8));
@@ -333,7 +337,9 @@ Result<IsoTpOptions> resolve_isotp_options(const IsoTpOptions& options) {
   IsoTpOptions out = options;
   if (options.addressing == IsoTpAddressing::normal_fixed) {
     out.extended_ids = true;
-    out.tx_id = k_normal_fixed_physical | static_cast<std::uint32_t>(options.target_address) << 8 | options.source_address;
+    const std::uint32_t tx_base =
+        options.target == IsoTpTarget::functional ? k_normal_fixed_functional : k_normal_fixed_physical;
+    out.tx_id = tx_base | static_cast<std::uint32_t>(options.target_address) << 8 | options.source_address;
     out.rx_id = k_normal_fixed_physical | static_cast<std::uint32_t>(options.source_address) << 8 | options.target_address;
   }
   const std::uint32_t max_id = out.extended_ids ? k_max_extended_id : k_max_standard_id;
