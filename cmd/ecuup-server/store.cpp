@@ -309,7 +309,8 @@ Result<std::optional<std::pair<std::int64_t, ActionState>>> Store::open_action_o
 
 // Applies the server rule after the vehicle reported (Trigger::report) or its assignment changed
 // (Trigger::assignment). A report never disturbs an action in progress unless the vehicle now runs
-// everything assigned; an assignment change supersedes an open action whose parts no longer match.
+// every version the action carries; an assignment change supersedes an open action whose parts
+// no longer match.
 Result<void> Store::reconcile(const std::string& vehicle, Trigger trigger) {
   struct Target {
     std::string part;
@@ -336,13 +337,20 @@ Result<void> Store::reconcile(const std::string& vehicle, Trigger trigger) {
   ECUUP_ASSIGN(auto open, open_action_of(vehicle));
   if (open) {
     auto [action_id, state] = *open;
+    ECUUP_ASSIGN(auto chunks, action_chunks(action_id));
     if (trigger == Trigger::report) {
-      if (!targets.empty() || state != ActionState::open) return success();
+      if (state != ActionState::open) return success();
+      // The vehicle runs every version its action was to install: the action is done.
+      for (const auto& chunk : chunks) {
+        ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT value FROM attributes WHERE vehicle_id=?1 AND key=?2"));
+        q->bind_all(vehicle, version_key(chunk.part));
+        ECUUP_ASSIGN(bool row, q->step());
+        if (!row || q->column_text(0) != chunk.version) return success();
+      }
       ECUUP_TRY(add_feedback(action_id, "server",
-                             {"closed", "success", {}, {}, {"vehicle reported the assigned versions"}}));
+                             {"closed", "success", {}, {}, {"vehicle reported the versions of this action"}}));
       return close_action(action_id, "success");
     }
-    ECUUP_ASSIGN(auto chunks, action_chunks(action_id));
     bool same = chunks.size() == targets.size();
     for (std::size_t i = 0; same && i < chunks.size(); ++i) {
       same = chunks[i].part == targets[i].part && chunks[i].id == targets[i].module_id;
