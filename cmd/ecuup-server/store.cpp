@@ -191,6 +191,23 @@ Result<UpdateMode> parse_update_mode(const std::string& text) {
   return make_error(Errc::usage, "unknown update mode '" + text + "' (forced, attempt, downloadonly)");
 }
 
+Result<VehicleSelector> make_selector(const std::string& vehicle, bool all, const std::string& match) {
+  VehicleSelector selector;
+  if (!vehicle.empty()) selector.vehicle = vehicle;
+  selector.all = all;
+  if (!match.empty()) {
+    auto eq = match.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(Errc::usage, "match '" + match + "' is not ATTR=VALUE");
+    }
+    selector.match = std::make_pair(match.substr(0, eq), match.substr(eq + 1));
+  }
+  if ((selector.vehicle ? 1 : 0) + (all ? 1 : 0) + (selector.match ? 1 : 0) != 1) {
+    return make_error(Errc::usage, "assign to exactly one of: a vehicle, all vehicles, a match");
+  }
+  return selector;
+}
+
 const char* action_state_name(ActionState state) {
   switch (state) {
     case ActionState::open: return "open";
@@ -281,11 +298,7 @@ Result<void> Store::put_config_data(const std::string& vehicle, ConfigMode mode,
       del->bind_all(vehicle, key);
       ECUUP_TRY(del->run());
     } else {
-      ECUUP_ASSIGN(auto put, m_conn->prepare(
-          "INSERT INTO attributes(vehicle_id, key, value) VALUES(?1, ?2, ?3)"
-          " ON CONFLICT(vehicle_id, key) DO UPDATE SET value=excluded.value"));
-      put->bind_all(vehicle, key, value);
-      ECUUP_TRY(put->run());
+      ECUUP_TRY(set_attribute(vehicle, key, value));
     }
   }
   ECUUP_ASSIGN(auto upd, m_conn->prepare(
@@ -396,6 +409,15 @@ Result<void> Store::close_action(std::int64_t action_id, const std::string& resu
       " WHERE id=(SELECT vehicle_id FROM actions WHERE id=?1)"));
   v->bind_all(action_id);
   return v->run();
+}
+
+Result<void> Store::set_attribute(const std::string& vehicle, const std::string& key,
+                                 const std::string& value) {
+  ECUUP_ASSIGN(auto put, m_conn->prepare(
+      "INSERT INTO attributes(vehicle_id, key, value) VALUES(?1, ?2, ?3)"
+      " ON CONFLICT(vehicle_id, key) DO UPDATE SET value=excluded.value"));
+  put->bind_all(vehicle, key, value);
+  return put->run();
 }
 
 Result<void> Store::add_feedback(std::int64_t action_id, const std::string& kind,
@@ -520,13 +542,7 @@ Result<FeedbackOutcome> Store::deployment_feedback(const std::string& vehicle, s
     ECUUP_TRY(close_action(action_id, result));
     if (result == "success") {
       // The chunks are installed now: record their versions as the vehicle's reported ones.
-      for (const auto& chunk : a->chunks) {
-        ECUUP_ASSIGN(auto put, m_conn->prepare(
-            "INSERT INTO attributes(vehicle_id, key, value) VALUES(?1, ?2, ?3)"
-            " ON CONFLICT(vehicle_id, key) DO UPDATE SET value=excluded.value"));
-        put->bind_all(vehicle, version_key(chunk.part), chunk.version);
-        ECUUP_TRY(put->run());
-      }
+      for (const auto& chunk : a->chunks) ECUUP_TRY(set_attribute(vehicle, version_key(chunk.part), chunk.version));
     }
   }
   ECUUP_TRY(tx.commit());
