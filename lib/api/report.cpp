@@ -56,8 +56,9 @@ Result<StepReport> report(const Config& config, const Common& common) {
   auto answer = repo->report(reported, config.server.attributes);
   if (!answer) return std::move(answer).error().context("report to " + repo->describe());
   rep.notes = answer->notes;
-  for (auto& n : s.deliver_feedback()) rep.notes.push_back(std::move(n));
 
+  // A rejected cancel lets the action carry on: its tasks stay although this answer lists none.
+  std::string carried_on_action;
   if (answer->cancel_action_id) {
     const std::string& id = *answer->cancel_action_id;
     bool started = false;
@@ -66,6 +67,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
       s.queue_feedback("", id, FeedbackExecution::rejected, FeedbackFinished::none,
                        {"cancel rejected: flashing has already started"}, -1, -1, true);
       rep.notes.push_back(fmt::format("server asked to cancel action {}: rejected, flashing already started", id));
+      carried_on_action = id;
     } else {
       for (auto& [name, st] : s.manifest().ecus())
         if (st.task && st.task->action_id == id) {
@@ -85,6 +87,11 @@ Result<StepReport> report(const Config& config, const Common& common) {
     const Task* task = nullptr;
     for (const auto& t : answer->tasks)
       if (t.ecu == r.name && t.action_id != answer->cancel_action_id.value_or("")) task = &t;
+    if (!task && st.task && !carried_on_action.empty() && st.task->action_id == carried_on_action) {
+      rep.ecus.push_back({r.name, "task", fmt::format("{} -> {} (cancel rejected, the action carries on)", r.version,
+                                                      st.task->target_version), std::nullopt});
+      continue;
+    }
     if (!task) {
       if (st.flash.state == FlashState::in_progress) {
         rep.ecus.push_back({r.name, "in-progress", "a flash is unresolved: run `ecuup flash`", std::nullopt});
@@ -122,6 +129,8 @@ Result<StepReport> report(const Config& config, const Common& common) {
     if (!task->maintenance_window_open) detail += ", maintenance window closed: will not flash now";
     rep.ecus.push_back({r.name, "task", detail, std::nullopt});
   }
+  // After the cancel handling, so its answer reaches the server in this same report.
+  for (auto& n : s.deliver_feedback()) rep.notes.push_back(std::move(n));
   ECUUP_TRY(s.save());
   return rep;
 }

@@ -146,12 +146,6 @@ TEST_CASE("responses must match the request", "[uds]") {
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::protocol);
   }
-  SECTION("a late answer to the previous block is skipped") {
-    link.script.push_back({{0x76, 0x00}, {0x76, 0x01, 0xAB}});
-    auto r = client.transfer_data(0x01, Bytes{1, 2, 3});
-    REQUIRE(r);
-    CHECK(*r == Bytes{0xAB});
-  }
   SECTION("the previous block's answer is skipped across the counter wrap") {
     link.script.push_back({{0x76, 0xFF}, {0x76, 0x00}});
     auto r = client.transfer_data(0x00, Bytes{1, 2, 3});
@@ -187,6 +181,18 @@ TEST_CASE("responses must match the request", "[uds]") {
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::protocol);
   }
+}
+
+TEST_CASE("a late duplicate TransferData answer is skipped", "[uds]") {
+  ScriptedLink link;
+  link.script.push_back({});                            // block 1: the answer is late...
+  link.script.push_back({{0x76, 0x01}, {0x76, 0x01}});  // ...and arrives with the repeat's answer
+  link.script.push_back({{0x76, 0x02}});
+  UdsClient client(link, fast_options());
+  CHECK_FALSE(client.transfer_data(0x01, Bytes{1}));
+  REQUIRE(client.transfer_data(0x01, Bytes{1}));
+  REQUIRE(client.transfer_data(0x02, Bytes{2}));
+  CHECK(link.pending.empty());
 }
 
 TEST_CASE("busyRepeatRequest repeats the request", "[uds]") {
