@@ -90,7 +90,7 @@ dump=$!
 ecuup-sim run --config /vm/sim.yaml --state /tmp/sim-state --bus socketcan:vcan0 >/tmp/sim.out 2>/tmp/sim.err &
 sim=$!
 i=0
-until grep -q '^ready' /tmp/sim.out; do
+until grep -qs '^ready' /tmp/sim.out; do
   kill -0 "$sim" 2>/dev/null || { cat /tmp/sim.err; die "ecuup-sim run exited before ready"; }
   i=$((i + 1)); [ $i -lt 200 ] || die "ecuup-sim run: no ready line within 20 s"
   sleep 0.1
