@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "store.hpp"
+#include "util/hash.hpp"
 #include "views.hpp"
 
 namespace ecuup::server {
@@ -31,10 +32,12 @@ constexpr time_t k_keep_alive_timeout_s = 5;
 // /{tenant}/controller/v1/{controllerId}/...
 constexpr std::size_t k_ddi_fixed_segments = 4;
 constexpr const char* k_md5sum_suffix = ".MD5SUM";
+constexpr std::size_t k_base_etag_hex_chars = 32;
 
 // HTTP status codes used below.
 constexpr int k_ok = 200;
 constexpr int k_partial = 206;
+constexpr int k_not_modified = 304;
 constexpr int k_bad_request = 400;
 constexpr int k_unauthorized = 401;
 constexpr int k_not_found = 404;
@@ -236,8 +239,17 @@ class DdiRequest {
     if (state.installed_action != 0) {
       links["installedBase"]["href"] = m_self + "/installedBase/" + std::to_string(state.installed_action);
     }
-    send_json(m_res, k_ok,
-              {{"config", {{"polling", {{"sleep", m_ctx.options.polling_sleep}}}}}, {"_links", links}});
+    json body{{"config", {{"polling", {{"sleep", m_ctx.options.polling_sleep}}}}}, {"_links", links}};
+    // hawkBit's base resource supports ETag checks: an unchanged answer costs a 304 only.
+    std::string text = body.dump();
+    std::string etag = "\"" + sha256_hex(std::string_view(text)).substr(0, k_base_etag_hex_chars) + "\"";
+    m_res.set_header("ETag", etag);
+    if (m_req.get_header_value("If-None-Match") == etag) {
+      m_res.status = k_not_modified;
+      return;
+    }
+    m_res.status = k_ok;
+    m_res.set_content(text, k_json_type);
   }
 
   void config_data() {

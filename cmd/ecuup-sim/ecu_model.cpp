@@ -94,7 +94,12 @@ EcuModel::EcuModel(const EcuConfig& config, std::unique_ptr<FlashStore> flash, s
 Reply EcuModel::handle(ByteView request, Clock::time_point now) {
   std::lock_guard lock(m_mutex);
   if (now < m_silent_until || request.empty()) return silent();
-  if (now < m_busy_until) return negative(request[0], k_nrc_busy_repeat);
+  if (now < m_busy_until) {
+    // A suppressed TesterPresent only keeps the session alive; anything else is told to come back.
+    const bool quiet_keepalive = request[0] == k_sid_tester_present && request.size() == 2 &&
+                                 (request[1] & k_suppress_positive);
+    return quiet_keepalive ? silent() : negative(request[0], k_nrc_busy_repeat);
+  }
   // S3 (ISO 14229-2): a non-default session ends when the tester stays quiet too long.
   if (m_session != Session::default_session && now - m_last_request > milliseconds(m_config.timing.s3_timeout_ms))
     enter_session(Session::default_session);
@@ -172,7 +177,7 @@ void EcuModel::reboot(Clock::time_point now, milliseconds duration) {
 bool EcuModel::unlocked_for_programming() const { return m_unlocked_level == m_config.programming_level; }
 
 std::string EcuModel::current_version() const {
-  if (!m_flash->valid()) return m_config.boot_marker;
+  if (!m_flash->valid() || m_flash->primary().size() < k_sw_image_header_size) return m_config.boot_marker;
   auto info = parse_sw_image_header(m_flash->primary().first(k_sw_image_header_size));
   return info ? info->version : m_config.boot_marker;
 }
@@ -384,7 +389,9 @@ Reply EcuModel::check_routine(ByteView req) {
   ByteView memory = m_flash->primary();
   bool ok = false;
   std::string why;
-  if (auto info = parse_sw_image_header(memory.first(k_sw_image_header_size)); !info) {
+  if (memory.size() < k_sw_image_header_size) {
+    why = "the first memory region is smaller than an image header";
+  } else if (auto info = parse_sw_image_header(memory.first(k_sw_image_header_size)); !info) {
     why = info.error().message;
   } else if (std::uint64_t{info->payload_size} + k_sw_image_header_size > memory.size()) {
     why = "payload length exceeds the memory region";

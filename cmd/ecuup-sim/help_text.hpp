@@ -11,7 +11,7 @@ inline constexpr const char* k_config_help = R"(CONFIGURATION (YAML)
     bind: 127.0.0.1
     max_data_size: 0       DoIP entity status max data size (0 = from the block lengths)
   ecus:
-    - name: bms                       [a-z0-9_-], used in --fault, dump and the state dir
+    - name: bms                       no ':', '/' or blanks; used in --fault, dump and the state dir
       doip_address: 0x0010            DoIP logical address (optional)
       can:                            optional; ids as seen on the bus
         request_id: 0x7E0             the tester sends with this id

@@ -76,8 +76,23 @@ Result<void> run_simulator(const RunOptions& options) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+#ifdef ECUUP_SIM_HAVE_CAN
+  // Declared before the threads that use them, so they outlive the join.
+  std::shared_ptr<FrameBus> bus;
+  std::unique_ptr<BusMux> mux;
+  std::vector<std::unique_ptr<DiagLink>> links;
+#endif
   std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
+  // Stops and joins the CAN threads on every way out, errors included (a joinable thread must not die).
+  struct Threads {
+    std::atomic<bool>& stop;
+    std::vector<std::thread> list;
+    ~Threads() {
+      stop = true;
+      for (auto& t : list)
+        if (t.joinable()) t.join();
+    }
+  } threads{stop, {}};
   std::string ready = "ready";
 
 #ifdef ECUUP_SIM_HAVE_DOIP
@@ -111,11 +126,11 @@ Result<void> run_simulator(const RunOptions& options) {
 #endif
 
 #ifdef ECUUP_SIM_HAVE_CAN
-  std::shared_ptr<FrameBus> bus;
-  std::unique_ptr<BusMux> mux;
-  std::vector<std::unique_ptr<DiagLink>> links;
   if (need_can) {
-    auto opened = open_frame_bus(config.bus);
+    BusOptions bus_options;
+    bus_options.trace_file = options.trace_file;
+    bus_options.bitrate = options.bitrate;
+    auto opened = open_frame_bus(config.bus, bus_options);
     if (!opened) return std::move(opened).error().context("CAN bus " + config.bus);
     bus = *opened;
     mux = std::make_unique<BusMux>(bus);
@@ -131,7 +146,7 @@ Result<void> run_simulator(const RunOptions& options) {
       auto link = make_isotp_link(mux->subscribe(can->request_id, can->extended), iso);
       if (!link) return std::move(link).error().context("ecu " + ecu->config().name + ": ISO-TP");
       links.push_back(std::move(*link));
-      threads.emplace_back(serve_can, std::ref(*ecu), std::ref(*links.back()), std::cref(stop));
+      threads.list.emplace_back(serve_can, std::ref(*ecu), std::ref(*links.back()), std::cref(stop));
     }
     ready += " bus=" + config.bus;
   }
@@ -148,7 +163,6 @@ Result<void> run_simulator(const RunOptions& options) {
 #ifdef ECUUP_SIM_HAVE_DOIP
   if (doip) doip->stop();
 #endif
-  for (auto& t : threads) t.join();
   return success();
 }
 

@@ -73,7 +73,10 @@ Result<void> run_console(const RunOptions& options, const std::string& ecu_name,
     if (first == std::string::npos || line[first] == '#') continue;
     line = line.substr(first);
     if (line.rfind("sleep", 0) == 0) {
-      auto ms = parse_number(line.substr(line.find_first_not_of(' ', 5) == std::string::npos ? 5 : line.find_first_not_of(' ', 5)));
+      std::string arg = line.substr(5);
+      arg.erase(0, arg.find_first_not_of(' '));
+      while (!arg.empty() && (arg.back() == '\r' || arg.back() == ' ')) arg.pop_back();
+      auto ms = parse_number(arg);
       if (!ms) return make_error(Errc::usage, "console: bad line '" + line + "'");
       std::this_thread::sleep_for(std::chrono::milliseconds(*ms));
       continue;

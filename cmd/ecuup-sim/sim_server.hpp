@@ -30,6 +30,8 @@ struct RunOptions {
   std::optional<std::uint16_t> doip_port;
   std::optional<std::string> bus;
   std::vector<std::string> faults;  // "ECU:KIND..."
+  std::filesystem::path trace_file;  // candump log of the CAN side
+  std::uint32_t bitrate = 0;         // >0: pace the CAN side at this nominal bitrate
 };
 
 // Opens every ECU's state, starts the transports, prints "ready ..." and serves until SIGINT/SIGTERM.

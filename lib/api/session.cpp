@@ -145,6 +145,10 @@ std::vector<std::string> Session::deliver_feedback() {
       }
       // The server refused this message for good (4xx): retrying cannot help.
       notes.push_back(fmt::format("feedback for action {} dropped: {}", q.action_id, r.error().message));
+    } else if ((*repo)->last_feedback_outcome() == FeedbackOutcome::action_closed) {
+      // DDI 410: the server closed the action already; the message is final, not lost.
+      notes.push_back(fmt::format("action {} was already closed on the server; its feedback is final", q.action_id));
+      if (!q.ecu.empty()) m_manifest.add_event(q.ecu, "feedback", fmt::format("action {} closed by the server", q.action_id));
     } else {
       ++sent;
     }

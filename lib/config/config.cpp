@@ -1,7 +1,7 @@
 #include "config/config.hpp"
 
 #include <algorithm>
-#include <regex>
+#include <cctype>
 
 #include <fmt/format.h>
 
@@ -138,8 +138,8 @@ Result<EcuConfig> parse_ecu(const fs::path& file, const YAML::Node& node) {
   EcuConfig ecu;
   ecu.config_file = file;
   ECUUP_ASSIGN(ecu.name, yaml_string(file, node, "name"));
-  static const std::regex k_name_re("[A-Za-z0-9_][A-Za-z0-9_.-]*");
-  if (!std::regex_match(ecu.name, k_name_re))
+  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; };
+  if (ecu.name.empty() || ecu.name[0] == '.' || ecu.name[0] == '-' || !std::all_of(ecu.name.begin(), ecu.name.end(), name_char))
     return config_error_at(file, node["name"], fmt::format("ECU name '{}' may only use letters, digits, '_', '.', '-'", ecu.name));
   ECUUP_ASSIGN(ecu.part, yaml_string(file, node, "part", &ecu.name));
   ECUUP_ASSIGN(ecu.driver, yaml_string(file, node, "driver"));

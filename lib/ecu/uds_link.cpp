@@ -1,22 +1,13 @@
 #include "ecu/uds_link.hpp"
 
-// The transports land from their own branches; until they do, the driver builds and reports
-// the transport as unavailable.
-#if __has_include("transport/isotp.hpp") && __has_include("transport/bus.hpp")
 #include "transport/bus.hpp"
-#include "transport/isotp.hpp"
-#define ECUUP_HAVE_ISOTP 1
-#endif
-#if __has_include("transport/doip.hpp")
 #include "transport/doip.hpp"
-#define ECUUP_HAVE_DOIP 1
-#endif
+#include "transport/isotp.hpp"
 
 namespace ecuup {
 
 namespace {
 
-#ifdef ECUUP_HAVE_ISOTP
 constexpr std::string_view k_socketcan_prefix = "socketcan:";
 
 Result<std::unique_ptr<DiagLink>> make_can_link(const UdsCanSettings& can, const std::filesystem::path& trace_file) {
@@ -48,9 +39,7 @@ Result<std::unique_ptr<DiagLink>> make_can_link(const UdsCanSettings& can, const
   ECUUP_ASSIGN(auto bus, open_frame_bus(can.bus, bus_options));
   return make_isotp_link(std::move(bus), options);
 }
-#endif
 
-#ifdef ECUUP_HAVE_DOIP
 Result<std::unique_ptr<DiagLink>> make_doip_link(const UdsDoipSettings& doip) {
   DoipOptions options;
   options.host = doip.host;
@@ -62,24 +51,13 @@ Result<std::unique_ptr<DiagLink>> make_doip_link(const UdsDoipSettings& doip) {
   options.ack_timeout = doip.ack_timeout;
   return connect_doip(options);
 }
-#endif
 
 }  // namespace
 
 Result<std::unique_ptr<DiagLink>> make_uds_link(const UdsTransportSettings& settings,
-                                                [[maybe_unused]] const std::filesystem::path& trace_file) {
-  if (settings.kind == UdsTransportKind::can) {
-#ifdef ECUUP_HAVE_ISOTP
-    return make_can_link(settings.can, trace_file);
-#else
-    return make_error(Errc::unsupported, "this build has no CAN/ISO-TP transport");
-#endif
-  }
-#ifdef ECUUP_HAVE_DOIP
+                                                const std::filesystem::path& trace_file) {
+  if (settings.kind == UdsTransportKind::can) return make_can_link(settings.can, trace_file);
   return make_doip_link(settings.doip);
-#else
-  return make_error(Errc::unsupported, "this build has no DoIP transport");
-#endif
 }
 
 }  // namespace ecuup

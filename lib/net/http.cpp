@@ -40,6 +40,12 @@ constexpr long k_receive_buffer_bytes = 512 * 1024;
 // request() keeps the body in memory; anything larger is not an API answer.
 constexpr std::size_t k_max_response_body_bytes = 64u * 1024u * 1024u;
 constexpr auto k_sleep_slice = std::chrono::milliseconds(50);
+// "Stalled" means below one byte per second for low_speed_timeout.
+constexpr long k_low_speed_bytes_per_s = 1;
+// CURLOPT_SSL_VERIFYHOST: 2 = the certificate must name the host we asked for.
+constexpr long k_verify_host_name = 2;
+// Retry-After seconds beyond this (~31 years) are nonsense; they saturate instead of overflowing.
+constexpr std::size_t k_max_retry_after_digits = 9;
 
 void global_init() {
   static std::once_flag once;
@@ -103,15 +109,43 @@ bool is_file_url(const std::string& url) {
   return to_lower(url.substr(0, std::min<std::size_t>(url.size(), 7))) == "file://";
 }
 
-// Headers hold the credentials; replies from the server can be quoted, requests never.
+bool is_secret_parameter(std::string name) {
+  name = to_lower(std::move(name));
+  for (const char* word : {"token", "sig", "key", "secret", "pass", "auth", "credential"})
+    if (name.find(word) != std::string::npos) return true;
+  return false;
+}
+
+// For messages: credentials in the user-info part and in query parameters such as a presigned
+// URL's signature are replaced by "***". Request headers are never quoted at all.
 std::string redacted_url(const std::string& url) {
-  std::size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return url;
-  std::size_t authority = scheme_end + 3;
-  std::size_t authority_end = url.find_first_of("/?#", authority);
-  std::size_t at = url.find('@', authority);
-  if (at == std::string::npos || (authority_end != std::string::npos && at > authority_end)) return url;
-  return url.substr(0, authority) + "***@" + url.substr(at + 1);
+  std::string out = url;
+  std::size_t scheme_end = out.find("://");
+  if (scheme_end != std::string::npos) {
+    std::size_t authority = scheme_end + 3;
+    std::size_t authority_end = out.find_first_of("/?#", authority);
+    std::size_t at = out.find('@', authority);
+    if (at != std::string::npos && (authority_end == std::string::npos || at < authority_end))
+      out = out.substr(0, authority) + "***@" + out.substr(at + 1);
+  }
+  std::size_t query = out.find('?');
+  if (query == std::string::npos) return out;
+  std::size_t fragment = out.find('#', query);
+  std::string tail = fragment == std::string::npos ? std::string() : out.substr(fragment);
+  std::string params = out.substr(query + 1, fragment == std::string::npos ? std::string::npos : fragment - query - 1);
+  std::string rebuilt;
+  std::size_t start = 0;
+  while (start <= params.size()) {
+    std::size_t amp = params.find('&', start);
+    if (amp == std::string::npos) amp = params.size();
+    std::string param = params.substr(start, amp - start);
+    std::size_t eq = param.find('=');
+    if (eq != std::string::npos && is_secret_parameter(param.substr(0, eq))) param = param.substr(0, eq + 1) + "***";
+    if (!rebuilt.empty() || start > 0) rebuilt += '&';
+    rebuilt += param;
+    start = amp + 1;
+  }
+  return out.substr(0, query + 1) + rebuilt + tail;
 }
 
 bool is_retryable_status(long status) {
@@ -185,7 +219,7 @@ std::optional<std::chrono::milliseconds> parse_retry_after(const std::map<std::s
   const std::string& v = it->second;
   if (v.empty() || !std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c); }))
     return std::nullopt;  // an HTTP-date: fall back to our own backoff
-  if (v.size() > 9) return std::chrono::milliseconds::max();
+  if (v.size() > k_max_retry_after_digits) return std::chrono::milliseconds::max();
   return std::chrono::seconds(std::stol(v));
 }
 
@@ -341,12 +375,12 @@ Result<Slist> configure(CURL* h, const HttpOptions& o, const std::string& url, T
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
   curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, k_low_speed_bytes_per_s);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.low_speed_timeout.count()));
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE, k_receive_buffer_bytes);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "ecuup/" ECUUP_VERSION);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o.verify_tls ? 1L : 0L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o.verify_tls ? 2L : 0L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o.verify_tls ? k_verify_host_name : 0L);
   if (!o.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str());
   if (!o.client_cert.empty()) curl_easy_setopt(h, CURLOPT_SSLCERT, o.client_cert.c_str());
   if (!o.client_key.empty()) curl_easy_setopt(h, CURLOPT_SSLKEY, o.client_key.c_str());
@@ -390,8 +424,18 @@ std::string describe_transport(CURL* h, CURLcode code, const std::string& url, c
   }
   if (is_tls_error(code)) {
     std::string ca = o.ca_file.empty() ? std::string("the system trust store") : "CA file " + o.ca_file;
-    if (code == CURLE_SSL_CERTPROBLEM) return "TLS client certificate " + o.client_cert + " unusable: " + detail;
-    return "TLS certificate verification failed (using " + ca + "): " + detail;
+    switch (code) {
+      case CURLE_SSL_CERTPROBLEM:
+        return "TLS client certificate " + o.client_cert + " unusable: " + detail;
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_CRL_BADFILE:
+        return "TLS certificate verification failed: cannot use " + ca + ": " + detail;
+      case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_SSL_CIPHER:
+        return "TLS handshake failed (using " + ca + "): " + detail;
+      default:
+        return "TLS certificate verification failed (using " + ca + "): " + detail;
+    }
   }
   if (code == CURLE_OPERATION_TIMEDOUT) return "timed out: " + detail;
   return detail;

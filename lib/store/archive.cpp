@@ -234,7 +234,9 @@ Result<void> extract_entry(archive* a, archive_entry* e, const fs::path& root, E
   if (!hardlink) hardlink = archive_entry_hardlink_utf8(e);
 
   if (hardlink) {
-    ECUUP_ASSIGN(fs::path target, inside_path(hardlink, name));
+    auto checked = inside_path(hardlink, name);
+    if (!checked) return refuse(name, "hard link target '" + std::string(hardlink) + "' leaves the archive");
+    fs::path target = *checked;
     if (target.empty()) return refuse(name, "hard link to the root directory");
     ECUUP_TRY(prepare_parents(root, target, name));
     struct stat st {};

@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 #include <linux/can.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <cstring>
@@ -24,8 +28,9 @@ namespace {
 
 constexpr std::uint32_t k_max_standard_id = CAN_SFF_MASK;
 constexpr std::uint32_t k_max_extended_id = CAN_EFF_MASK;
-// Later than this behind the schedule, the bus counts as having been idle (not sleep jitter).
-constexpr auto k_pacing_catch_up = std::chrono::milliseconds(1);
+// The most oversleep the pacing model credits back (a process descheduled for longer than this
+// loses the time, as a real bus would idle).
+constexpr auto k_max_pacing_credit = std::chrono::milliseconds(50);
 constexpr std::size_t k_memory_bus_queue_limit = 1 << 16;  // frames; beyond this the oldest are dropped
 
 Result<std::uint16_t> parse_port(std::string_view text, const std::string& spec) {
@@ -70,13 +75,20 @@ class PacedBus final : public FrameBus {
     std::chrono::steady_clock::time_point end;
     {
       std::lock_guard lock(m_mutex);
-      const auto start = now > m_bus_free_at + k_pacing_catch_up ? now : m_bus_free_at;
+      // Time we overslept on the previous frame is ours, not the caller's: without the credit,
+      // sleep jitter would stretch every gap and the long-run rate would fall below the model.
+      const auto start = std::max(m_bus_free_at, now - m_credit);
       end = start + duration;
       m_bus_free_at = end;
     }
     // The frame reaches the other nodes when its last bit has been sent.
     if (end > now) std::this_thread::sleep_until(end);
-    return m_bus->send(frame);
+    auto sent = m_bus->send(frame);
+    const auto late = std::chrono::steady_clock::now() - end;
+    std::lock_guard lock(m_mutex);
+    m_credit = std::clamp<std::chrono::steady_clock::duration>(late, std::chrono::steady_clock::duration::zero(),
+                                                               k_max_pacing_credit);
+    return sent;
   }
   Result<CanFrame> receive(std::chrono::microseconds timeout) override { return m_bus->receive(timeout); }
   std::string name() const override { return m_bus->name(); }
@@ -87,6 +99,7 @@ class PacedBus final : public FrameBus {
   std::uint32_t m_data_bitrate;
   std::mutex m_mutex;
   std::chrono::steady_clock::time_point m_bus_free_at{};
+  std::chrono::steady_clock::duration m_credit{};
 };
 
 struct MemoryQueue {
@@ -134,6 +147,34 @@ Result<void> check_frame(const CanFrame& frame) {
 }
 
 }  // namespace
+
+Result<std::size_t> SocketReceiver::receive(std::span<std::uint8_t> buffer, std::chrono::steady_clock::time_point deadline) {
+  using namespace std::chrono;
+  for (;;) {
+    const auto left = ceil<microseconds>(deadline - steady_clock::now());
+    int flags = MSG_TRUNC;
+    if (left.count() <= 0) {
+      flags |= MSG_DONTWAIT;
+    } else if (m_timeout.count() == 0 || m_timeout > left || m_timeout < left - std::max<microseconds>(1ms, left / 8)) {
+      timeval tv{};
+      tv.tv_sec = static_cast<time_t>(left.count() / 1'000'000);
+      tv.tv_usec = static_cast<suseconds_t>(left.count() % 1'000'000);
+      if (::setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0)
+        return make_error(Errc::io, std::string("SO_RCVTIMEO: ") + std::strerror(errno));
+      m_timeout = left;
+    }
+    const ssize_t n = ::recv(m_fd, buffer.data(), buffer.size(), flags);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (left.count() <= 0 || steady_clock::now() >= deadline) return make_error(Errc::timeout, "no frame received");
+      continue;  // the socket's timeout was shorter than the time left
+    }
+    // A queued ICMP error from an earlier datagram; not ours to report on a bus.
+    if (errno == ECONNREFUSED) continue;
+    return make_error(Errc::io, std::string("receive: ") + std::strerror(errno));
+  }
+}
 
 Result<std::size_t> encode_frame_image(const CanFrame& frame, FrameImage& out) {
   ECUUP_TRY(check_frame(frame));

@@ -2,6 +2,7 @@
 // Opening a CAN frame bus from a spec string, the Linux frame images the buses exchange, and the
 // optional layers every bus can carry: a candump trace and a bus-timing model.
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -15,6 +16,8 @@
 
 namespace ecuup {
 
+// The trace is appended to (several links may share one file); its interface field is the
+// SocketCAN interface, or "udp<LOCALPORT>" for a udp bus.
 struct BusOptions {
   std::filesystem::path trace_file;   // non-empty: candump-format trace of every frame, both directions
   std::uint32_t bitrate = 0;          // >0: timing model, sends are paced at this nominal bitrate
@@ -45,6 +48,20 @@ Result<std::shared_ptr<FrameBus>> make_traced_bus(std::shared_ptr<FrameBus> bus,
 // back to back; lateness from sleep jitter is caught up so the long-run rate matches the model.
 std::shared_ptr<FrameBus> make_paced_bus(std::shared_ptr<FrameBus> bus, std::uint32_t bitrate,
                                          std::uint32_t data_bitrate = 0);
+
+// Receives from a blocking socket with one syscall per frame: SO_RCVTIMEO carries the deadline
+// and is only changed when the time left no longer fits the current setting (the usual stream
+// of N_Cr waits reuses it). Returns the datagram's full size (as MSG_TRUNC reports it),
+// Errc::timeout at `deadline`, Errc::io otherwise. For the socket-based buses.
+class SocketReceiver {
+ public:
+  explicit SocketReceiver(int fd) : m_fd(fd) {}
+  Result<std::size_t> receive(std::span<std::uint8_t> buffer, std::chrono::steady_clock::time_point deadline);
+
+ private:
+  int m_fd;
+  std::chrono::microseconds m_timeout{0};  // current SO_RCVTIMEO; 0 = not set
+};
 
 // Two connected in-memory buses: what one sends, the other receives. Thread-safe; for tests and
 // for an in-process simulator.

@@ -28,15 +28,18 @@ struct BusMux::Shared {
   std::vector<BusMuxSubscriber*> subscribers;
   std::uint64_t unclaimed = 0;
 
-  void dispatch(const CanFrame& frame) {
-    bool claimed = false;
+  // Queues `frame` for every matching subscriber except `reader`; returns whether `reader` matches.
+  bool dispatch(const CanFrame& frame, const BusMuxSubscriber& reader) {
+    const bool mine = reader.id == frame.id && reader.extended == frame.extended;
+    bool claimed = mine;
     for (BusMuxSubscriber* s : subscribers) {
-      if (s->id != frame.id || s->extended != frame.extended) continue;
+      if (s == &reader || s->id != frame.id || s->extended != frame.extended) continue;
       if (s->frames.size() >= k_view_queue_limit) s->frames.pop_front();
       s->frames.push_back(frame);
       claimed = true;
     }
     if (!claimed) ++unclaimed;
+    return mine;
   }
 
   Result<CanFrame> receive_for(BusMuxSubscriber& me, std::chrono::microseconds timeout) {
@@ -59,13 +62,14 @@ struct BusMux::Shared {
       auto frame = bus->receive(std::chrono::duration_cast<std::chrono::microseconds>(deadline - now));
       lock.lock();
       reading = false;
+      changed.notify_all();
       if (frame) {
-        dispatch(*frame);
+        // Our own queue was empty when we started reading, so handing the frame over directly
+        // keeps the order and spares the queue.
+        if (dispatch(*frame, me)) return frame;
       } else if (frame.error().code != Errc::timeout) {
-        changed.notify_all();
         return std::move(frame).error();
       }
-      changed.notify_all();
     }
   }
 };

@@ -194,6 +194,7 @@ Result<void> IsoTpLink::send(ByteView message) {
     unsigned in_block = 0;
     Clock::time_point last_sent{};
     while (offset < size) {
+      if (interrupt_requested()) return make_error(Errc::interrupted, "ISO-TP: interrupted");
       if (in_block > 0 && separation.count() > 0) std::this_thread::sleep_until(last_sent + separation);
       const std::size_t chunk = std::min(cf_payload, size - offset);
       m_tx.data[0] = static_cast<std::uint8_t>(k_pci_consecutive | sequence);

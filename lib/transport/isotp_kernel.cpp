@@ -113,6 +113,8 @@ Result<std::unique_ptr<DiagLink>> make_kernel_isotp_link(const std::string& ifac
     opts.flags |= CAN_ISOTP_TX_PADDING;
     opts.txpad_content = *resolved.padding;
   }
+  // No extra gap between our frames beyond the receiver's STmin (0 would mean the kernel's 50 µs
+  // default; TXTIME_ZERO needs Linux 5.18 or later, older kernels read it as ~4.3 s).
   opts.frame_txtime = CAN_ISOTP_FRAME_TXTIME_ZERO;
   if (auto r = set(CAN_ISOTP_OPTS, &opts, sizeof opts, "CAN_ISOTP_OPTS"); !r) return fail(std::move(r).error());
 

@@ -66,22 +66,11 @@ Result<CanFrame> SocketCanBus::receive(std::chrono::microseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   FrameImage image;
   for (;;) {
-    const ssize_t n = ::recv(m_fd, image.data(), image.size(), MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return make_error(Errc::timeout, name() + ": no frame received");
-      pollfd pfd{m_fd, POLLIN, 0};
-      timespec ts{static_cast<time_t>(left.count() / 1'000'000), static_cast<long>(left.count() % 1'000'000) * 1000};
-      if (::ppoll(&pfd, 1, &ts, nullptr) < 0 && errno != EINTR)
-        return make_error(Errc::io, name() + ": poll: " + std::strerror(errno));
-      continue;
-    }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return make_error(Errc::io, name() + ": receive: " + std::strerror(errno));
-    }
+    auto size = m_receiver.receive(image, deadline);
+    if (!size) return std::move(size).error().context(name());
     // Error frames and RTR frames are not for ISO-TP; skip them.
-    auto frame = decode_frame_image(std::span<const std::uint8_t>(image.data(), static_cast<std::size_t>(n)));
+    if (*size > image.size()) continue;
+    auto frame = decode_frame_image(std::span<const std::uint8_t>(image.data(), *size));
     if (frame) return frame;
   }
 }

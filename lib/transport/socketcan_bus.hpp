@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "transport/bus.hpp"
 #include "transport/frame_bus.hpp"
 #include "util/result.hpp"
 
@@ -22,8 +23,9 @@ class SocketCanBus final : public FrameBus {
   std::string name() const override { return "socketcan:" + m_iface; }
 
  private:
-  SocketCanBus(int fd, std::string iface) : m_fd(fd), m_iface(std::move(iface)) {}
+  SocketCanBus(int fd, std::string iface) : m_fd(fd), m_receiver(fd), m_iface(std::move(iface)) {}
   int m_fd;
+  SocketReceiver m_receiver;
   std::string m_iface;
 };
 

@@ -1,5 +1,9 @@
 #include "transport/trace.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -9,6 +13,7 @@ namespace {
 
 constexpr char k_hex_digits[] = "0123456789ABCDEF";
 constexpr auto k_flush_interval = std::chrono::milliseconds(200);
+constexpr std::size_t k_trace_buffer_bytes = 64 * 1024;  // whole lines; one write() per flush
 constexpr std::uint8_t k_flag_brs = 0x01;  // CANFD_BRS
 constexpr std::uint8_t k_flag_fdf = 0x04;  // CANFD_FDF: set on every FD frame the kernel hands out
 
@@ -63,32 +68,47 @@ std::string candump_line(const CanFrame& frame, std::chrono::system_clock::time_
   return std::string(buf, format_candump_line(buf, frame, when, iface));
 }
 
+TraceWriter::TraceWriter(int fd, std::string iface)
+    : m_fd(fd), m_iface(std::move(iface)), m_buffer(k_trace_buffer_bytes) {}
+
 Result<std::unique_ptr<TraceWriter>> TraceWriter::open(const std::filesystem::path& file, std::string iface) {
-  std::FILE* f = std::fopen(file.c_str(), "w");
-  if (f == nullptr)
-    return make_error(Errc::io, "cannot open trace file " + file.string() + ": " + std::strerror(errno));
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return make_error(Errc::io, "cannot open trace file " + file.string() + ": " + std::strerror(errno));
   if (iface.size() > k_max_trace_iface) iface.resize(k_max_trace_iface);
-  return std::unique_ptr<TraceWriter>(new TraceWriter(f, std::move(iface)));
+  return std::unique_ptr<TraceWriter>(new TraceWriter(fd, std::move(iface)));
 }
 
-TraceWriter::~TraceWriter() { std::fclose(m_file); }
+TraceWriter::~TraceWriter() {
+  flush();
+  ::close(m_fd);
+}
 
 void TraceWriter::write(const CanFrame& frame, std::chrono::system_clock::time_point when) {
-  char buf[k_max_trace_line];
-  std::size_t n = format_candump_line(buf, frame, when, m_iface);
-  buf[n++] = '\n';
+  char line[k_max_trace_line + 1];
+  std::size_t n = format_candump_line(line, frame, when, m_iface);
+  line[n++] = '\n';
   std::lock_guard lock(m_mutex);
-  std::fwrite(buf, 1, n, m_file);
+  if (m_used + n > m_buffer.size()) flush_locked();
+  std::memcpy(m_buffer.data() + m_used, line, n);
+  m_used += n;
   const auto now = std::chrono::steady_clock::now();
-  if (now - m_last_flush >= k_flush_interval) {
-    std::fflush(m_file);
-    m_last_flush = now;
-  }
+  if (now - m_last_flush >= k_flush_interval) flush_locked();
 }
 
 void TraceWriter::flush() {
   std::lock_guard lock(m_mutex);
-  std::fflush(m_file);
+  flush_locked();
+}
+
+void TraceWriter::flush_locked() {
+  std::size_t done = 0;
+  while (done < m_used) {
+    const ssize_t n = ::write(m_fd, m_buffer.data() + done, m_used - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // a full disk loses trace lines, never the transfer they describe
+    done += static_cast<std::size_t>(n);
+  }
+  m_used = 0;
   m_last_flush = std::chrono::steady_clock::now();
 }
 

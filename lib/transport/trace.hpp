@@ -3,12 +3,12 @@
 // "(SECONDS.MICROS) IFACE ID#DATA", FD frames "ID##<flags hex digit>DATA"; ids are 3 hex digits
 // (11-bit) or 8 (29-bit), data upper-case hex without separators, no direction token.
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "transport/frame_bus.hpp"
 #include "util/result.hpp"
@@ -24,8 +24,9 @@ std::size_t format_candump_line(char* out, const CanFrame& frame, std::chrono::s
                                 std::string_view iface);
 std::string candump_line(const CanFrame& frame, std::chrono::system_clock::time_point when, std::string_view iface);
 
-// Appends lines to a file. Thread-safe. Buffered; flushed at most every 200 ms and on close, so
-// tracing a fast transfer costs no syscall per frame.
+// Appends lines to a file (O_APPEND: links opened one after another, or side by side, share one
+// trace). Thread-safe. Buffered and written in whole lines, at most every 200 ms, when the buffer
+// fills and on close, so tracing a fast transfer costs no syscall per frame.
 class TraceWriter {
  public:
   static Result<std::unique_ptr<TraceWriter>> open(const std::filesystem::path& file, std::string iface);
@@ -37,10 +38,13 @@ class TraceWriter {
   void flush();
 
  private:
-  TraceWriter(std::FILE* file, std::string iface) : m_file(file), m_iface(std::move(iface)) {}
+  TraceWriter(int fd, std::string iface);
+  void flush_locked();
   std::mutex m_mutex;
-  std::FILE* m_file;
+  int m_fd;
   std::string m_iface;
+  std::vector<char> m_buffer;
+  std::size_t m_used = 0;
   std::chrono::steady_clock::time_point m_last_flush = std::chrono::steady_clock::now();
 };
 

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,17 +28,10 @@ sockaddr_in loopback(std::uint16_t port) {
   return addr;
 }
 
-timespec to_timespec(std::chrono::microseconds timeout) {
-  timespec ts{};
-  ts.tv_sec = static_cast<time_t>(timeout.count() / 1'000'000);
-  ts.tv_nsec = static_cast<long>(timeout.count() % 1'000'000) * 1000;
-  return ts;
-}
-
 }  // namespace
 
 UdpBus::UdpBus(int fd, std::uint16_t local_port, std::uint16_t remote_port)
-    : m_fd(fd), m_local_port(local_port), m_remote_port(remote_port) {}
+    : m_fd(fd), m_receiver(fd), m_local_port(local_port), m_remote_port(remote_port) {}
 
 UdpBus::~UdpBus() { ::close(m_fd); }
 
@@ -78,26 +70,13 @@ Result<CanFrame> UdpBus::receive(std::chrono::microseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   FrameImage image;
   for (;;) {
-    // Try first: in a stream of frames the next one is usually queued, and poll would be a second syscall.
-    ssize_t n = ::recv(m_fd, image.data(), image.size(), MSG_DONTWAIT | MSG_TRUNC);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return make_error(Errc::timeout, name() + ": no frame received");
-      pollfd pfd{m_fd, POLLIN, 0};
-      const timespec ts = to_timespec(left);
-      const int ready = ::ppoll(&pfd, 1, &ts, nullptr);
-      if (ready < 0 && errno != EINTR) return make_error(Errc::io, name() + ": poll: " + errno_text());
-      continue;
-    }
-    if (n < 0) {
-      if (errno == EINTR || errno == ECONNREFUSED) continue;
-      return make_error(Errc::io, name() + ": receive: " + errno_text());
-    }
-    if (static_cast<std::size_t>(n) <= image.size()) {
-      auto frame = decode_frame_image(std::span<const std::uint8_t>(image.data(), static_cast<std::size_t>(n)));
+    auto size = m_receiver.receive(image, deadline);
+    if (!size) return std::move(size).error().context(name());
+    if (*size <= image.size()) {
+      auto frame = decode_frame_image(std::span<const std::uint8_t>(image.data(), *size));
       if (frame) return frame;
     }
-    ++m_dropped;
+    ++m_dropped;  // not a frame image: other traffic on the port
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "transport/bus.hpp"
 #include "transport/frame_bus.hpp"
 #include "util/result.hpp"
 
@@ -28,6 +29,7 @@ class UdpBus final : public FrameBus {
  private:
   UdpBus(int fd, std::uint16_t local_port, std::uint16_t remote_port);
   int m_fd;
+  SocketReceiver m_receiver;
   std::uint16_t m_local_port;
   std::uint16_t m_remote_port;
   std::uint64_t m_dropped = 0;

@@ -58,6 +58,13 @@ class SequenceRun {
       : m_client(client), m_options(options), m_hooks(hooks), m_progress(progress) {}
 
   Result<void> run_common(const UdsStep& step);
+  // The first request may meet an ECU still booting (a restore after a power loss): retry it on
+  // silence until the reset timeout, like after an ECUReset.
+  Result<void> first_or_common(const UdsStep& step, bool first) {
+    if (!first) return run_common(step);
+    return wait_for_ecu([&] { return run_common(step); }, m_hooks.reconnect, m_options.reset_delay,
+                        m_options.reset_timeout, EcuWait::nrc_fails);
+  }
   Result<void> erase(const ImageSource& image);
   Result<void> download(ImageSource& image);
   Result<void> upload(ImageWriter& out);
@@ -140,35 +147,19 @@ Result<void> SequenceRun::reset() {
   } else if (answered->has_value()) {
     delay = std::max(delay, std::chrono::milliseconds(std::chrono::seconds(**answered)));
   }
-  const auto deadline = std::chrono::steady_clock::now() + m_options.reset_timeout;
-  Error last = make_error(Errc::timeout, "no answer");
-  bool need_reconnect = false;
-  for (;;) {
-    std::this_thread::sleep_for(delay);
-    delay = m_options.reset_delay;
-    if (interrupt_requested()) return interrupted_error("while waiting for the ECU to restart");
-    // Until a reconnect succeeds the client's link is gone: never send on it.
-    if (need_reconnect) {
-      auto reconnected = m_hooks.reconnect();
-      if (reconnected) {
-        need_reconnect = false;
-      } else {
-        last = std::move(reconnected).error();
-      }
-    }
-    if (!need_reconnect) {
-      auto back = m_client.diagnostic_session_control(m_options.default_session);
-      if (back) return success();
-      last = std::move(back).error();
-      // A DoIP entity may close TCP when its ECU resets; timeouts and NRCs mean the link is fine.
-      need_reconnect = last.code != Errc::timeout && last.code != Errc::negative_response &&
-                       static_cast<bool>(m_hooks.reconnect);
-    }
-    if (std::chrono::steady_clock::now() >= deadline) {
-      return make_error(Errc::timeout, fmt::format("ECU did not come back within {} ms after ECUReset (last: {})",
-                                                   m_options.reset_timeout.count(), last.message));
-    }
+  std::this_thread::sleep_for(delay);
+  auto back = wait_for_ecu(
+      [&]() -> Result<void> {
+        ECUUP_TRY(m_client.diagnostic_session_control(m_options.default_session));
+        return success();
+      },
+                           m_hooks.reconnect, m_options.reset_delay, m_options.reset_timeout, EcuWait::nrc_retries);
+  if (!back) {
+    return make_error(back.error().code == Errc::interrupted ? Errc::interrupted : Errc::timeout,
+                      fmt::format("ECU did not come back within {} ms after ECUReset (last: {})",
+                                  m_options.reset_timeout.count(), back.error().message));
   }
+  return success();
 }
 
 Result<void> SequenceRun::erase(const ImageSource& image) {
@@ -271,6 +262,39 @@ Result<void> SequenceRun::upload(ImageWriter& out) {
 
 }  // namespace
 
+Result<void> wait_for_ecu(const std::function<Result<void>()>& attempt, const std::function<Result<void>()>& reconnect,
+                          std::chrono::milliseconds delay, std::chrono::milliseconds patience, EcuWait mode) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  bool need_reconnect = false;
+  Error last = make_error(Errc::timeout, "no answer");
+  for (;;) {
+    if (interrupt_requested()) return interrupted_error("while waiting for the ECU");
+    // Until a reconnect succeeds the client's link is gone: never send on it.
+    if (need_reconnect) {
+      auto reconnected = reconnect();
+      if (reconnected) {
+        need_reconnect = false;
+      } else {
+        last = std::move(reconnected).error();
+      }
+    }
+    if (!need_reconnect) {
+      auto r = attempt();
+      if (r) return success();
+      last = std::move(r).error();
+      const bool answered = last.code == Errc::negative_response;
+      if (answered && mode == EcuWait::nrc_fails) return last;
+      // Silence (timeout) and a dropped link (a DoIP entity closes TCP on reset) are worth waiting
+      // out; anything else (config, protocol, key command) is not.
+      const bool link_broken = last.code == Errc::network || last.code == Errc::io;
+      if (!answered && last.code != Errc::timeout && !link_broken) return last;
+      need_reconnect = link_broken && static_cast<bool>(reconnect);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return last;
+    std::this_thread::sleep_for(delay);
+  }
+}
+
 const char* uds_step_name(UdsStepKind kind) {
   for (const auto& s : k_step_names) {
     if (s.kind == kind) return s.name;
@@ -333,7 +357,7 @@ Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& op
         }
         case UdsStepKind::upload:
           return make_error(Errc::config, "step 'upload' belongs to the read-out steps");
-        default: ECUUP_TRY(run.run_common(step)); break;
+        default: ECUUP_TRY(run.first_or_common(step, &step == &options.flash_steps.front())); break;
       }
     }
     return success();
@@ -361,7 +385,7 @@ Result<void> run_read_sequence(UdsClient& client, const UdsSequenceOptions& opti
         case UdsStepKind::download:
           return make_error(Errc::config, std::string("step '") + uds_step_name(step.kind) +
                                               "' is not allowed in the read-out steps");
-        default: ECUUP_TRY(run.run_common(step)); break;
+        default: ECUUP_TRY(run.first_or_common(step, &step == &options.read_steps.front())); break;
       }
     }
     return success();

@@ -96,6 +96,15 @@ Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& op
 Result<void> run_read_sequence(UdsClient& client, const UdsSequenceOptions& options, ImageWriter& out,
                                const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu);
 
+// Whether a negative response ends wait_for_ecu (the ECU answered) or is waited out too (an ECU
+// that just restarted may refuse requests until it is ready).
+enum class EcuWait { nrc_fails, nrc_retries };
+
+// Runs `attempt` until it succeeds, retrying after `delay` while the ECU is silent or the link
+// dropped (then `reconnect`, if given, opens it again) for up to `patience`. Returns the last error.
+Result<void> wait_for_ecu(const std::function<Result<void>()>& attempt, const std::function<Result<void>()>& reconnect,
+                          std::chrono::milliseconds delay, std::chrono::milliseconds patience, EcuWait mode);
+
 // Payload bytes per TransferData: the ECU's maxNumberOfBlockLength minus SID and counter,
 // capped by the link and by `cap` (0 = none).
 std::size_t transfer_payload_size(std::size_t max_block_length, std::size_t link_max_message, std::size_t cap);

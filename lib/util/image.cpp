@@ -100,15 +100,48 @@ class SegmentBuilder {
   std::vector<Chunk> m_chunks;
 };
 
-// Splits text into lines, tracking 1-based line numbers; tolerates CRLF.
-template <class F>
-Result<void> for_each_line(std::string_view text, F&& f) {
+// Lines of a text held in memory.
+class TextLines {
+ public:
+  explicit TextLines(std::string_view text) : m_text(text) {}
+  bool next(std::string_view& line) {
+    if (m_pos >= m_text.size()) return false;
+    std::size_t nl = m_text.find('\n', m_pos);
+    std::size_t end = nl == std::string_view::npos ? m_text.size() : nl;
+    line = m_text.substr(m_pos, end - m_pos);
+    m_pos = end + 1;
+    return true;
+  }
+
+ private:
+  std::string_view m_text;
+  std::size_t m_pos = 0;
+};
+
+// Lines read from a file one at a time, so a large HEX file is never held as text.
+class FileLines {
+ public:
+  explicit FileLines(std::FILE* file) : m_file(file) {}
+  bool next(std::string_view& line) {
+    m_line.clear();
+    int c = 0;
+    while ((c = std::getc(m_file)) != EOF && c != '\n') m_line.push_back(static_cast<char>(c));
+    if (c == EOF && m_line.empty()) return false;
+    line = m_line;
+    return true;
+  }
+
+ private:
+  std::FILE* m_file;
+  std::string m_line;
+};
+
+// Feeds trimmed, non-blank lines with 1-based numbers to `f`; tolerates CRLF.
+template <class Lines, class F>
+Result<void> for_each_line(Lines& lines, F&& f) {
   std::size_t line_no = 0;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
-    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+  std::string_view line;
+  while (lines.next(line)) {
     ++line_no;
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
     while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
@@ -152,12 +185,15 @@ std::uint64_t FlashImage::total_size() const {
   return total;
 }
 
-Result<FlashImage> parse_ihex(std::string_view text, const std::string& name) {
+namespace {
+
+template <class Lines>
+Result<FlashImage> parse_ihex_lines(Lines& lines, const std::string& name) {
   SegmentBuilder builder;
   std::uint64_t base = 0;
   bool seen_eof = false;
   std::size_t last_line = 0;
-  auto parsed = for_each_line(text, [&](std::string_view line, std::size_t line_no, bool& stop) -> Result<void> {
+  auto parsed = for_each_line(lines, [&](std::string_view line, std::size_t line_no, bool& stop) -> Result<void> {
     last_line = line_no;
     if (line.front() != ':') return parse_error(name, line_no, "expected ':' at the start of an Intel HEX record");
     ECUUP_ASSIGN(Bytes rec, record_bytes(line.substr(1), 1, name, line_no));
@@ -209,12 +245,13 @@ Result<FlashImage> parse_ihex(std::string_view text, const std::string& name) {
   return builder.finish(name);
 }
 
-Result<FlashImage> parse_srec(std::string_view text, const std::string& name) {
+template <class Lines>
+Result<FlashImage> parse_srec_lines(Lines& lines, const std::string& name) {
   SegmentBuilder builder;
   bool seen_end = false;
   std::size_t data_records = 0;
   std::size_t last_line = 0;
-  auto parsed = for_each_line(text, [&](std::string_view line, std::size_t line_no, bool& stop) -> Result<void> {
+  auto parsed = for_each_line(lines, [&](std::string_view line, std::size_t line_no, bool& stop) -> Result<void> {
     last_line = line_no;
     if (line.size() < 2 || line[0] != 'S' || line[1] < '0' || line[1] > '9') {
       return parse_error(name, line_no, "expected 'S' and a record type digit at the start of an S-record");
@@ -275,6 +312,18 @@ Result<FlashImage> parse_srec(std::string_view text, const std::string& name) {
   return builder.finish(name);
 }
 
+}  // namespace
+
+Result<FlashImage> parse_ihex(std::string_view text, const std::string& name) {
+  TextLines lines(text);
+  return parse_ihex_lines(lines, name);
+}
+
+Result<FlashImage> parse_srec(std::string_view text, const std::string& name) {
+  TextLines lines(text);
+  return parse_srec_lines(lines, name);
+}
+
 Result<ImageFormat> detect_image_format(const fs::path& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return errno_io("cannot open image", path);
@@ -310,8 +359,13 @@ Result<FlashImage> load_image(const fs::path& path, ImageFormat format, std::uin
     image.segments.push_back({raw_base_address, std::move(data).value()});
     return image;
   }
-  ECUUP_ASSIGN(std::string text, read_text_file(path));
-  return format == ImageFormat::ihex ? parse_ihex(text, path.string()) : parse_srec(text, path.string());
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return errno_io("cannot open image", path);
+  FileLines lines(f.get());
+  auto image = format == ImageFormat::ihex ? parse_ihex_lines(lines, path.string())
+                                           : parse_srec_lines(lines, path.string());
+  if (image && std::ferror(f.get())) return make_error(Errc::io, "cannot read " + path.string());
+  return image;
 }
 
 Result<ImageSource> ImageSource::open(const fs::path& path, ImageFormat format, std::uint32_t raw_base_address) {
@@ -362,8 +416,14 @@ Result<void> ImageSource::read(std::size_t index, std::uint64_t offset, std::spa
     std::copy_n(data.begin() + static_cast<std::ptrdiff_t>(offset), out.size(), out.begin());
     return success();
   }
-  if (::fseeko(m_file.get(), static_cast<off_t>(offset), SEEK_SET) != 0 ||
-      std::fread(out.data(), 1, out.size(), m_file.get()) != out.size()) {
+  // Blocks are read in order: seek only when a caller jumps (a repeated or skipped block).
+  if (offset != m_file_pos && ::fseeko(m_file.get(), static_cast<off_t>(offset), SEEK_SET) != 0) {
+    m_file_pos = ~std::uint64_t{0};
+    return make_error(Errc::io, fmt::format("cannot seek in {}: {}", m_path.string(), std::strerror(errno)));
+  }
+  m_file_pos = offset + out.size();
+  if (std::fread(out.data(), 1, out.size(), m_file.get()) != out.size()) {
+    m_file_pos = ~std::uint64_t{0};
     return make_error(Errc::io, fmt::format("cannot read {} at offset {}: {}", m_path.string(), offset,
                                             std::ferror(m_file.get()) ? std::strerror(errno) : "file shrank"));
   }

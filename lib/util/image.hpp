@@ -69,6 +69,7 @@ class ImageSource {
   std::vector<Segment> m_segments;
   FlashImage m_memory;                            // HEX / S-record
   std::unique_ptr<std::FILE, FileCloser> m_file;  // raw
+  std::uint64_t m_file_pos = 0;
 };
 
 // Writes an image file piece by piece (read-out of an ECU): raw needs one contiguous range;

@@ -2,7 +2,7 @@
 # ecuup-server end to end over loopback: admin seeding, DDI polls validated against hawkBit's
 # OpenAPI schemas, the server rule (targets = reported != assigned), downloads with
 # Range/If-Range, auth, feedback closing an action (then 410), two vehicles with different reports.
-set -euo pipefail
+set -Eeuo pipefail
 BIN=${ECUUP_BIN:-build/bin}
 SRC=${ECUUP_SRC:-.}
 # hawkBit's DDI OpenAPI description: $ECUUP_DDI_SPEC, else the first copy found.
@@ -19,6 +19,7 @@ T=$(mktemp -d)
 PID=
 cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
 fail() { echo "FAIL: $*" >&2; [[ -f $T/server.err ]] && tail -20 "$T/server.err" >&2; exit 1; }
 
 start_server() {
@@ -87,6 +88,13 @@ deploy_b=$(jget 'd["_links"]["deploymentBase"]["href"]')
 [[ $deploy_a != "$deploy_b" ]] || fail "two vehicles share one action"
 [[ $deploy_a == "$URL/DEFAULT/controller/v1/VIN-A/deploymentBase/"* ]] || fail "href not absolute: $deploy_a"
 
+# The base resource answers If-None-Match with 304 while nothing changed.
+base_etag=$(curl -s -D - -o /dev/null -H "Authorization: TargetToken tokA" "$URL/DEFAULT/controller/v1/VIN-A" \
+  | sed -n 's/^ETag: *\(.*\)\r$/\1/Ip')
+[[ -n $base_etag ]] || fail "base has no ETag"
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: TargetToken tokA" -H "If-None-Match: $base_etag" \
+  "$URL/DEFAULT/controller/v1/VIN-A"); expect 304 "unchanged base"
+
 # A's deployment: bms only (gw already matches). B's: bms and gw.
 STATUS=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: TargetToken tokA" "$deploy_a?actionHistory=-1")
 expect 200 "deploymentBase A"; valid DdiDeploymentBase "deploymentBase A"
@@ -152,6 +160,8 @@ expect 404 "feedback on unknown action"
 
 # After success: no open action, installedBase offered and valid, configData wanted again.
 req GET VIN-A tokA; valid DdiControllerBase "base after success"
+STATUS=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: TargetToken tokA" -H "If-None-Match: $base_etag" \
+  "$URL/DEFAULT/controller/v1/VIN-A"); expect 200 "changed base despite If-None-Match"
 [[ $(jget '"deploymentBase" in d["_links"]') == False ]] || fail "action still open after success"
 installed=$(jget 'd["_links"]["installedBase"]["href"]')
 [[ $(jget '"configData" in d["_links"]') == True ]] || fail "configData not requested after success"

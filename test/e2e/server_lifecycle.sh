@@ -2,7 +2,7 @@
 # ecuup-server end to end: cancel (cancelAction, accept/reject), reassignment changes the action
 # id, the management API (Bearer token), GatewayToken, update modes, --match, graceful shutdown on
 # SIGTERM/SIGINT and state surviving a restart.
-set -euo pipefail
+set -Eeuo pipefail
 BIN=${ECUUP_BIN:-build/bin}
 SRC=${ECUUP_SRC:-.}
 # hawkBit's DDI OpenAPI description: $ECUUP_DDI_SPEC, else the first copy found.
@@ -19,10 +19,14 @@ T=$(mktemp -d)
 PID=
 cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
 fail() { echo "FAIL: $*" >&2; [[ -f $T/server.err ]] && tail -20 "$T/server.err" >&2; exit 1; }
 
 echo gw-secret >"$T/gateway.token"
 start_server() {
+  # The background shell truncates server.out only when it gets to run: remove the previous
+  # server's "listening on" line first, or a restart could read the old port.
+  rm -f "$T/server.out"
   ECUUP_SERVER_ADMIN_TOKEN=admin-secret "$SERVER" run --data "$T/data" --listen 127.0.0.1:0 \
     --gateway-token-file "$T/gateway.token" >"$T/server.out" 2>"$T/server.err" &
   PID=$!

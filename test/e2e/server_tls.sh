@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ecuup-server over HTTPS: a self-signed certificate for 127.0.0.1, verified by curl; hrefs use
 # https; a plain-HTTP request to the TLS port fails.
-set -euo pipefail
+set -Eeuo pipefail
 BIN=${ECUUP_BIN:-build/bin}
 command -v openssl >/dev/null || { echo "skip: no openssl"; exit 125; }
 command -v curl >/dev/null || { echo "skip: no curl"; exit 125; }
@@ -10,6 +10,7 @@ T=$(mktemp -d)
 PID=
 cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
+trap 'echo "FAIL: line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
 fail() { echo "FAIL: $*" >&2; [[ -f $T/server.err ]] && tail -20 "$T/server.err" >&2; exit 1; }
 
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \

@@ -19,7 +19,7 @@ ecus:
     programming_level: 3
     security_attempts: 2
     max_block_length: 0x102
-    timing: {erase_time_ms: 120, reset_time_ms: 150, s3_timeout_ms: 400, security_delay_ms: 300, p2_star_ms: 100}
+    timing: {erase_time_ms: 120, reset_time_ms: 600, s3_timeout_ms: 2000, security_delay_ms: 300, p2_star_ms: 100}
 YAML
 STATE="$WORK/state"
 ascii_hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
@@ -56,7 +56,7 @@ expect "comm control" 280301 6803
 expect "comm control length" 2803 7f2813
 expect "dtc off" 8502 c502
 expect "dtc info" 19020f 5902ff
-sim_sleep_ms 500
+sim_sleep_ms 2100
 expect "S3 back to default" 22f186 62f18601
 expect "after S3 27 refused" 2701 7f277f
 
@@ -104,7 +104,7 @@ expect "check results" 3103ff01 7103ff0100
 expect "version after check" 22f189 "62f189$(ascii_hex 2.0.0-rc1)"
 expect "reset" 1101 5101
 expect "silent while rebooting" 3e00 -
-sim_sleep_ms 200
+sim_sleep_ms 700
 expect "default after reset" 22f186 62f18601
 sim_console_stop
 "$SIM" dump --state "$STATE" --ecu ecu1 --image -o "$WORK/dump.bin"
@@ -144,7 +144,7 @@ expect "erase" 3101ff00 7101ff0000
 download "$WORK/img2.bin" "$ADDR"
 [[ $DL_RESULT == "block 3 -> drop" ]] && ok || fail "power loss: $DL_RESULT"
 expect "silent after power loss" 22f189 -
-sim_sleep_ms 200
+sim_sleep_ms 700
 expect "boot marker" 22f189 "62f189$(ascii_hex BOOT)"
 expect "programming straight from default in boot mode" 1002 "5002*"
 unlock 03

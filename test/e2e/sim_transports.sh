@@ -102,6 +102,23 @@ sim_console_stop
 sim_run_stop INT
 [[ $SIM_RC -eq 0 ]] && ok || fail "SIGINT exit $SIM_RC"
 
+# examples/sim/bench.yaml serves what it says (ports moved out of the way of other tests).
+sim_run_start "$ECUUP_SRC/examples/sim/bench.yaml" "$WORK/bench-state" --bus "$BUS_SIM" --doip-port 0 \
+  --trace "$WORK/bench.log"
+sim_client_start doip "$DOIP_PORT" 0x0010
+expect "bench gateway over DoIP" 22f18c "62f18c$(ascii_hex GW-000001)"
+sim_console_stop
+sim_client_start can "$BUS_TESTER" 0x7E0 0x7E8
+expect "bench bms over CAN" 22f189 "62f189$(ascii_hex 2.3.0)"
+expect "bench bms security level 0x11" 1003 "5003*"
+unlock 11
+sim_console_stop
+sim_client_start doip "$DOIP_PORT" 0x0011
+expect "bench body over DoIP" 22f189 "62f189$(ascii_hex 0.9.1)"
+sim_console_stop
+sim_run_stop TERM
+grep -qE '^\([0-9]+\.[0-9]{6}\) [^ ]+ 7E8#' "$WORK/bench.log" && ok || fail "no candump trace of the bms answers: $(head -3 "$WORK/bench.log")"
+
 # Config errors exit 2 with file:line:col.
 printf 'ecus:\n  - name: x\n    doip_address: 0x10\n    colour: red\n' >"$WORK/bad.yaml"
 rc=0; "$SIM" run --config "$WORK/bad.yaml" --state "$STATE" 2>"$WORK/bad.err" || rc=$?

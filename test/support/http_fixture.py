@@ -12,7 +12,11 @@ JSON control file (--control) holding the same keys, re-read on every request:
                            (200 = serve normally); 429/503 carry Retry-After: retry_after
   retry_after              seconds (default 0)
   require_header           "Name: value": any request without it gets 401
+  stall_after, stall_count, stall_ms
+                           go silent for stall_ms after that many body bytes, then close
   no_etag, no_last_modified, ignore_range, chunk_delay_ms
+
+--tls-cert/--tls-key serve HTTPS instead (--tls-client-ca: require a client certificate).
 
 Other routes: POST/PUT/PATCH/DELETE anywhere echo the request as JSON; GET /redirect/<path>
 answers 302 to /<path>; GET /status/<code> answers that status.
@@ -30,6 +34,7 @@ import http.server
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -49,6 +54,7 @@ class State:
         self.statuses = []
         self.sequence_index = 0
         self.drops_done = 0
+        self.stalls_done = 0
         self.etag_cache = {}
 
     def settings(self):
@@ -64,6 +70,9 @@ class State:
             "no_last_modified": a.no_last_modified,
             "ignore_range": a.ignore_range,
             "chunk_delay_ms": a.chunk_delay_ms,
+            "stall_after": a.stall_after,
+            "stall_count": a.stall_count,
+            "stall_ms": a.stall_ms,
         }
         if a.control and os.path.exists(a.control):
             try:
@@ -260,6 +269,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if st_.drops_done < int(s.get("drop_count") or 1):
                     st_.drops_done += 1
                     drop_at = min(int(s["drop_after"]), length)
+        stall_at = None
+        if not head and drop_at is None and length > 0 and s.get("stall_after") is not None:
+            st_ = self.server.state
+            with st_.lock:
+                if st_.stalls_done < int(s.get("stall_count") or 1):
+                    st_.stalls_done += 1
+                    stall_at = min(int(s["stall_after"]), length)
+                    drop_at = stall_at
         to_send = 0 if head else (drop_at if drop_at is not None else length)
         self.record(path, status, to_send, range_header, if_range)
 
@@ -295,6 +312,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.adjust_sent(path, sent - to_send)
             self.close_connection = True
             return
+        if stall_at is not None:
+            # Go silent without closing: the client's low-speed timeout has to notice.
+            time.sleep(float(s.get("stall_ms") or 60000) / 1000.0)
         if drop_at is not None:
             self.close_connection = True
             try:
@@ -343,12 +363,26 @@ def main():
     p.add_argument("--no-last-modified", action="store_true")
     p.add_argument("--ignore-range", action="store_true")
     p.add_argument("--chunk-delay-ms", type=int, default=0)
+    p.add_argument("--stall-after", type=int, default=None, metavar="BYTES",
+                   help="go silent after that many body bytes (first --stall-count responses)")
+    p.add_argument("--stall-count", type=int, default=1, metavar="N")
+    p.add_argument("--stall-ms", type=int, default=60000)
     p.add_argument("--stats", default=None, metavar="FILE")
     p.add_argument("--control", default=None, metavar="FILE")
+    p.add_argument("--tls-cert", default=None, metavar="PEM", help="serve HTTPS with this certificate")
+    p.add_argument("--tls-key", default=None, metavar="PEM")
+    p.add_argument("--tls-client-ca", default=None, metavar="PEM", help="require client certificates from this CA")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args()
 
     server = Server((args.host, args.port), Handler)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(args.tls_client_ca)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     server.state = State(args)
     print("PORT %d" % server.server_address[1], flush=True)
     try:

@@ -236,6 +236,10 @@ TEST_CASE("looks_like_archive judges by content", "[archive]") {
   CHECK(looks_like_archive(tmp / "c.bin"));
   std::ofstream(tmp / "image.tar", std::ios::binary) << random_bytes(5000, 3);
   CHECK_FALSE(looks_like_archive(tmp / "image.tar"));
+  std::ofstream(tmp / "zeros.bin", std::ios::binary) << std::string(64 * 1024, '\0');
+  CHECK_FALSE(looks_like_archive(tmp / "zeros.bin"));  // erased flash dumps are all zeros or 0xff
+  std::ofstream(tmp / "ff.bin", std::ios::binary) << std::string(64 * 1024, '\xff');
+  CHECK_FALSE(looks_like_archive(tmp / "ff.bin"));
   std::ofstream(tmp / "empty.tar", std::ios::binary).close();
   CHECK_FALSE(looks_like_archive(tmp / "empty.tar"));
   CHECK_FALSE(looks_like_archive(tmp / "missing.tar"));

@@ -14,6 +14,7 @@
 #include "support/temp_dir.hpp"
 #include "transport/doip.hpp"
 #include "transport/doip_server.hpp"
+#include "util/cancel.hpp"
 
 using namespace ecuup;
 using namespace ecuup::doip;
@@ -72,8 +73,15 @@ class RawPeer {
   }
   RawPeer(RawPeer&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)), m_reader(std::move(other.m_reader)) {}
 
-  void send_raw(const Bytes& bytes) { REQUIRE(::send(m_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size())); }
-  void send(PayloadType type, const Bytes& payload) { REQUIRE(send_message(m_fd, type, {}, payload)); }
+  // No Catch assertions here: fake gateways run on their own thread. Failures set failed().
+  void send_raw(const Bytes& bytes) {
+    if (::send(m_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size())) fail();
+  }
+  void send(PayloadType type, const Bytes& payload) {
+    if (!send_message(m_fd, type, {}, payload)) fail();
+  }
+  void fail() { m_failed = true; }
+  bool failed() const { return m_failed; }
   // The next message, or nullopt when the peer closed or stayed silent.
   std::optional<std::pair<std::uint16_t, Bytes>> receive(std::chrono::milliseconds timeout = 2000ms) {
     for (;;) {
@@ -90,11 +98,13 @@ class RawPeer {
       }
     }
   }
-  // Expects a message of `type`, returns its payload.
+  // Expects a message of `type`, returns its payload (empty and failed() when it is something else).
   Bytes expect(PayloadType type) {
     auto message = receive();
-    REQUIRE(message);
-    REQUIRE(message->first == static_cast<std::uint16_t>(type));
+    if (!message || message->first != static_cast<std::uint16_t>(type)) {
+      fail();
+      return {};
+    }
     return message->second;
   }
   bool closed_by_peer() {
@@ -123,7 +133,10 @@ class RawPeer {
   int m_fd;
   StreamReader m_reader;
   Errc m_last_error = Errc::internal;
+  bool m_failed = false;
 };
+
+std::uint8_t code_of(const Bytes& response) { return response.size() > 4 ? response[4] : 0xFF; }
 
 // A one-connection fake gateway on an ephemeral port running `script` on its own thread.
 class FakeGateway {
@@ -143,12 +156,17 @@ class FakeGateway {
       if (fd < 0) return;
       RawPeer peer(fd);
       script(peer);
+      m_failed = peer.failed();
     });
   }
   ~FakeGateway() {
-    ::shutdown(m_listen, SHUT_RDWR);
-    m_thread.join();
+    finish();
     ::close(m_listen);
+  }
+  // Waits for the script; true when every step went as it expected.
+  bool script_ok() {
+    finish();
+    return !m_failed;
   }
   DoipOptions client() const {
     DoipOptions o;
@@ -163,6 +181,13 @@ class FakeGateway {
   int m_listen;
   std::uint16_t m_port = 0;
   std::thread m_thread;
+  std::atomic<bool> m_failed{false};
+
+  void finish() {
+    if (!m_thread.joinable()) return;
+    ::shutdown(m_listen, SHUT_RDWR);
+    m_thread.join();
+  }
 };
 
 Bytes activation_request(std::uint16_t tester, std::uint8_t type = k_activation_default) {
@@ -186,7 +211,7 @@ TEST_CASE("DoIP client exchanges UDS messages with the server", "[doip]") {
   std::atomic<std::uint16_t> seen_ecu{0};
   Bench bench([&](std::uint16_t ecu, ByteView request, DoipResponder& out) {
     seen_ecu = ecu;
-    REQUIRE(out.send(positive_echo(request)));
+    (void)out.send(positive_echo(request));
   });
   auto link = connect_doip(bench.client());
   REQUIRE(link);
@@ -208,7 +233,7 @@ TEST_CASE("DoIP client targets the entity itself when no ECU address is given", 
   options.logical_address = k_other_ecu;
   Bench bench([&](std::uint16_t ecu, ByteView request, DoipResponder& out) {
     seen_ecu = ecu;
-    REQUIRE(out.send(positive_echo(request)));
+    (void)out.send(positive_echo(request));
   }, options);
   auto link = connect_doip(bench.client(0));
   REQUIRE(link);
@@ -271,10 +296,10 @@ TEST_CASE("DoIP diagnostic NACK for an unknown ECU is reported by name", "[doip]
 TEST_CASE("DoIP passes responsePending chains through in order", "[doip]") {
   Bench bench([](std::uint16_t, ByteView request, DoipResponder& out) {
     Bytes pending{0x7F, request[0], 0x78};
-    REQUIRE(out.send(pending));
+    (void)out.send(pending);
     std::this_thread::sleep_for(20ms);
-    REQUIRE(out.send(pending));
-    REQUIRE(out.send(positive_echo(request)));
+    (void)out.send(pending);
+    (void)out.send(positive_echo(request));
   });
   auto link = connect_doip(bench.client());
   REQUIRE(link);
@@ -290,11 +315,12 @@ TEST_CASE("DoIP passes responsePending chains through in order", "[doip]") {
 }
 
 TEST_CASE("DoIP server dropping the connection mid-exchange is a network error", "[doip]") {
-  Bench bench([](std::uint16_t, ByteView request, DoipResponder& out) {
+  std::atomic<bool> send_after_drop_failed{false};
+  Bench bench([&](std::uint16_t, ByteView request, DoipResponder& out) {
     if (request[0] == 0x11) {
-      REQUIRE(out.send(Bytes{0x7F, 0x11, 0x78}));
+      (void)out.send(Bytes{0x7F, 0x11, 0x78});
       out.drop_connection();
-      CHECK_FALSE(out.send(Bytes{0x51, 0x01}));
+      send_after_drop_failed = !out.send(Bytes{0x51, 0x01});
       return;
     }
     (void)out.send(positive_echo(request));
@@ -312,6 +338,7 @@ TEST_CASE("DoIP server dropping the connection mid-exchange is a network error",
   auto again = (*link)->send(Bytes{0x3E, 0x00});
   REQUIRE_FALSE(again);
   CHECK(again.error().code == Errc::network);
+  CHECK(send_after_drop_failed);
 
   // The server keeps serving new connections.
   auto second = connect_doip(bench.client());
@@ -331,10 +358,22 @@ TEST_CASE("DoIP silent ECU is a timeout", "[doip]") {
   CHECK(response.error().message.find("0x0010") != std::string::npos);
 }
 
+TEST_CASE("DoIP waits end early on an interrupt request", "[doip]") {
+  Bench bench([](std::uint16_t, ByteView, DoipResponder&) {});
+  auto link = connect_doip(bench.client());
+  REQUIRE(link);
+  REQUIRE((*link)->send(Bytes{0x22, 0xF1, 0x90}));
+  request_interrupt();
+  auto response = (*link)->receive(5000ms);
+  clear_interrupt();
+  REQUIRE_FALSE(response);
+  CHECK(response.error().code == Errc::interrupted);
+}
+
 TEST_CASE("DoIP carries 64 KiB messages both ways", "[doip]") {
   Bytes block(0x10000);
   for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<std::uint8_t>(i * 7 + i / 256);
-  Bench bench([](std::uint16_t, ByteView request, DoipResponder& out) { REQUIRE(out.send(request)); });
+  Bench bench([](std::uint16_t, ByteView request, DoipResponder& out) { (void)out.send(request); });
   auto link = connect_doip(bench.client());
   REQUIRE(link);
   for (int i = 0; i < 4; ++i) {
@@ -350,7 +389,7 @@ TEST_CASE("DoIP client answers the gateway's alive check while waiting", "[doip]
   FakeGateway gateway([&](RawPeer& peer) {
     peer.activate_as_gateway(k_ecu, 0x1004);
     Bytes request = peer.expect(PayloadType::diagnostic_message);
-    CHECK(request == diag_payload(k_tester, k_ecu, {0x22, 0xF1, 0x89}));
+    if (request != diag_payload(k_tester, k_ecu, {0x22, 0xF1, 0x89})) peer.fail();
     peer.send(PayloadType::diagnostic_ack, Bytes{0x00, 0x10, 0x0E, 0x80, 0x00});
     peer.send(PayloadType::alive_check_request, {});
     Bytes alive = peer.expect(PayloadType::alive_check_response);
@@ -367,6 +406,7 @@ TEST_CASE("DoIP client answers the gateway's alive check while waiting", "[doip]
   CHECK(*response == Bytes{0x62, 0xF1, 0x89, 0x01});
   CHECK(answered);
   link->reset();
+  CHECK(gateway.script_ok());
 }
 
 TEST_CASE("DoIP client: gateway failures", "[doip]") {
@@ -382,6 +422,7 @@ TEST_CASE("DoIP client: gateway failures", "[doip]") {
     REQUIRE_FALSE(sent);
     CHECK(sent.error().code == Errc::timeout);
     link->reset();
+    CHECK(gateway.script_ok());
   }
   SECTION("no routing activation response is a timeout") {
     FakeGateway gateway([](RawPeer& peer) {
@@ -391,12 +432,14 @@ TEST_CASE("DoIP client: gateway failures", "[doip]") {
     auto link = connect_doip(gateway.client());
     REQUIRE_FALSE(link);
     CHECK(link.error().code == Errc::timeout);
+    CHECK(gateway.script_ok());
   }
   SECTION("a gateway closing during activation is a network error") {
     FakeGateway gateway([](RawPeer& peer) { peer.expect(PayloadType::routing_activation_request); });
     auto link = connect_doip(gateway.client());
     REQUIRE_FALSE(link);
     CHECK(link.error().code == Errc::network);
+    CHECK(gateway.script_ok());
   }
   SECTION("a bad header from the gateway is NACKed and ends the link") {
     std::optional<Bytes> nack;
@@ -415,6 +458,7 @@ TEST_CASE("DoIP client: gateway failures", "[doip]") {
       CHECK(sent.error().code == Errc::protocol);
       CHECK(sent.error().message.find("incorrect pattern format (0x00)") != std::string::npos);
       link->reset();
+      CHECK(gateway.script_ok());
     }
     CHECK(nack == Bytes{0x00});
   }
@@ -430,6 +474,7 @@ TEST_CASE("DoIP client: gateway failures", "[doip]") {
     REQUIRE(link);
     CHECK((*link)->max_message_size() == 4095);
     link->reset();
+    CHECK(gateway.script_ok());
   }
 }
 
@@ -482,9 +527,9 @@ TEST_CASE("DoIP server handles bad input like an entity should", "[doip]") {
     auto peer = RawPeer::connect_to(bench.server.port());
     REQUIRE(peer);
     peer->send(PayloadType::routing_activation_request, activation_request(k_tester));
-    CHECK(peer->expect(PayloadType::routing_activation_response)[4] == 0x10);
+    CHECK(code_of(peer->expect(PayloadType::routing_activation_response)) == 0x10);
     peer->send(PayloadType::routing_activation_request, activation_request(0x0E81));
-    CHECK(peer->expect(PayloadType::routing_activation_response)[4] == 0x02);
+    CHECK(code_of(peer->expect(PayloadType::routing_activation_response)) == 0x02);
     CHECK(peer->closed_by_peer());
   }
   SECTION("entity status reports node type, sockets and max data size") {
@@ -501,7 +546,7 @@ TEST_CASE("DoIP server handles bad input like an entity should", "[doip]") {
     auto peer = RawPeer::connect_to(bench.server.port());
     REQUIRE(peer);
     peer->send(PayloadType::routing_activation_request, activation_request(k_tester));
-    CHECK(peer->expect(PayloadType::routing_activation_response)[4] == 0x10);
+    CHECK(code_of(peer->expect(PayloadType::routing_activation_response)) == 0x10);
     peer->send(PayloadType::diagnostic_message, diag_payload(k_tester, k_ecu, Bytes(0x10001, 0x36)));
     CHECK(peer->expect(PayloadType::diagnostic_nack) == Bytes{0x00, 0x10, 0x0E, 0x80, 0x04});
     peer->send(PayloadType::diagnostic_message, diag_payload(k_tester, k_ecu, {0x3E, 0x00}));

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "support/temp_dir.hpp"
 #include "transport/trace.hpp"
@@ -66,4 +67,32 @@ TEST_CASE("the trace writer appends one line per frame and flushes on close", "[
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK(content == "(1436509052.249713) vcan0 7E0#01\n(1436509052.249713) vcan0 7E8#02\n");
   CHECK(TraceWriter::open(dir / "no" / "such" / "dir.log", "x").error().code == Errc::io);
+}
+
+TEST_CASE("trace writers append: links opened one after another share the file", "[transport][trace]") {
+  test::TempDir dir;
+  for (std::uint32_t id : {0x7E0u, 0x7E8u}) {
+    auto writer = TraceWriter::open(dir / "t.log", "vcan0");
+    REQUIRE(writer.ok());
+    (*writer)->write(frame_of(id, {0x01}), k_when);
+  }
+  {
+    auto a = TraceWriter::open(dir / "t.log", "vcan0");
+    auto b = TraceWriter::open(dir / "t.log", "vcan0");
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    for (int i = 0; i < 2000; ++i) {
+      (*a)->write(frame_of(0x100, {0xAA, 0xBB}), k_when);
+      (*b)->write(frame_of(0x200, {0xCC}), k_when);
+    }
+  }
+  std::ifstream in(dir / "t.log");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 4002);
+  CHECK(lines[0] == "(1436509052.249713) vcan0 7E0#01");
+  CHECK(lines[1] == "(1436509052.249713) vcan0 7E8#01");
+  // Two writers on one file never tear a line.
+  for (const std::string& line : lines)
+    CHECK((line.ends_with(" 100#AABB") || line.ends_with(" 200#CC") || line.ends_with("#01")));
 }

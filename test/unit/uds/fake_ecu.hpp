@@ -84,6 +84,9 @@ class FakeEcu : public DiagLink {
   std::size_t max_message_size() const override { return link_max; }
   std::string describe() const override { return "fake-ecu"; }
 
+  // The next n requests go unanswered (an ECU still booting).
+  void ignore_next(int n) { unanswered_left = n; }
+
   std::size_t count_sid(std::uint8_t service) const {
     std::size_t n = 0;
     for (const auto& r : requests) n += !r.empty() && r[0] == service;

@@ -363,6 +363,40 @@ TEST_CASE("the ECU may come back slowly after the reset", "[uds]") {
   }
 }
 
+TEST_CASE("the first request waits for an ECU that is still booting", "[uds]") {
+  FakeEcu ecu;
+  UdsClient client(ecu, fast_options());
+  auto options = fast_sequence();
+  auto image = ImageSource::from_memory(two_segments());
+
+  SECTION("answers on the third try") {
+    ecu.ignore_next(2);
+    REQUIRE(run_flash_sequence(client, options, image, toy_key(), null_progress(), "bms"));
+    REQUIRE(ecu.requests.size() > 3);
+    CHECK(ecu.requests[0] == Bytes{0x10, 0x03});
+    CHECK(ecu.requests[1] == Bytes{0x10, 0x03});
+    CHECK(ecu.requests[2] == Bytes{0x10, 0x03});
+    CHECK(ecu.requests[3] == Bytes{0x85, 0x02});
+  }
+  SECTION("never answers") {
+    ecu.ignore_next(1000000);
+    options.reset_timeout = 20ms;
+    auto r = run_flash_sequence(client, options, image, toy_key(), null_progress(), "bms");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::timeout);
+    CHECK_THAT(r.error().message, Catch::StartsWith("DiagnosticSessionControl 0x03: no response"));
+    CHECK(ecu.requests.size() >= 2);
+  }
+  SECTION("a later step is not repeated on silence") {
+    // The fake never answers a suppressed TesterPresent: a raw "3E 80" step meets silence.
+    options.flash_steps.insert(options.flash_steps.begin() + 1, UdsStep{UdsStepKind::request, {0x3E, 0x80}});
+    auto r = run_flash_sequence(client, options, image, toy_key(), null_progress(), "bms");
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::timeout);
+    CHECK(ecu.count_sid(0x3E) == 1);
+  }
+}
+
 TEST_CASE("an interruption stops between blocks", "[uds]") {
   FakeEcu ecu;
   UdsClient client(ecu, fast_options());
