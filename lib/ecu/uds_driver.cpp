@@ -16,6 +16,18 @@ constexpr long long k_max_u16 = 0xFFFF;
 constexpr long long k_max_u32 = 0xFFFFFFFF;
 constexpr long long k_max_can_id = 0x1FFFFFFF;
 constexpr long long k_max_ms = 24LL * 3600 * 1000;
+// Bit 7 of a sub-function byte is suppressPosRspMsgIndicationBit: sub-functions are 7 bits.
+constexpr long long k_max_sub_function = 0x7F;
+// SecurityAccess requestSeed levels are odd; 0x7D is the last below the reserved 0x7F.
+constexpr long long k_max_security_level = 0x7D;
+constexpr std::uint32_t k_max_standard_can_id = 0x7FF;
+constexpr long long k_min_tx_dl = 8;
+constexpr long long k_max_tx_dl = 64;
+constexpr std::uint8_t k_fd_tx_dl = 64;
+constexpr long long k_max_bitrate = 10'000'000;
+constexpr long long k_max_data_bitrate = 20'000'000;
+constexpr std::uint8_t k_first_printable = 0x20;
+constexpr std::uint8_t k_delete = 0x7F;
 
 // Reads the keys of one mapping of the `uds:` section, every error with file:line:col.
 class Section {
@@ -133,12 +145,13 @@ Result<void> parse_can(const Section& s, UdsCanSettings& can) {
   }
   ECUUP_TRY(s.integer("source_address", can.source_address, k_max_u8));
   ECUUP_TRY(s.integer("target_address", can.target_address, k_max_u8));
-  if (!can.extended_ids && (can.tx_id > 0x7FF || can.rx_id > 0x7FF)) {
-    return s.error_at(can.tx_id > 0x7FF ? "tx_id" : "rx_id", "an 11-bit CAN id is at most 0x7FF (set extended_ids)");
+  if (!can.extended_ids && (can.tx_id > k_max_standard_can_id || can.rx_id > k_max_standard_can_id)) {
+    return s.error_at(can.tx_id > k_max_standard_can_id ? "tx_id" : "rx_id",
+                      "an 11-bit CAN id is at most 0x7FF (set extended_ids)");
   }
   ECUUP_TRY(s.boolean("fd", can.fd));
-  if (can.fd) can.tx_dl = 64;
-  ECUUP_TRY(s.integer("tx_dl", can.tx_dl, 64, 8));
+  if (can.fd) can.tx_dl = k_fd_tx_dl;
+  ECUUP_TRY(s.integer("tx_dl", can.tx_dl, k_max_tx_dl, k_min_tx_dl));
   if (s.has("padding")) {
     if (s.node()["padding"].IsNull() || s.node()["padding"].Scalar() == "none") {
       can.padding.reset();
@@ -150,8 +163,8 @@ Result<void> parse_can(const Section& s, UdsCanSettings& can) {
   }
   ECUUP_TRY(s.integer("block_size", can.block_size, k_max_u8));
   ECUUP_TRY(s.integer("st_min", can.st_min, k_max_u8));
-  ECUUP_TRY(s.integer("bitrate", can.bitrate, 10'000'000));
-  ECUUP_TRY(s.integer("data_bitrate", can.data_bitrate, 20'000'000));
+  ECUUP_TRY(s.integer("bitrate", can.bitrate, k_max_bitrate));
+  ECUUP_TRY(s.integer("data_bitrate", can.data_bitrate, k_max_data_bitrate));
   ECUUP_TRY(s.millis("n_as_ms", can.n_as, 1));
   ECUUP_TRY(s.millis("n_bs_ms", can.n_bs, 1));
   ECUUP_TRY(s.millis("n_cr_ms", can.n_cr, 1));
@@ -192,7 +205,7 @@ Result<std::vector<MemoryRegion>> parse_regions(const Section& parent, const std
   return regions;
 }
 
-bool printable(std::uint8_t c) { return c >= 0x20 && c < 0x7F; }
+bool printable(std::uint8_t c) { return c >= k_first_printable && c < k_delete; }
 
 // Runs the driver's operations over one link, opened on first use and re-opened after a reset.
 class UdsDriver final : public EcuDriver {
@@ -364,7 +377,7 @@ Result<UdsDriverSettings> parse_uds_settings(const EcuConfig& ecu, const DriverC
 
   ECUUP_ASSIGN(auto security, root.child("security"));
   ECUUP_TRY(security.known({"level", "key_command", "key_library"}));
-  ECUUP_TRY(security.integer("level", out.sequence.security_level, 0x7D, 1));
+  ECUUP_TRY(security.integer("level", out.sequence.security_level, k_max_security_level, 1));
   if (out.sequence.security_level % 2 == 0) {
     return security.error_at("level", "'level' is the odd requestSeed sub-function (1, 3, 5, ...)");
   }
@@ -381,19 +394,19 @@ Result<UdsDriverSettings> parse_uds_settings(const EcuConfig& ecu, const DriverC
 
   ECUUP_ASSIGN(auto sessions, root.child("sessions"));
   ECUUP_TRY(sessions.known({"default", "extended", "programming"}));
-  ECUUP_TRY(sessions.integer("default", out.sequence.default_session, 0x7F, 1));
-  ECUUP_TRY(sessions.integer("extended", out.sequence.extended_session, 0x7F, 1));
-  ECUUP_TRY(sessions.integer("programming", out.sequence.programming_session, 0x7F, 1));
+  ECUUP_TRY(sessions.integer("default", out.sequence.default_session, k_max_sub_function, 1));
+  ECUUP_TRY(sessions.integer("extended", out.sequence.extended_session, k_max_sub_function, 1));
+  ECUUP_TRY(sessions.integer("programming", out.sequence.programming_session, k_max_sub_function, 1));
 
   ECUUP_ASSIGN(auto comm, root.child("communication_control"));
   ECUUP_TRY(comm.known({"off", "on", "communication_type"}));
-  ECUUP_TRY(comm.integer("off", out.sequence.communication_control_off, 0x7F));
-  ECUUP_TRY(comm.integer("on", out.sequence.communication_control_on, 0x7F));
+  ECUUP_TRY(comm.integer("off", out.sequence.communication_control_off, k_max_sub_function));
+  ECUUP_TRY(comm.integer("on", out.sequence.communication_control_on, k_max_sub_function));
   ECUUP_TRY(comm.integer("communication_type", out.sequence.communication_type, k_max_u8));
   ECUUP_ASSIGN(auto dtc, root.child("dtc_setting"));
   ECUUP_TRY(dtc.known({"off", "on"}));
-  ECUUP_TRY(dtc.integer("off", out.sequence.dtc_setting_off, 0x7F));
-  ECUUP_TRY(dtc.integer("on", out.sequence.dtc_setting_on, 0x7F));
+  ECUUP_TRY(dtc.integer("off", out.sequence.dtc_setting_off, k_max_sub_function));
+  ECUUP_TRY(dtc.integer("on", out.sequence.dtc_setting_on, k_max_sub_function));
 
   ECUUP_ASSIGN(auto erase, root.child("erase"));
   ECUUP_TRY(erase.known({"routine", "per_segment", "expect_status"}));
@@ -405,7 +418,7 @@ Result<UdsDriverSettings> parse_uds_settings(const EcuConfig& ecu, const DriverC
   ECUUP_TRY(check.integer("routine", out.sequence.check_routine, k_max_u16));
   ECUUP_TRY(check.hex("option_record", out.sequence.check_option_record));
   ECUUP_TRY(check.hex("expect_status", out.sequence.check_expected_status));
-  ECUUP_TRY(root.integer("reset_type", out.sequence.reset_type, 0x7F, 1));
+  ECUUP_TRY(root.integer("reset_type", out.sequence.reset_type, k_max_sub_function, 1));
 
   ECUUP_ASSIGN(auto memory, root.child("memory"));
   ECUUP_TRY(memory.known({"address_bytes", "size_bytes", "data_format"}));

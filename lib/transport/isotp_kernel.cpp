@@ -109,6 +109,8 @@ Result<std::unique_ptr<DiagLink>> make_kernel_isotp_link(const std::string& ifac
   can_isotp_options opts{};
   // Report transmission errors from write() itself rather than the next call.
   opts.flags = CAN_ISOTP_WAIT_TX_DONE;
+  // Functional requests go to many ECUs: single frames, no flow control expected.
+  if (resolved.target == IsoTpTarget::functional) opts.flags |= CAN_ISOTP_SF_BROADCAST;
   if (resolved.padding) {
     opts.flags |= CAN_ISOTP_TX_PADDING;
     opts.txpad_content = *resolved.padding;

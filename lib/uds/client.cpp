@@ -264,6 +264,12 @@ Result<Bytes> UdsClient::transfer_data(std::uint8_t block_counter, ByteView data
   const std::string label =
       label_in.empty() ? fmt::format("TransferData counter 0x{:02X}", block_counter) : label_in;
   ECUUP_ASSIGN(Bytes rsp, request(req, label));
+  // After a repeated block, the ECU's late answer to the first attempt may still be queued.
+  const std::uint8_t previous = static_cast<std::uint8_t>(block_counter - 1);
+  while (rsp.size() >= 2 && rsp[1] == previous) {
+    note(label + ": skipping a late answer to the previous block");
+    ECUUP_ASSIGN(rsp, await_response(sid::k_transfer_data, label));
+  }
   if (rsp.size() < 2 || rsp[1] != block_counter) {
     return protocol_error(label, rsp.size() < 2 ? std::string("response lacks the block counter")
                                                 : fmt::format("response echoes block 0x{:02X}", rsp[1]));

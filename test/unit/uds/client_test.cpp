@@ -172,6 +172,18 @@ TEST_CASE("responses must match the request", "[uds]") {
   }
 }
 
+TEST_CASE("a late duplicate TransferData answer is skipped", "[uds]") {
+  ScriptedLink link;
+  link.script.push_back({});                            // block 1: the answer is late...
+  link.script.push_back({{0x76, 0x01}, {0x76, 0x01}});  // ...and arrives with the repeat's answer
+  link.script.push_back({{0x76, 0x02}});
+  UdsClient client(link, fast_options());
+  CHECK_FALSE(client.transfer_data(0x01, Bytes{1}));
+  REQUIRE(client.transfer_data(0x01, Bytes{1}));
+  REQUIRE(client.transfer_data(0x02, Bytes{2}));
+  CHECK(link.pending.empty());
+}
+
 TEST_CASE("busyRepeatRequest repeats the request", "[uds]") {
   ScriptedLink link;
   link.script.push_back({{0x7F, 0x22, 0x21}});
