@@ -1,3 +1,7 @@
+#include <array>
+#include <fstream>
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "api/session.hpp"
@@ -61,6 +65,16 @@ Result<Fetched> fetch_artifact(Session& s, Repository& repo, const std::string& 
     return make_error(Errc::verify, fmt::format("{}: stored copy is corrupt (removed); run fetch again", a.name));
   }
   return Fetched{final_path, sha, fs::file_size(final_path)};
+}
+
+// The ecuup image header at the start of `path`, if it has one.
+std::optional<SwImageInfo> read_header(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::array<char, k_sw_image_header_size> head{};
+  if (!in.read(head.data(), head.size())) return std::nullopt;
+  auto info = parse_sw_image_header(ByteView(reinterpret_cast<const std::uint8_t*>(head.data()), head.size()));
+  if (!info) return std::nullopt;
+  return *info;
 }
 
 struct ImageChoice {
@@ -143,13 +157,16 @@ Result<StepReport> fetch(const Config& config, const Common& common) {
     std::string image_sha;
     if (image) {
       image_version = image->version;
+      // Only the header: reading the whole image again for its CRC is the ECU's check, not fetch's.
       if (image_version.empty())
-        if (auto head = verify_sw_image_file(image->path); head) image_version = head->version;
+        if (auto head = read_header(image->path)) image_version = head->version;
       if (!image_version.empty() && image_version != task.target_version)
         image = make_error(Errc::verify, fmt::format("fetch {}: the artifact holds version {}, the task says {}",
                                                      ecu->name, image_version, task.target_version));
     }
-    if (image) {
+    if (image && image->path == fetched.front().file) {
+      image_sha = fetched.front().sha256;  // the artifact itself: already hashed and verified
+    } else if (image) {
       auto sha = sha256_file(image->path);
       if (!sha) image = std::move(sha).error();
       else image_sha = *sha;
