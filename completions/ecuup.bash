@@ -102,7 +102,7 @@ _ecuup() {
         inventory | report | fetch | restore) opts="$common -n --dry-run" ;;
         flash | update) opts="$common -n --dry-run --no-backup" ;;
         backup) opts="$common -n --dry-run --import --version --read --list" ;;
-        status) opts="$common --no-sync" ;;
+        status) opts="$common --sync --no-sync" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -69,4 +69,5 @@ complete -c ecuup -n "__fish_seen_subcommand_from backup" -l import -x -a '(__ec
 complete -c ecuup -n "__fish_seen_subcommand_from backup" -l version -x -d 'Version the imported file holds'
 complete -c ecuup -n "__fish_seen_subcommand_from backup" -l read -d 'Read the installed software out as backup'
 complete -c ecuup -n "__fish_seen_subcommand_from backup" -l list -d 'List the backups and check their hashes'
+complete -c ecuup -n "__fish_seen_subcommand_from status" -l sync -d 'Deliver queued results first (default)'
 complete -c ecuup -n "__fish_seen_subcommand_from status" -l no-sync -d 'Do not deliver queued results'

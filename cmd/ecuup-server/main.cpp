@@ -171,20 +171,9 @@ int main(int argc, char** argv) {
   if (upload->parsed()) {
     done = admin_upload(admin_ctx, part, version, file, filename);
   } else if (assign->parsed()) {
-    VehicleSelector selector;
-    if (!vehicle.empty()) selector.vehicle = vehicle;
-    selector.all = all;
-    if (!match.empty()) {
-      auto eq = match.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return fail(make_error(Errc::usage, "--match expects ATTR=VALUE"));
-      }
-      selector.match = std::make_pair(match.substr(0, eq), match.substr(eq + 1));
-    }
-    if (!selector.vehicle && !selector.all && !selector.match) {
-      return fail(make_error(Errc::usage, "assign needs one of --vehicle, --all, --match"));
-    }
-    done = admin_assign(admin_ctx, part, version, selector, mode);
+    auto selector = make_selector(vehicle, all, match);
+    if (!selector) return fail(selector.error());
+    done = admin_assign(admin_ctx, part, version, *selector, mode);
   } else if (vehicle_add->parsed()) {
     done = admin_vehicle_add(admin_ctx, vehicle_id, token);
   } else if (cancel->parsed()) {

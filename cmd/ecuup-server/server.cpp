@@ -339,16 +339,18 @@ class DdiRequest {
   void artifact_list(const std::string& module_text) {
     auto module_id = parse_id(module_text);
     if (!module_id) return send_error(m_res, k_not_found, "repo.entitiyNotFound", "no such software module");
-    auto modules = m_store.modules();
-    if (!modules) return send_store_error(m_res, modules.error());
-    for (const auto& m : *modules) {
-      if (m.id != *module_id || m.artifacts.empty()) continue;
-      auto allowed = m_store.artifact_for(m_vehicle, m.id, m.artifacts.front().filename, m_auth == Auth::gateway);
+    auto artifacts = m_store.module_artifacts(*module_id);
+    if (!artifacts) return send_store_error(m_res, artifacts.error());
+    if (!artifacts->empty()) {
+      // Visible to the vehicle exactly when its artifacts are downloadable by it.
+      auto allowed = m_store.artifact_for(m_vehicle, *module_id, artifacts->front().filename,
+                                          m_auth == Auth::gateway);
       if (!allowed) return send_store_error(m_res, allowed.error());
-      if (!*allowed) break;
-      json list = json::array();
-      for (const auto& a : m.artifacts) list.push_back(artifact_json(a));
-      return send_json(m_res, k_ok, list);
+      if (*allowed) {
+        json list = json::array();
+        for (const auto& a : *artifacts) list.push_back(artifact_json(a));
+        return send_json(m_res, k_ok, list);
+      }
     }
     send_error(m_res, k_not_found, "repo.entitiyNotFound",
                "software module " + module_text + " is not assigned to " + m_vehicle);
@@ -639,21 +641,11 @@ void handle_admin(const Context& ctx, const httplib::Request& req, httplib::Resp
     return send_json(res, k_ok, out);
   }
   if (rest.size() == 1 && rest[0] == "assignments" && m == "POST") {
-    VehicleSelector selector;
-    if (!str("vehicle").empty()) selector.vehicle = str("vehicle");
-    selector.all = body.value("all", false);
-    std::string match = str("match");
-    if (!match.empty()) {
-      auto eq = match.find('=');
-      if (eq == std::string::npos) return send_error(res, k_bad_request, "rest.param.invalid", "match must be attr=value");
-      selector.match = std::make_pair(match.substr(0, eq), match.substr(eq + 1));
-    }
-    if ((selector.vehicle ? 1 : 0) + (selector.all ? 1 : 0) + (selector.match ? 1 : 0) != 1) {
-      return send_error(res, k_bad_request, "rest.param.invalid", "give exactly one of vehicle, all, match");
-    }
+    auto selector = make_selector(str("vehicle"), body.value("all", false), str("match"));
+    if (!selector) return send_store_error(res, selector.error());
     auto mode = parse_update_mode(str("mode").empty() ? "forced" : str("mode"));
     if (!mode) return send_store_error(res, mode.error());
-    auto out = store.assign(str("part"), str("version"), selector, *mode);
+    auto out = store.assign(str("part"), str("version"), *selector, *mode);
     if (!out) return send_store_error(res, out.error());
     json list = json::array();
     for (const auto& o : *out) {

@@ -191,6 +191,23 @@ Result<UpdateMode> parse_update_mode(const std::string& text) {
   return make_error(Errc::usage, "unknown update mode '" + text + "' (forced, attempt, downloadonly)");
 }
 
+Result<VehicleSelector> make_selector(const std::string& vehicle, bool all, const std::string& match) {
+  VehicleSelector selector;
+  if (!vehicle.empty()) selector.vehicle = vehicle;
+  selector.all = all;
+  if (!match.empty()) {
+    auto eq = match.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return make_error(Errc::usage, "match '" + match + "' is not ATTR=VALUE");
+    }
+    selector.match = std::make_pair(match.substr(0, eq), match.substr(eq + 1));
+  }
+  if ((selector.vehicle ? 1 : 0) + (all ? 1 : 0) + (selector.match ? 1 : 0) != 1) {
+    return make_error(Errc::usage, "assign to exactly one of: a vehicle, all vehicles, a match");
+  }
+  return selector;
+}
+
 const char* action_state_name(ActionState state) {
   switch (state) {
     case ActionState::open: return "open";
@@ -281,11 +298,7 @@ Result<void> Store::put_config_data(const std::string& vehicle, ConfigMode mode,
       del->bind_all(vehicle, key);
       ECUUP_TRY(del->run());
     } else {
-      ECUUP_ASSIGN(auto put, m_conn->prepare(
-          "INSERT INTO attributes(vehicle_id, key, value) VALUES(?1, ?2, ?3)"
-          " ON CONFLICT(vehicle_id, key) DO UPDATE SET value=excluded.value"));
-      put->bind_all(vehicle, key, value);
-      ECUUP_TRY(put->run());
+      ECUUP_TRY(set_attribute(vehicle, key, value));
     }
   }
   ECUUP_ASSIGN(auto upd, m_conn->prepare(
@@ -309,7 +322,8 @@ Result<std::optional<std::pair<std::int64_t, ActionState>>> Store::open_action_o
 
 // Applies the server rule after the vehicle reported (Trigger::report) or its assignment changed
 // (Trigger::assignment). A report never disturbs an action in progress unless the vehicle now runs
-// everything assigned; an assignment change supersedes an open action whose parts no longer match.
+// every version the action carries; an assignment change supersedes an open action whose parts
+// no longer match.
 Result<void> Store::reconcile(const std::string& vehicle, Trigger trigger) {
   struct Target {
     std::string part;
@@ -336,13 +350,20 @@ Result<void> Store::reconcile(const std::string& vehicle, Trigger trigger) {
   ECUUP_ASSIGN(auto open, open_action_of(vehicle));
   if (open) {
     auto [action_id, state] = *open;
+    ECUUP_ASSIGN(auto chunks, action_chunks(action_id));
     if (trigger == Trigger::report) {
-      if (!targets.empty() || state != ActionState::open) return success();
+      if (state != ActionState::open) return success();
+      // The vehicle runs every version its action was to install: the action is done.
+      for (const auto& chunk : chunks) {
+        ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT value FROM attributes WHERE vehicle_id=?1 AND key=?2"));
+        q->bind_all(vehicle, version_key(chunk.part));
+        ECUUP_ASSIGN(bool row, q->step());
+        if (!row || q->column_text(0) != chunk.version) return success();
+      }
       ECUUP_TRY(add_feedback(action_id, "server",
-                             {"closed", "success", {}, {}, {"vehicle reported the assigned versions"}}));
+                             {"closed", "success", {}, {}, {"vehicle reported the versions of this action"}}));
       return close_action(action_id, "success");
     }
-    ECUUP_ASSIGN(auto chunks, action_chunks(action_id));
     bool same = chunks.size() == targets.size();
     for (std::size_t i = 0; same && i < chunks.size(); ++i) {
       same = chunks[i].part == targets[i].part && chunks[i].id == targets[i].module_id;
@@ -388,6 +409,15 @@ Result<void> Store::close_action(std::int64_t action_id, const std::string& resu
       " WHERE id=(SELECT vehicle_id FROM actions WHERE id=?1)"));
   v->bind_all(action_id);
   return v->run();
+}
+
+Result<void> Store::set_attribute(const std::string& vehicle, const std::string& key,
+                                 const std::string& value) {
+  ECUUP_ASSIGN(auto put, m_conn->prepare(
+      "INSERT INTO attributes(vehicle_id, key, value) VALUES(?1, ?2, ?3)"
+      " ON CONFLICT(vehicle_id, key) DO UPDATE SET value=excluded.value"));
+  put->bind_all(vehicle, key, value);
+  return put->run();
 }
 
 Result<void> Store::add_feedback(std::int64_t action_id, const std::string& kind,
@@ -512,13 +542,7 @@ Result<FeedbackOutcome> Store::deployment_feedback(const std::string& vehicle, s
     ECUUP_TRY(close_action(action_id, result));
     if (result == "success") {
       // The chunks are installed now: record their versions as the vehicle's reported ones.
-      for (const auto& chunk : a->chunks) {
-        ECUUP_ASSIGN(auto put, m_conn->prepare(
-            "INSERT INTO attributes(vehicle_id, key, value) VALUES(?1, ?2, ?3)"
-            " ON CONFLICT(vehicle_id, key) DO UPDATE SET value=excluded.value"));
-        put->bind_all(vehicle, version_key(chunk.part), chunk.version);
-        ECUUP_TRY(put->run());
-      }
+      for (const auto& chunk : a->chunks) ECUUP_TRY(set_attribute(vehicle, version_key(chunk.part), chunk.version));
     }
   }
   ECUUP_TRY(tx.commit());

@@ -104,6 +104,9 @@ struct VehicleSelector {
   std::optional<std::pair<std::string, std::string>> match;  // attribute key, value
 };
 
+// Exactly one of: a vehicle id, all (true), an "ATTR=VALUE" match. Errc::usage otherwise.
+Result<VehicleSelector> make_selector(const std::string& vehicle, bool all, const std::string& match);
+
 struct AssignOutcome {
   std::string vehicle_id;
   std::int64_t action = 0;  // the vehicle's open action afterwards, 0: none
@@ -140,6 +143,8 @@ class Store {
   Result<std::optional<ArtifactInfo>> artifact_for(const std::string& vehicle, std::int64_t module_id,
                                                    const std::string& filename, bool any_vehicle);
 
+  Result<std::vector<ArtifactInfo>> module_artifacts(std::int64_t module_id);
+
   // Management.
   // Copies `file` into the artifact store (hashing it on the way) as module part/version's
   // artifact `filename` (default: the file's name); replaces an artifact of the same name.
@@ -162,10 +167,10 @@ class Store {
   Result<void> migrate();
   Result<void> reconcile(const std::string& vehicle, Trigger trigger);
   Result<void> close_action(std::int64_t action_id, const std::string& result);
+  Result<void> set_attribute(const std::string& vehicle, const std::string& key, const std::string& value);
   Result<void> add_feedback(std::int64_t action_id, const std::string& kind,
                             const FeedbackInput& feedback);
   Result<std::vector<ModuleInfo>> action_chunks(std::int64_t action_id);
-  Result<std::vector<ArtifactInfo>> module_artifacts(std::int64_t module_id);
   Result<std::vector<FeedbackEntry>> action_history(std::int64_t action_id, int limit);
   Result<std::optional<ActionDetails>> load_action(std::int64_t action_id, int history_limit);
   Result<std::optional<std::pair<std::int64_t, ActionState>>> open_action_of(const std::string& vehicle);

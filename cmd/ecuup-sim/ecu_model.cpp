@@ -60,6 +60,7 @@ constexpr std::uint8_t k_routine_start = 0x01;
 constexpr std::uint8_t k_routine_stop = 0x02;
 constexpr std::uint8_t k_routine_results = 0x03;
 constexpr std::uint8_t k_routine_status_ok = 0x00;
+constexpr std::uint8_t k_routine_status_failed = 0x01;
 constexpr std::uint8_t k_length_format_2_bytes = 0x20;  // 0x34/0x35 response: maxNumberOfBlockLength in 2 bytes
 
 constexpr milliseconds k_default_silence{2000};
@@ -330,7 +331,7 @@ Reply EcuModel::routine_control(ByteView req) {
   if (sf == k_routine_results) {
     if (routine != k_routine_check || !m_last_check_ok) return negative(req[0], k_nrc_request_sequence_error);
     Bytes out = prefix;
-    out.push_back(*m_last_check_ok ? k_routine_status_ok : 0x01);
+    out.push_back(*m_last_check_ok ? k_routine_status_ok : k_routine_status_failed);
     return respond(std::move(out));
   }
   if (m_session != Session::programming) return negative(req[0], k_nrc_conditions_not_correct);

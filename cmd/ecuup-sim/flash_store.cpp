@@ -148,6 +148,8 @@ Result<void> FlashStore::set_valid(bool valid) {
 Result<std::vector<DumpRegion>> list_flash_files(const fs::path& ecu_dir) {
   std::vector<DumpRegion> out;
   std::error_code ec;
+  if (!fs::is_directory(ecu_dir, ec))
+    return make_error(Errc::not_found, ecu_dir.string() + ": no flash state here (has this ECU run with this --state?)");
   for (const auto& entry : fs::directory_iterator(ecu_dir, ec)) {
     auto name = entry.path().filename().string();
     if (name.size() != 18 || name.rfind("flash-", 0) != 0 || name.substr(14) != ".bin") continue;

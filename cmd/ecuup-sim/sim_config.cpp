@@ -15,6 +15,10 @@ namespace {
 constexpr std::uint32_t k_default_can_block_length = 0x0FFF;
 constexpr std::uint32_t k_default_doip_block_length = 4096 + 2;
 constexpr std::uint32_t k_min_block_length = 3;  // SID + counter + one data byte
+constexpr std::uint32_t k_max_standard_can_id = 0x7FF;
+constexpr std::uint32_t k_max_extended_can_id = 0x1FFFFFFF;
+constexpr std::uint32_t k_max_security_level = 0x41;  // requestSeed sub-functions 0x01..0x41 (ISO 14229-1)
+constexpr std::uint32_t k_max_u16 = 0xFFFF;
 
 class Parser {
  public:
@@ -100,7 +104,7 @@ class Parser {
       return error_at(node["name"], "ecu name '" + ecu.name + "' must be non-empty without ':', '/' or blanks");
     const std::string where = "ecu " + ecu.name;
     if (auto a = node["doip_address"]) {
-      ECUUP_ASSIGN(auto addr, number(a, where + " doip_address", 0xFFFF));
+      ECUUP_ASSIGN(auto addr, number(a, where + " doip_address", k_max_u16));
       ecu.doip_address = static_cast<std::uint16_t>(addr);
     }
     if (auto c = node["can"]) {
@@ -108,7 +112,7 @@ class Parser {
       CanIds ids;
       if (c["extended"]) { ECUUP_ASSIGN(ids.extended, boolean(c["extended"], where + " can extended")); }
       if (c["fd"]) { ECUUP_ASSIGN(ids.fd, boolean(c["fd"], where + " can fd")); }
-      std::uint32_t id_max = ids.extended ? 0x1FFFFFFF : 0x7FF;
+      std::uint32_t id_max = ids.extended ? k_max_extended_can_id : k_max_standard_can_id;
       if (!c["request_id"] || !c["response_id"]) return error_at(c, where + " can needs request_id and response_id");
       ECUUP_ASSIGN(ids.request_id, number(c["request_id"], where + " can request_id", id_max));
       ECUUP_ASSIGN(ids.response_id, number(c["response_id"], where + " can response_id", id_max));
@@ -155,14 +159,14 @@ class Parser {
       if (!s.IsSequence() || s.size() == 0) return error_at(s, where + " security_levels must be a non-empty list");
       ecu.security_levels.clear();
       for (const auto& l : s) {
-        ECUUP_ASSIGN(auto level, number(l, "security level", 0x41));
+        ECUUP_ASSIGN(auto level, number(l, "security level", k_max_security_level));
         if (level % 2 == 0 || level == 0) return error_at(l, "security levels are the odd requestSeed sub-functions 0x01..0x41");
         ecu.security_levels.push_back(static_cast<std::uint8_t>(level));
       }
       ecu.programming_level = ecu.security_levels.front();
     }
     if (auto p = node["programming_level"]) {
-      ECUUP_ASSIGN(auto level, number(p, "programming_level", 0x41));
+      ECUUP_ASSIGN(auto level, number(p, "programming_level", k_max_security_level));
       if (std::find(ecu.security_levels.begin(), ecu.security_levels.end(), level) == ecu.security_levels.end())
         return error_at(p, "programming_level must be one of security_levels");
       ecu.programming_level = static_cast<std::uint8_t>(level);
@@ -177,12 +181,12 @@ class Parser {
       if (t["write_bytes_per_s"]) { ECUUP_ASSIGN(tm.write_bytes_per_s, number(t["write_bytes_per_s"], "write_bytes_per_s")); }
       if (t["reset_time_ms"]) { ECUUP_ASSIGN(tm.reset_time_ms, number(t["reset_time_ms"], "reset_time_ms")); }
       if (t["s3_timeout_ms"]) { ECUUP_ASSIGN(tm.s3_timeout_ms, number(t["s3_timeout_ms"], "s3_timeout_ms")); }
-      if (t["p2_ms"]) { ECUUP_ASSIGN(tm.p2_ms, number(t["p2_ms"], "p2_ms", 0xFFFF)); }
-      if (t["p2_star_ms"]) { ECUUP_ASSIGN(tm.p2_star_ms, number(t["p2_star_ms"], "p2_star_ms", 0xFFFF * 10)); }
+      if (t["p2_ms"]) { ECUUP_ASSIGN(tm.p2_ms, number(t["p2_ms"], "p2_ms", k_max_u16)); }
+      if (t["p2_star_ms"]) { ECUUP_ASSIGN(tm.p2_star_ms, number(t["p2_star_ms"], "p2_star_ms", k_max_u16 * 10)); }
       if (t["security_delay_ms"]) { ECUUP_ASSIGN(tm.security_delay_ms, number(t["security_delay_ms"], "security_delay_ms")); }
     }
     if (auto b = node["max_block_length"]) {
-      ECUUP_ASSIGN(ecu.max_block_length, number(b, "max_block_length", 0xFFFF));
+      ECUUP_ASSIGN(ecu.max_block_length, number(b, "max_block_length", k_max_u16));
       if (ecu.max_block_length < k_min_block_length) return error_at(b, "max_block_length must be at least 3");
       if (ecu.can && !ecu.can->fd && ecu.max_block_length > k_default_can_block_length)
         return error_at(b, "max_block_length over 4095 needs ISO-TP's 32-bit length escape; keep it <= 0x0FFF on CAN");
@@ -208,7 +212,7 @@ class Parser {
     if (auto d = root["doip"]) {
       ECUUP_TRY(check_keys(d, {"port", "bind", "max_data_size"}, "doip"));
       if (d["port"]) {
-        ECUUP_ASSIGN(auto port, number(d["port"], "doip port", 0xFFFF));
+        ECUUP_ASSIGN(auto port, number(d["port"], "doip port", k_max_u16));
         config.doip_port = static_cast<std::uint16_t>(port);
       }
       if (d["bind"]) { ECUUP_ASSIGN(config.doip_bind, string(d["bind"], "doip bind")); }

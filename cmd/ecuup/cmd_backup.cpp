@@ -42,11 +42,12 @@ std::function<Result<ExitCode>(Context&)> setup_backup(CLI::App& app) {
 }
 
 std::function<Result<ExitCode>(Context&)> setup_status(CLI::App& app) {
-  auto no_sync = std::make_shared<bool>(false);
-  app.add_flag("--no-sync", *no_sync, "do not deliver queued results to the server");
-  return [no_sync](Context& ctx) -> Result<ExitCode> {
+  auto sync = std::make_shared<std::pair<bool, bool>>(false, false);
+  auto* on = app.add_flag("--sync", sync->first, "deliver queued results to the server first (the default)");
+  app.add_flag("--no-sync", sync->second, "do not deliver queued results to the server; only show the state")->excludes(on);
+  return [sync](Context& ctx) -> Result<ExitCode> {
     api::StatusOptions o;
-    o.sync = !*no_sync;
+    o.sync = !sync->second;
     ECUUP_ASSIGN(api::StatusReport rep, api::status(*ctx.config, ctx.common, o));
     ctx.out->status(rep);
     return rep.exit_code;

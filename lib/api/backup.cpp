@@ -21,6 +21,24 @@ Result<void> keep(Session& s, const EcuConfig& ecu, EcuState& st, BackupRecord r
   return s.save();
 }
 
+// One server action may update several ECUs (one chunk each): it is closed only when the last of
+// them is flashed and backed up; before that, each finished ECU is reported as progress.
+void queue_completion(Session& s, const std::string& ecu, const std::string& action_id, const std::string& version) {
+  int total = 0, done = 0;
+  for (const auto& [name, st] : s.manifest().ecus()) {
+    if (!st.task || st.task->action_id != action_id || st.task->download_only) continue;
+    ++total;
+    if (st.flash.state == FlashState::succeeded && st.backup && st.download && st.backup->sha256 == st.download->image_sha256)
+      ++done;
+  }
+  std::string detail = fmt::format("{}: installed {} and kept it as the new backup", ecu, version);
+  if (done < total) {
+    s.queue_feedback(ecu, action_id, FeedbackExecution::proceeding, FeedbackFinished::none, {detail}, done, total);
+  } else {
+    s.queue_feedback(ecu, action_id, FeedbackExecution::closed, FeedbackFinished::success, {detail}, done, total);
+  }
+}
+
 Result<StepReport> commit_new_backups(Session& s) {
   StepReport rep{"backup", s.common().dry_run, {}, {}};
   for (const EcuConfig* ecu : s.selected()) {
@@ -51,9 +69,8 @@ Result<StepReport> commit_new_backups(Session& s) {
     // The backup's version is now the ECU's recorded version.
     st.installed = InstalledState{version, now_iso8601(), st.installed ? st.installed->extra : std::map<std::string, std::string>{}};
     s.event(ecu->name, "backup", fmt::format("new backup {}", version));
-    s.queue_feedback(ecu->name, st.task->action_id, FeedbackExecution::closed, FeedbackFinished::success,
-                     {fmt::format("{}: installed {} and kept it as the new backup", ecu->name, version)});
     ECUUP_TRY(keep(s, *ecu, st, std::move(*rec)));
+    queue_completion(s, ecu->name, st.task->action_id, version);
     rep.ecus.push_back({ecu->name, "kept", version, std::nullopt});
   }
   rep.notes = s.deliver_feedback();

@@ -31,6 +31,7 @@ constexpr std::size_t k_sf_escape_header = 2;        // 00 LL (CAN FD, SF_DL > 7
 constexpr std::size_t k_ff_header = 2;               // 1L LL
 constexpr std::size_t k_ff_escape_header = 6;        // 10 00 LL LL LL LL
 constexpr std::uint32_t k_ff_dl_12bit_max = 0xFFF;
+constexpr std::size_t k_max_message = 0xFFFFFFFF;    // FF_DL escape: 32-bit length
 constexpr std::size_t k_cf_header = 1;
 constexpr std::size_t k_fc_length = 3;
 constexpr std::uint8_t k_default_fd_padding = 0xCC;  // FD frames above 8 bytes must be padded to a DLC length
@@ -38,6 +39,7 @@ constexpr std::uint8_t k_st_min_max_ms = 0x7F;
 constexpr std::uint8_t k_st_min_us_first = 0xF1;
 constexpr std::uint8_t k_st_min_us_last = 0xF9;
 constexpr std::uint32_t k_normal_fixed_physical = 0x18DA0000;
+constexpr std::uint32_t k_normal_fixed_functional = 0x18DB0000;
 constexpr std::uint32_t k_max_standard_id = 0x7FF;
 constexpr std::uint32_t k_max_extended_id = 0x1FFFFFFF;
 
@@ -58,7 +60,7 @@ class IsoTpLink final : public DiagLink {
 
   Result<void> send(ByteView message) override;
   Result<Bytes> receive(std::chrono::milliseconds timeout) override;
-  std::size_t max_message_size() const override { return 0xFFFFFFFFu; }
+  std::size_t max_message_size() const override { return k_max_message; }
   std::string describe() const override {
     return fmt::format("ISO-TP tx 0x{:X} rx 0x{:X}{} on {}", m_options.tx_id, m_options.rx_id, m_options.fd ? " (CAN FD)" : "",
                        m_bus->name());
@@ -127,9 +129,8 @@ Result<void> IsoTpLink::send_flow_control(FlowStatus status) {
 Result<void> IsoTpLink::send(ByteView message) {
   const std::size_t size = message.size();
   if (size == 0) return make_error(Errc::internal, "ISO-TP: cannot send an empty message");
-  if (size > 0xFFFFFFFFu) return make_error(Errc::protocol, "ISO-TP: message larger than 4 GiB");
+  if (size > k_max_message) return make_error(Errc::protocol, "ISO-TP: message larger than 4 GiB");
   const std::size_t tx_dl = m_options.tx_dl;
-  m_tx.id = m_options.tx_id;
 
   if (size <= k_classic_sf_max) {
     m_tx.data[0] = static_cast<std::uint8_t>(k_pci_single | size);
@@ -145,6 +146,9 @@ Result<void> IsoTpLink::send(ByteView message) {
     return send_frame("N_As");
   }
 
+  if (m_options.target == IsoTpTarget::functional)
+    return make_error(Errc::protocol, fmt::format("ISO-TP 0x{:X}: a functional request of {} bytes does not fit a single "
+                                                  "frame", m_options.tx_id, size));
   std::size_t offset = 0;
   if (size <= k_ff_dl_12bit_max) {
     m_tx.data[0] = static_cast<std::uint8_t>(k_pci_first | (size >> 8));
@@ -333,7 +337,9 @@ Result<IsoTpOptions> resolve_isotp_options(const IsoTpOptions& options) {
   IsoTpOptions out = options;
   if (options.addressing == IsoTpAddressing::normal_fixed) {
     out.extended_ids = true;
-    out.tx_id = k_normal_fixed_physical | static_cast<std::uint32_t>(options.target_address) << 8 | options.source_address;
+    const std::uint32_t tx_base =
+        options.target == IsoTpTarget::functional ? k_normal_fixed_functional : k_normal_fixed_physical;
+    out.tx_id = tx_base | static_cast<std::uint32_t>(options.target_address) << 8 | options.source_address;
     out.rx_id = k_normal_fixed_physical | static_cast<std::uint32_t>(options.source_address) << 8 | options.target_address;
   }
   const std::uint32_t max_id = out.extended_ids ? k_max_extended_id : k_max_standard_id;

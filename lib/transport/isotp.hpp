@@ -16,6 +16,10 @@ namespace ecuup {
 
 enum class IsoTpAddressing { normal, normal_fixed };  // normal 11/29-bit ids; normal-fixed 29-bit (18DA/18DB TA SA)
 
+// Functional requests (one request to several ECUs, e.g. 0x7DF or 0x18DB33F1) must fit a single
+// frame (ISO 15765-2: no flow control with many receivers); normal-fixed then uses 0x18DB<TA><SA>.
+enum class IsoTpTarget { physical, functional };
+
 struct IsoTpOptions {
   std::uint32_t tx_id = 0, rx_id = 0;
   bool extended_ids = false;
@@ -29,6 +33,7 @@ struct IsoTpOptions {
   std::chrono::milliseconds n_as{1000}, n_bs{1000}, n_cr{1000};
   std::uint32_t max_rx_message = 1u << 24;      // OVFLW above this
   std::uint8_t max_wait_frames = 10;            // FC WAIT frames tolerated before giving up
+  IsoTpTarget target = IsoTpTarget::physical;   // functional: sends are single frames only
 };
 
 // Errc::config for invalid options (ids out of range, tx_dl not a valid length, classic with tx_dl != 8,
@@ -44,8 +49,8 @@ Result<std::unique_ptr<DiagLink>> make_kernel_isotp_link(const std::string& ifac
 // STmin byte -> separation time: 0x00-0x7F ms, 0xF1-0xF9 100-900 µs, reserved values 127 ms.
 std::chrono::microseconds decode_st_min(std::uint8_t st_min);
 
-// Options with normal-fixed ids filled in (29-bit 0x18DA<TA><SA> out, 0x18DA<SA><TA> in) and
-// everything validated.
+// Options with normal-fixed ids filled in (29-bit 0x18DA<TA><SA> out, or 0x18DB<TA><SA> when
+// functional; 0x18DA<SA><TA> in) and everything validated.
 Result<IsoTpOptions> resolve_isotp_options(const IsoTpOptions& options);
 
 }  // namespace ecuup

@@ -54,7 +54,9 @@ class KernelIsoTpLink final : public DiagLink {
   }
 
   Result<Bytes> receive(std::chrono::milliseconds timeout) override {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    // The kernel hands over whole messages only: one whose first frame came within `timeout` may
+    // still be arriving (a 4095-byte answer is 585 frames), so it gets N_Cr more.
+    const auto deadline = std::chrono::steady_clock::now() + timeout + m_options.n_cr;
     for (;;) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       pollfd pfd{m_fd, POLLIN, 0};
@@ -62,7 +64,8 @@ class KernelIsoTpLink final : public DiagLink {
       if (ready < 0 && errno == EINTR) continue;
       if (ready < 0) return kernel_error(describe() + ": poll", errno);
       if (ready == 0)
-        return make_error(Errc::timeout, fmt::format("{}: no message within {} ms", describe(), timeout.count()));
+        return make_error(Errc::timeout,
+                          fmt::format("{}: no message within {} ms", describe(), (timeout + m_options.n_cr).count()));
       const ssize_t n = ::recv(m_fd, m_buffer.data(), m_buffer.size(), MSG_TRUNC);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return kernel_error(describe() + ": receive", errno);
@@ -109,6 +112,8 @@ Result<std::unique_ptr<DiagLink>> make_kernel_isotp_link(const std::string& ifac
   can_isotp_options opts{};
   // Report transmission errors from write() itself rather than the next call.
   opts.flags = CAN_ISOTP_WAIT_TX_DONE;
+  // Functional requests go to many ECUs: single frames, no flow control expected.
+  if (resolved.target == IsoTpTarget::functional) opts.flags |= CAN_ISOTP_SF_BROADCAST;
   if (resolved.padding) {
     opts.flags |= CAN_ISOTP_TX_PADDING;
     opts.txpad_content = *resolved.padding;

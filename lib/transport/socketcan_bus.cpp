@@ -14,6 +14,10 @@
 
 namespace ecuup {
 
+namespace {
+constexpr int k_receive_buffer_bytes = 4 * 1024 * 1024;
+}  // namespace
+
 Error can_socket_error(const char* what, int error_number) {
   if (error_number == EAFNOSUPPORT || error_number == EPROTONOSUPPORT)
     return make_error(Errc::unsupported, std::string(what) + ": this kernel has no SocketCAN support (" +
@@ -33,6 +37,12 @@ Result<std::shared_ptr<SocketCanBus>> SocketCanBus::open(const std::string& ifac
   const int on = 1;
   if (::setsockopt(fd, SOL_CAN_RAW, CAN_RAW_FD_FRAMES, &on, sizeof on) != 0)
     return fail(make_error(Errc::unsupported, where + ": CAN_RAW_FD_FRAMES: " + std::strerror(errno)));
+  // A virtual bus (vcan) delivers frames as fast as the peer writes them: a receiver that is not
+  // scheduled for a while would lose consecutive frames from the default-sized queue. Best effort:
+  // beyond net.core.rmem_max it needs CAP_NET_ADMIN.
+  const int receive_buffer_bytes = k_receive_buffer_bytes;
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &receive_buffer_bytes, sizeof receive_buffer_bytes) != 0)
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof receive_buffer_bytes);
   const unsigned index = ::if_nametoindex(iface.c_str());
   if (index == 0) return fail(make_error(Errc::not_found, where + ": no such CAN interface"));
   sockaddr_can addr{};

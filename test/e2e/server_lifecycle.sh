@@ -2,60 +2,11 @@
 # ecuup-server end to end: cancel (cancelAction, accept/reject), reassignment changes the action
 # id, the management API (Bearer token), GatewayToken, update modes, --match, graceful shutdown on
 # SIGTERM/SIGINT and state surviving a restart.
-set -Eeuo pipefail
-BIN=${ECUUP_BIN:-build/bin}
-SRC=${ECUUP_SRC:-.}
-# hawkBit's DDI OpenAPI description: $ECUUP_DDI_SPEC, else the first copy found.
-SPEC=${ECUUP_DDI_SPEC:-}
-for c in "$SRC/contracts" "$SRC/test/contracts" "$SRC/docs/contracts" "$SRC/../shared/contracts"; do
-  [[ -z $SPEC && -f $c/hawkbit-ddi-openapi.json ]] && SPEC=$c/hawkbit-ddi-openapi.json
-done
-[[ -n $SPEC && -f $SPEC ]] || { echo "skip: hawkBit DDI OpenAPI description not found"; exit 125; }
-command -v curl >/dev/null || { echo "skip: no curl"; exit 125; }
-CHECK="python3 $SRC/test/support/openapi_check.py $SPEC"
-SERVER=$BIN/ecuup-server
-
-T=$(mktemp -d)
-PID=
-cleanup() { [[ -n $PID ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$T"; }
-trap cleanup EXIT
-trap 'echo "FAIL: line $LINENO: $BASH_COMMAND (exit $?)" >&2' ERR
-fail() { echo "FAIL: $*" >&2; [[ -f $T/server.err ]] && tail -20 "$T/server.err" >&2; exit 1; }
-
+source "${ECUUP_SRC:-.}/test/e2e/server_lib.bash"
+export ECUUP_SERVER_ADMIN_TOKEN=admin-secret
 echo gw-secret >"$T/gateway.token"
-start_server() {
-  # The background shell truncates server.out only when it gets to run: remove the previous
-  # server's "listening on" line first, or a restart could read the old port.
-  rm -f "$T/server.out"
-  ECUUP_SERVER_ADMIN_TOKEN=admin-secret "$SERVER" run --data "$T/data" --listen 127.0.0.1:0 \
-    --gateway-token-file "$T/gateway.token" >"$T/server.out" 2>"$T/server.err" &
-  PID=$!
-  for _ in $(seq 100); do
-    grep -q '^listening on ' "$T/server.out" 2>/dev/null && break
-    kill -0 "$PID" 2>/dev/null || fail "server exited: $(cat "$T/server.err")"
-    sleep 0.1
-  done
-  URL=$(sed -n 's/^listening on //p' "$T/server.out")
-  [[ -n $URL ]] || fail "no listening line"
-}
-stop_server() {  # stop_server SIGNAL: the server must exit 0 within 5 s
-  kill "-$1" "$PID"
-  for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$PID" 2>/dev/null && fail "server ignored SIG$1"
-  local rc=0; wait "$PID" || rc=$?
-  PID=
-  [[ $rc == 0 ]] || fail "server exited $rc after SIG$1"
-}
-req() {  # req METHOD PATH AUTH [BODY]
-  local args=(-s -o "$T/body" -w '%{http_code}' -X "$1" -H "Authorization: $3")
-  [[ -n ${4:-} ]] && args+=(-H 'Content-Type: application/json' --data "$4")
-  STATUS=$(curl "${args[@]}" "$URL$2")
-}
-expect() { [[ $STATUS == "$1" ]] || fail "$2: expected HTTP $1, got $STATUS: $(cat "$T/body")"; }
-valid() { $CHECK "$1" "$T/body" --strict || fail "$2: response does not match $1: $(cat "$T/body")"; }
-jget() { python3 -c "import json,sys; d=json.load(open('$T/body')); print(eval(sys.argv[1]))" "$1"; }
-admin() { "$SERVER" admin --data "$T/data" "$@"; }
-poll() { req GET "/DEFAULT/controller/v1/$1" "TargetToken $2"; expect 200 "poll $1"; valid DdiControllerBase "poll $1"; }
+start() { start_server --gateway-token-file "$T/gateway.token"; }
+poll() { http GET "/DEFAULT/controller/v1/$1" "TargetToken $2"; expect 200 "poll $1"; valid DdiControllerBase "poll $1"; }
 link() { jget "d['_links'].get('$1', {}).get('href', '')"; }
 closed_ok='{"status":{"execution":"closed","result":{"finished":"success"}}}'
 
@@ -65,12 +16,12 @@ admin upload --part bms --version 2.0.0 "$T/bms-2.bin" >/dev/null
 admin upload --part bms --version 3.0.0 "$T/bms-3.bin" >/dev/null
 admin vehicle add V1 --token t1 >/dev/null
 admin vehicle add V2 --token t2 >/dev/null
-start_server
+start
 [[ $URL == http://127.0.0.1:* ]] || fail "listening line: $URL"
 
 # --- cancel --------------------------------------------------------------------------------
 admin assign --part bms --version 2.0.0 --vehicle V1 >/dev/null
-req PUT /DEFAULT/controller/v1/V1/configData "TargetToken t1" '{"data":{"ecu.bms.version":"1.0.0","VIN":"V1"}}'
+http PUT /DEFAULT/controller/v1/V1/configData "TargetToken t1" '{"data":{"ecu.bms.version":"1.0.0","VIN":"V1"}}'
 expect 200 "report V1"
 poll V1 t1; deploy=$(link deploymentBase); [[ -n $deploy ]] || fail "no action for V1"
 action=${deploy##*/}
@@ -81,22 +32,22 @@ STATUS=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: TargetToken t
 expect 200 "cancelAction"; valid DdiCancel "cancelAction"
 [[ $(jget 'd["cancelAction"]["stopId"]') == "$action" ]] || fail "stopId"
 # The vehicle rejects (flashing had started): the action carries on.
-req POST "/DEFAULT/controller/v1/V1/cancelAction/$action/feedback" "TargetToken t1" \
+http POST "/DEFAULT/controller/v1/V1/cancelAction/$action/feedback" "TargetToken t1" \
   '{"status":{"execution":"rejected","result":{"finished":"none"},"details":["flashing"]}}'
 expect 200 "cancel rejected"
 poll V1 t1; [[ $(link deploymentBase) == "$deploy" ]] || fail "action not resumed after rejected cancel"
-req POST "/DEFAULT/controller/v1/V1/cancelAction/$action/feedback" "TargetToken t1" "$closed_ok"
+http POST "/DEFAULT/controller/v1/V1/cancelAction/$action/feedback" "TargetToken t1" "$closed_ok"
 expect 409 "cancel feedback while not canceling"
 admin cancel --vehicle V1 >/dev/null
-req POST "/DEFAULT/controller/v1/V1/cancelAction/$action/feedback" "TargetToken t1" "$closed_ok"
+http POST "/DEFAULT/controller/v1/V1/cancelAction/$action/feedback" "TargetToken t1" "$closed_ok"
 expect 200 "cancel accepted"
 poll V1 t1; [[ -z $(link deploymentBase)$(link cancelAction) ]] || fail "links after cancel: $(cat "$T/body")"
-req POST "/DEFAULT/controller/v1/V1/deploymentBase/$action/feedback" "TargetToken t1" "$closed_ok"
+http POST "/DEFAULT/controller/v1/V1/deploymentBase/$action/feedback" "TargetToken t1" "$closed_ok"
 expect 410 "feedback on canceled action"
-req POST "/DEFAULT/controller/v1/V1/cancelAction/$action/feedback" "TargetToken t1" "$closed_ok"
+http POST "/DEFAULT/controller/v1/V1/cancelAction/$action/feedback" "TargetToken t1" "$closed_ok"
 expect 410 "cancel feedback on closed action"
 # The cancel withdrew the assignment: reporting again opens nothing.
-req PUT /DEFAULT/controller/v1/V1/configData "TargetToken t1" '{"data":{"ecu.bms.version":"1.0.0"}}'
+http PUT /DEFAULT/controller/v1/V1/configData "TargetToken t1" '{"data":{"ecu.bms.version":"1.0.0"}}'
 poll V1 t1; [[ -z $(link deploymentBase) ]] || fail "canceled action came back"
 admin cancel --vehicle V1 >/dev/null 2>&1 && fail "cancel without an open action succeeded"
 
@@ -112,53 +63,53 @@ STATUS=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: TargetToken t
 valid DdiDeploymentBase "downloadonly deployment"
 [[ $(jget 'd["deployment"]["update"]+"/"+d["deployment"]["chunks"][0]["version"]') == skip/3.0.0 ]] \
   || fail "downloadonly deployment: $(cat "$T/body")"
-req POST "/DEFAULT/controller/v1/V1/deploymentBase/${first##*/}/feedback" "TargetToken t1" "$closed_ok"
+http POST "/DEFAULT/controller/v1/V1/deploymentBase/${first##*/}/feedback" "TargetToken t1" "$closed_ok"
 expect 410 "feedback on superseded action"
 
 # --- management API ----------------------------------------------------------------------
-req GET /api/v1/vehicles "Bearer wrong"; expect 401 "management API with a wrong token"
+http GET /api/v1/vehicles "Bearer wrong"; expect 401 "management API with a wrong token"
 STATUS=$(curl -s -o "$T/body" -w '%{http_code}' "$URL/api/v1/vehicles"); expect 401 "management API without token"
-req GET /api/v1/vehicles "Bearer admin-secret"; expect 200 "list vehicles"
+http GET /api/v1/vehicles "Bearer admin-secret"; expect 200 "list vehicles"
 [[ $(jget '[v["id"] for v in d]') == "['V1', 'V2']" ]] || fail "vehicles: $(cat "$T/body")"
 [[ $(jget '[v["versions"] for v in d if v["id"]=="V1"][0]') == "{'bms': '1.0.0'}" ]] || fail "reported versions"
-req POST /api/v1/vehicles "Bearer admin-secret" '{"id":"V3","token":"t3"}'; expect 200 "add vehicle"
+http POST /api/v1/vehicles "Bearer admin-secret" '{"id":"V3","token":"t3"}'; expect 200 "add vehicle"
 head -c 4321 /dev/urandom >"$T/tcu.bin"
 STATUS=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer admin-secret" \
   --data-binary "@$T/tcu.bin" "$URL/api/v1/modules?part=tcu&version=7.1&filename=tcu.bin")
 expect 200 "upload via API"
 [[ $(jget 'd["artifacts"][0]["sha256"]') == $(sha256sum "$T/tcu.bin" | cut -d' ' -f1) ]] || fail "API upload hash"
-req PUT /DEFAULT/controller/v1/V3/configData "TargetToken t3" '{"data":{"ecu.tcu.version":"7.0","market":"EU"}}'
-req PUT /DEFAULT/controller/v1/V2/configData "TargetToken t2" '{"data":{"ecu.tcu.version":"7.0","market":"US"}}'
-req POST /api/v1/assignments "Bearer admin-secret" '{"part":"tcu","version":"7.1","match":"market=EU"}'
+http PUT /DEFAULT/controller/v1/V3/configData "TargetToken t3" '{"data":{"ecu.tcu.version":"7.0","market":"EU"}}'
+http PUT /DEFAULT/controller/v1/V2/configData "TargetToken t2" '{"data":{"ecu.tcu.version":"7.0","market":"US"}}'
+http POST /api/v1/assignments "Bearer admin-secret" '{"part":"tcu","version":"7.1","match":"market=EU"}'
 expect 200 "assign via API"
 [[ $(jget '[a["vehicle"] for a in d]') == "['V3']" ]] || fail "match assigned: $(cat "$T/body")"
-req POST /api/v1/assignments "Bearer admin-secret" '{"part":"tcu","version":"9.9","all":true}'
+http POST /api/v1/assignments "Bearer admin-secret" '{"part":"tcu","version":"9.9","all":true}'
 expect 404 "assign an unknown version"
 poll V3 t3; [[ -n $(link deploymentBase) ]] || fail "no action for V3"
 poll V2 t2; [[ -z $(link deploymentBase) ]] || fail "US vehicle got the EU assignment"
 admin assign --part tcu --version 7.1 --match market=US | grep -q '^V2: .*open action' || fail "admin --match"
-req GET "/api/v1/actions?vehicle=V1" "Bearer admin-secret"; expect 200 "list actions"
+http GET "/api/v1/actions?vehicle=V1" "Bearer admin-secret"; expect 200 "list actions"
 [[ $(jget '[a["result"] for a in d]') == "['canceled', 'canceled', 'none']" ]] || fail "V1 actions: $(cat "$T/body")"
 
 # --- GatewayToken: any vehicle, unknown ones are registered ------------------------------
-req GET /DEFAULT/controller/v1/NEW-1 "GatewayToken gw-secret"; expect 200 "gateway poll"
+http GET /DEFAULT/controller/v1/NEW-1 "GatewayToken gw-secret"; expect 200 "gateway poll"
 valid DdiControllerBase "gateway poll"
-req GET /DEFAULT/controller/v1/V3 "GatewayToken nope"; expect 401 "wrong gateway token"
-req GET /OTHER/controller/v1/V3 "TargetToken t3"; expect 404 "unknown tenant"
+http GET /DEFAULT/controller/v1/V3 "GatewayToken nope"; expect 401 "wrong gateway token"
+http GET /OTHER/controller/v1/V3 "TargetToken t3"; expect 404 "unknown tenant"
 admin list vehicles | grep -q '^NEW-1 ' || fail "gateway vehicle not registered"
 
 # --- graceful shutdown and restart keep state --------------------------------------------
 v3_action=$(poll V3 t3; link deploymentBase); v3_action=${v3_action##*/}
 stop_server TERM
 grep -q stopped "$T/server.err" || fail "no shutdown message"
-start_server
+start
 poll V3 t3; [[ $(link deploymentBase) == */deploymentBase/$v3_action ]] || fail "action lost over restart"
 poll V1 t1; [[ $(link deploymentBase) == */deploymentBase/${second##*/} ]] || fail "V1's action lost over restart"
-req POST "/DEFAULT/controller/v1/V1/deploymentBase/${first##*/}/feedback" "TargetToken t1" "$closed_ok"
+http POST "/DEFAULT/controller/v1/V1/deploymentBase/${first##*/}/feedback" "TargetToken t1" "$closed_ok"
 expect 410 "closed action still closed after restart"
 stop_server INT
-start_server
-req GET /api/v1/modules "Bearer admin-secret"; expect 200 "modules after restart"
+start
+http GET /api/v1/modules "Bearer admin-secret"; expect 200 "modules after restart"
 [[ $(jget 'sorted(m["part"]+"="+m["version"] for m in d)') == "['bms=2.0.0', 'bms=3.0.0', 'tcu=7.1']" ]] \
   || fail "modules after restart: $(cat "$T/body")"
 stop_server TERM

@@ -149,7 +149,7 @@ sim_run_stop() {
 
 # A free-ish UDP port pair for the virtual CAN bus (tests may run in parallel).
 pick_bus_ports() {
-  local base=$((20000 + (RANDOM % 2000) * 10 + ($$ % 10)))
+  local base=$((20000 + (RANDOM % 900) * 10 + ($$ % 10)))  # 20000..28999: clear of the examples (29000/29001)
   BUS_SIM="udp:$((base + 1)):$base"
   BUS_TESTER="udp:$base:$((base + 1))"
 }

@@ -110,7 +110,7 @@ PY
   python3 "$T/proxy.py" "$SRV_PORT" "$1" "$T/proxy.log" >"$T/proxy.out" 2>"$T/proxy.err" &
   bg_pids+=($!)
   local port= _
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     port=$(sed -n 's/^PORT //p' "$T/proxy.out")
     [ -n "$port" ] && break
     sleep 0.05
@@ -180,7 +180,7 @@ PY
   python3 "$T/capture.py" "$SRV_PORT" "$T/capture.jsonl" "${1:-}" >"$T/capture.out" 2>"$T/capture.err" &
   bg_pids+=($!)
   local port= _
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     port=$(sed -n 's/^PORT //p' "$T/capture.out")
     [ -n "$port" ] && break
     sleep 0.05

@@ -558,6 +558,26 @@ TEST_CASE("ISO-TP normal-fixed addressing derives 29-bit ids", "[transport][isot
   CHECK(bus->sent[0].extended);
 }
 
+TEST_CASE("ISO-TP functional requests: 18DB ids and single frames only", "[transport][isotp]") {
+  IsoTpOptions o;
+  o.addressing = IsoTpAddressing::normal_fixed;
+  o.target = IsoTpTarget::functional;
+  o.source_address = 0xF1;
+  o.target_address = 0x33;
+  auto resolved = resolve_isotp_options(o);
+  REQUIRE(resolved.ok());
+  CHECK(resolved->tx_id == 0x18DB33F1);
+  CHECK(resolved->rx_id == 0x18DAF133);
+  auto bus = std::make_shared<ScriptedBus>();
+  auto link = link_on(bus, o);
+  REQUIRE(link->send(Bytes{0x3E, 0x80}).ok());
+  CHECK(bus->sent[0].id == 0x18DB33F1);
+  auto too_long = link->send(pattern(8));
+  REQUIRE_FALSE(too_long.ok());
+  CHECK(too_long.error().code == Errc::protocol);
+  CHECK(bus->sent.size() == 1);
+}
+
 TEST_CASE("ISO-TP rejects invalid options", "[transport][isotp]") {
   auto bad = [](auto change) {
     IsoTpOptions o = tester_options();

@@ -146,6 +146,17 @@ TEST_CASE("responses must match the request", "[uds]") {
     REQUIRE_FALSE(r);
     CHECK(r.error().code == Errc::protocol);
   }
+  SECTION("the previous block's answer is skipped across the counter wrap") {
+    link.script.push_back({{0x76, 0xFF}, {0x76, 0x00}});
+    auto r = client.transfer_data(0x00, Bytes{1, 2, 3});
+    REQUIRE(r);
+  }
+  SECTION("an answer to an older block is an error") {
+    link.script.push_back({{0x76, 0x7F}});
+    auto r = client.transfer_data(0x81, Bytes{1, 2, 3});
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("echoes block 0x7F"));
+  }
   SECTION("negative response for another service") {
     link.script.push_back({{0x7F, 0x22, 0x31}});
     auto r = client.routine_control(0x01, 0xFF00, {});
