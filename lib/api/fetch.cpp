@@ -1,11 +1,13 @@
 #include <array>
 #include <fstream>
 #include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 
 #include "api/session.hpp"
 #include "store/archive.hpp"
+#include "store/download_hash.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/sw_image.hpp"
@@ -35,9 +37,10 @@ Result<Fetched> fetch_artifact(Session& s, Repository& repo, const std::string& 
   std::string verified_sha256;  // set when this call hashed the download itself
   if (!fs::exists(final_path)) {
     ArtifactRef ref{a.name, a.url, a.size, a.sha256, a.sha1};
-    s.progress().begin(ecu, "fetch " + a.name, a.size);
-    auto got = repo.download(ref, partial, s.progress());
-    s.progress().end(got.ok());
+    HashingProgress hashing(s.progress(), partial);
+    hashing.begin(ecu, "fetch " + a.name, a.size);
+    auto got = repo.download(ref, partial, hashing);
+    hashing.end(got.ok());
     if (!got) return std::move(got).error().context(fmt::format("download {}", a.name));
     std::uint64_t size = fs::file_size(partial);
     if (a.size && size != a.size) {
@@ -45,7 +48,7 @@ Result<Fetched> fetch_artifact(Session& s, Repository& repo, const std::string& 
       fs::remove(partial.string() + ".meta");
       return make_error(Errc::verify, fmt::format("{}: got {} bytes, the server announced {} (download discarded)", a.name, size, a.size));
     }
-    ECUUP_ASSIGN(std::string actual, has_sha256 ? sha256_file(partial) : sha1_file(partial));
+    ECUUP_ASSIGN(std::string actual, has_sha256 ? hashing.finish() : sha1_file(partial));
     if (actual != key) {
       fs::remove(partial);
       fs::remove(partial.string() + ".meta");

@@ -341,6 +341,9 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   }
   if (!t->decided && !prepare_file(*t)) return 0;
   if (!t->write_to_file) return n;  // an error page: not part of the file
+  // The file is opened O_APPEND: this chunk lands at the current end.
+  struct stat before {};
+  bool know_offset = t->progress && ::fstat(t->fd, &before) == 0;
   const char* p = data;
   std::size_t left = n;
   while (left > 0) {
@@ -353,6 +356,8 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
     p += w;
     left -= static_cast<std::size_t>(w);
   }
+  if (know_offset)
+    t->progress->on_bytes(static_cast<std::uint64_t>(before.st_size), ByteView(reinterpret_cast<const std::uint8_t*>(data), n));
   t->received += n;
   return n;
 }

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "util/bytes.hpp"
+
 namespace ecuup {
 
 class Progress {
@@ -15,6 +17,8 @@ class Progress {
   virtual void end(bool ok) = 0;
   // A one-line remark shown at -v ("ECU answered responsePending").
   virtual void note(const std::string& message) = 0;
+  // Bytes a download just wrote at `offset` of its file, for observers that hash while receiving.
+  virtual void on_bytes(std::uint64_t /*offset*/, ByteView /*data*/) {}
 };
 
 // Discards everything; the default where no one listens.
