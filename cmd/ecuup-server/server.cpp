@@ -25,7 +25,7 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* k_json_type = "application/json";
-constexpr std::size_t k_read_block = 64 * 1024;
+constexpr std::size_t k_read_block = 1024 * 1024;  // one pread and one send per MiB of artifact
 // A connection gives its worker back after this many requests, so queued connections get served.
 constexpr std::size_t k_keep_alive_max_count = 100;
 constexpr time_t k_keep_alive_timeout_s = 5;
@@ -506,11 +506,11 @@ class DdiRequest {
     if (length == 0) return m_res.set_content("", "application/octet-stream");
     m_res.set_content_provider(
         static_cast<std::size_t>(length), "application/octet-stream",
-        [file, first](std::size_t offset, std::size_t want, httplib::DataSink& sink) {
-          std::vector<char> buf(std::min(want, k_read_block));
-          ssize_t n = ::pread(*file, buf.data(), buf.size(), static_cast<off_t>(first + offset));
+        [file, first, buf = std::make_shared<std::vector<char>>(std::min<std::uint64_t>(length, k_read_block))](
+            std::size_t offset, std::size_t want, httplib::DataSink& sink) {
+          ssize_t n = ::pread(*file, buf->data(), std::min(want, buf->size()), static_cast<off_t>(first + offset));
           if (n <= 0) return false;
-          return sink.write(buf.data(), static_cast<std::size_t>(n));
+          return sink.write(buf->data(), static_cast<std::size_t>(n));
         });
   }
 

@@ -9,6 +9,7 @@
 
 #include "output.hpp"
 #include "util/cancel.hpp"
+#include "util/hash.hpp"
 
 namespace ecuup::cli {
 
@@ -81,7 +82,8 @@ int run(int argc, char** argv) {
                "The steps hand state to each other through state/manifest.yaml (see ecuup-manifest(5))."};
   app.name("ecuup");
   app.footer(k_exit_codes_help);
-  app.set_version_flag("-V,--version", std::string("ecuup ") + ECUUP_VERSION);
+  app.set_version_flag("-V,--version", std::string("ecuup ") + ECUUP_VERSION + " (sha256: " +
+                                           Sha256::automatic_engine_name() + ")");
   app.require_subcommand(1);
 
   CommonOptions options;

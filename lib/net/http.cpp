@@ -17,6 +17,7 @@
 
 #include "util/cancel.hpp"
 #include "util/fs.hpp"
+#include "util/pipelined_writer.hpp"
 
 namespace ecuup {
 
@@ -242,6 +243,9 @@ struct Transfer {
   const fs::path* meta = nullptr;
   Progress* progress = nullptr;
   CURL* handle = nullptr;
+  // Writes the body (and feeds Progress::on_bytes) on its own thread, in large chunks: libcurl
+  // hands the body over 16 KiB at a time.
+  std::unique_ptr<PipelinedWriter> writer;
 };
 
 std::size_t on_header(char* data, std::size_t size, std::size_t count, void* user) {
@@ -291,7 +295,22 @@ std::optional<std::uint64_t> content_range_start(const std::map<std::string, std
 }
 
 // Called at the first body byte: the status of the final response is known by then.
+void start_writer(Transfer& t) {
+  PipelinedWriter::Observer observer;
+  if (t.progress) observer = [p = t.progress](std::uint64_t offset, ByteView data) { p->on_bytes(offset, data); };
+  // The file is opened O_APPEND and t.offset is its size now: chunks land at t.offset onwards.
+  t.writer = std::make_unique<PipelinedWriter>(t.fd, t.offset, std::move(observer));
+}
+
+bool prepare_file_for(Transfer& t);
+
 bool prepare_file(Transfer& t) {
+  bool ok = prepare_file_for(t);
+  if (ok && t.write_to_file) start_writer(t);
+  return ok;
+}
+
+bool prepare_file_for(Transfer& t) {
   t.decided = true;
   long status = response_code(t.handle);
   bool file_url = status == 0;
@@ -341,23 +360,10 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   }
   if (!t->decided && !prepare_file(*t)) return 0;
   if (!t->write_to_file) return n;  // an error page: not part of the file
-  // The file is opened O_APPEND: this chunk lands at the current end.
-  struct stat before {};
-  bool know_offset = t->progress && ::fstat(t->fd, &before) == 0;
-  const char* p = data;
-  std::size_t left = n;
-  while (left > 0) {
-    ssize_t w = ::write(t->fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      t->write_errno = errno;
-      return 0;
-    }
-    p += w;
-    left -= static_cast<std::size_t>(w);
+  if (!t->writer->append(reinterpret_cast<const std::uint8_t*>(data), n)) {
+    t->write_errno = t->writer->error();
+    return 0;
   }
-  if (know_offset)
-    t->progress->on_bytes(static_cast<std::uint64_t>(before.st_size), ByteView(reinterpret_cast<const std::uint8_t*>(data), n));
   t->received += n;
   return n;
 }
@@ -631,6 +637,10 @@ Result<DownloadResult> HttpClient::download(const std::string& url, const fs::pa
         curl_easy_setopt(h, CURLOPT_RANGE, range.c_str());
     }
     CURLcode rc = curl_easy_perform(h);
+    if (t.writer) {
+      int write_errno = t.writer->drain();  // every received byte is in the file from here on
+      if (write_errno != 0 && t.write_errno == 0) t.write_errno = write_errno;
+    }
     result.bytes_transferred += t.received;
     if (t.restarted) result.resumed = false;
     if (t.write_to_file && t.received > 0 && t.range_requested && !t.restarted) result.resumed = true;
@@ -643,7 +653,7 @@ Result<DownloadResult> HttpClient::download(const std::string& url, const fs::pa
     }
     if (t.bad_range)
       return make_error(Errc::server, what + ": server answered 206 for another range than bytes=" + range);
-    if (rc == CURLE_WRITE_ERROR && t.write_errno != 0)
+    if (t.write_errno != 0)
       return make_error(Errc::io, what + ": cannot write " + partial.string() + ": " + std::strerror(t.write_errno));
 
     std::optional<std::chrono::milliseconds> server_delay;

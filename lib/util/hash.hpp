@@ -10,16 +10,23 @@
 
 namespace ecuup {
 
+// SHA-256 uses the x86 SHA extensions when the CPU has them (checked once, at run time) and
+// portable C++ otherwise; both give the same digest.
+enum class Sha256Engine { automatic, portable };
+
 class Sha256 {
  public:
-  Sha256();
+  explicit Sha256(Sha256Engine engine = Sha256Engine::automatic);
   void update(ByteView data);
   void update(std::string_view data);
   std::array<std::uint8_t, 32> finish();
   std::string hex_digest();  // finish() as lower-case hex
+  // "sha-ni" or "portable": what Sha256Engine::automatic runs on this machine.
+  static const char* automatic_engine_name();
 
  private:
-  void block(const std::uint8_t* p);
+  using Blocks = void (*)(std::uint32_t* state, const std::uint8_t* p, std::size_t blocks);
+  Blocks m_blocks;
   std::array<std::uint32_t, 8> m_h;
   std::array<std::uint8_t, 64> m_buf{};
   std::size_t m_buf_len = 0;

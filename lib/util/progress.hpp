@@ -18,6 +18,8 @@ class Progress {
   // A one-line remark shown at -v ("ECU answered responsePending").
   virtual void note(const std::string& message) = 0;
   // Bytes a download just wrote at `offset` of its file, for observers that hash while receiving.
+  // Called in file order from the download's writer thread, concurrently with the other members:
+  // an override must not share unsynchronised state with them.
   virtual void on_bytes(std::uint64_t /*offset*/, ByteView /*data*/) {}
 };
 

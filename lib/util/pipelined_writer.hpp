@@ -1,0 +1,64 @@
+#pragma once
+// A file writer for downloads: it gathers the small pieces a transfer delivers into large chunks,
+// writes each full chunk with one write(2), and shows the written chunk to an observer (a hash) on
+// a worker thread, so that hashing overlaps receiving instead of adding to it. Memory is bounded
+// by chunk_bytes * chunks whatever the file size.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "util/bytes.hpp"
+
+namespace ecuup {
+
+class PipelinedWriter {
+ public:
+  // Called on the worker thread, in file order, after `data` was written at `offset`.
+  using Observer = std::function<void(std::uint64_t offset, ByteView data)>;
+
+  // `fd` stays owned by the caller and must be open for writing at `offset` (O_APPEND or
+  // positioned there) until drain() returned. Without an observer no thread is started.
+  PipelinedWriter(int fd, std::uint64_t offset, Observer observer, std::size_t chunk_bytes = std::size_t{1} << 20,
+                  std::size_t chunks = 4);
+  ~PipelinedWriter();  // drains
+  PipelinedWriter(const PipelinedWriter&) = delete;
+  PipelinedWriter& operator=(const PipelinedWriter&) = delete;
+
+  // Copies data in, writing whole chunks as they fill; blocks while the observer is behind by
+  // every chunk. False once a write failed (then error() tells why and nothing more is written).
+  bool append(const std::uint8_t* data, std::size_t n);
+  // Writes what is buffered and waits until the observer has seen everything written.
+  // Returns 0 or the errno of the failed write.
+  int drain();
+  int error() const { return m_errno; }
+
+ private:
+  struct Chunk {
+    std::vector<std::uint8_t> data;
+    std::size_t size = 0;
+    std::uint64_t offset = 0;
+  };
+  bool write_current();
+  void run();
+
+  const int m_fd;
+  Observer m_observer;
+  std::vector<Chunk> m_chunks;
+  std::uint64_t m_next_offset;
+  Chunk* m_current = nullptr;  // being filled by the producer
+  int m_errno = 0;             // producer's side only
+
+  std::mutex m_mutex;
+  std::condition_variable m_changed;
+  std::deque<Chunk*> m_free;
+  std::deque<Chunk*> m_written;  // waiting for the observer
+  std::size_t m_observing = 0;
+  bool m_stop = false;
+  std::thread m_worker;
+};
+
+}  // namespace ecuup
