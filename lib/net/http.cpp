@@ -38,6 +38,8 @@ constexpr long k_http_server_error_max = 599;
 constexpr long k_max_redirects = 10;
 // A large receive buffer keeps loopback downloads close to the curl command line's speed.
 constexpr long k_receive_buffer_bytes = 512 * 1024;
+constexpr std::size_t k_download_chunk_bytes = 1024 * 1024;  // one write(2) per MiB
+constexpr std::size_t k_download_chunks = 4;                  // how far hashing may lag behind
 // request() keeps the body in memory; anything larger is not an API answer.
 constexpr std::size_t k_max_response_body_bytes = 64u * 1024u * 1024u;
 constexpr auto k_sleep_slice = std::chrono::milliseconds(50);
@@ -299,7 +301,9 @@ void start_writer(Transfer& t) {
   PipelinedWriter::Observer observer;
   if (t.progress) observer = [p = t.progress](std::uint64_t offset, ByteView data) { p->on_bytes(offset, data); };
   // The file is opened O_APPEND and t.offset is its size now: chunks land at t.offset onwards.
-  t.writer = std::make_unique<PipelinedWriter>(t.fd, t.offset, std::move(observer));
+  // Direct I/O: the download is fsynced and read once to flash; caching it only costs.
+  t.writer = std::make_unique<PipelinedWriter>(t.fd, t.offset, std::move(observer), k_download_chunk_bytes,
+                                               k_download_chunks, /*direct=*/true);
 }
 
 bool prepare_file_for(Transfer& t);
