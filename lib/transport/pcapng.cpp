@@ -182,6 +182,14 @@ PcapngWriter::PcapngWriter(int fd, std::filesystem::path path) : m_fd(fd), m_pat
   pcapng::append_section_header(m_block, k_application);
   append_locked(m_block);
   flush_locked();  // a trace with no packet yet is still a readable file
+  m_flusher = std::thread([this] { flush_periodically(); });
+}
+
+void PcapngWriter::flush_periodically() {
+  std::unique_lock lock(m_mutex);
+  while (!m_stop_requested.wait_for(lock, k_flush_interval, [this] { return m_stopping; })) {
+    if (!m_buffer.empty() && std::chrono::steady_clock::now() - m_last_flush >= k_flush_interval) flush_locked();
+  }
 }
 
 Result<std::shared_ptr<PcapngWriter>> PcapngWriter::open(const std::filesystem::path& file) {
@@ -204,6 +212,12 @@ Result<std::shared_ptr<PcapngWriter>> PcapngWriter::shared(const std::filesystem
 }
 
 PcapngWriter::~PcapngWriter() {
+  {
+    std::lock_guard lock(m_mutex);
+    m_stopping = true;
+  }
+  m_stop_requested.notify_all();
+  m_flusher.join();
   flush();
   ::close(m_fd);
 }

@@ -4,6 +4,7 @@
 // Blocks are written in host byte order (the Section Header's byte-order magic tells readers).
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "transport/frame_bus.hpp"
@@ -58,8 +60,10 @@ std::size_t encode_socketcan_packet(const CanFrame& frame, std::array<std::uint8
 }  // namespace pcapng
 
 // Appends one pcapng section (SHB, then an IDB for each interface on first use, then EPBs) to a
-// file. Thread-safe. Buffered in whole blocks, written at most every 200 ms, when the buffer fills,
-// on flush() and on close, so a killed process leaves only whole blocks behind.
+// file. Thread-safe. Buffered in whole blocks and written when the buffer fills, on flush(), on
+// close, and by a flusher thread once buffered blocks are 200 ms old (a link waiting on a slow
+// ECU writes nothing for seconds): a killed process loses at most the last 200 ms, and leaves
+// only whole blocks behind.
 class PcapngWriter {
  public:
   // The one writer of `file` for this process, shared by every link tracing into it (a second
@@ -83,13 +87,17 @@ class PcapngWriter {
   PcapngWriter(int fd, std::filesystem::path path);
   void append_locked(ByteView block);
   void flush_locked();
+  void flush_periodically();
   std::mutex m_mutex;
+  std::condition_variable m_stop_requested;
+  bool m_stopping = false;
   int m_fd;
   std::filesystem::path m_path;
   std::vector<std::pair<std::uint16_t, std::string>> m_interfaces;
   Bytes m_buffer;
   Bytes m_block;  // scratch for the block being built
   std::chrono::steady_clock::time_point m_last_flush = std::chrono::steady_clock::now();
+  std::thread m_flusher;  // last member: started once everything it reads is constructed
 };
 
 // CAN frames onto one LINKTYPE_CAN_SOCKETCAN interface of a pcapng writer.
