@@ -2,8 +2,9 @@
 # `--trace FILE.pcapng` against ecuup-sim: a DoIP flash traced as IPv4/TCP that tshark decodes as
 # DoIP (routing activation, diagnostic messages and their acks) carrying the UDS programming
 # sequence; a CAN flash traced on a SocketCAN interface that tshark decodes as ISO-TP + UDS; an
-# inventory and a flash appending two sections to one file; and a DoIP flash with a candump
-# (.log) trace, which says once that DoIP needs .pcapng and writes no DoIP into the log.
+# inventory and a flash appending two sections to one file; a DoIP flash with a candump (.log)
+# trace, which says once that DoIP needs .pcapng and writes no DoIP into the log; and a flash
+# killed during a slow erase, whose trace already holds the erase request in whole blocks.
 # Skipped (125) without tshark (Debian package tshark).
 source "$(dirname "$0")/sim_lib.bash"
 command -v tshark >/dev/null || { echo "skip: tshark not installed"; exit 125; }
@@ -25,6 +26,11 @@ ecus:
     memory: [{address: 0x00000000, size: 0x20000}]
     initial_image: {version: "1.0.0", size: 20000}
     timing: {erase_time_ms: 100, reset_time_ms: 200}
+  - name: gw3
+    doip_address: 0x0012
+    memory: [{address: 0x00000000, size: 0x20000}]
+    initial_image: {version: "1.0.0", size: 20000}
+    timing: {erase_time_ms: 20000, reset_time_ms: 200}
   - name: bms
     can: {request_id: 0x7E0, response_id: 0x7E8}
     memory: [{address: 0x00010000, size: 0x20000}]
@@ -51,6 +57,13 @@ ecus:
       doip: {port: $DOIP_PORT, ecu_address: 0x0011}
       security: {level: 1, key_command: "$SIM key {level} {seed}"}
       image: {format: raw, base_address: 0x0}
+  - name: gw3
+    driver: uds
+    uds:
+      transport: doip
+      doip: {port: $DOIP_PORT, ecu_address: 0x0012}
+      security: {level: 1, key_command: "$SIM key {level} {seed}"}
+      image: {format: raw, base_address: 0x0}
   - name: bms
     driver: uds
     uds:
@@ -64,6 +77,7 @@ YAML
 "$SIM" mkimage --version 2.1.0 --size 20000 --seed 23 -o "$WORK/bms-2.1.0.img"  # 5 blocks of 4093
 add_release "$BENCH/repository" gw 1.1.0 "$WORK/gw-1.1.0.img"
 add_release "$BENCH/repository" gw2 1.1.0 "$WORK/gw2-1.1.0.img"
+add_release "$BENCH/repository" gw3 1.1.0 "$WORK/gw2-1.1.0.img"
 add_release "$BENCH/repository" bms 2.1.0 "$WORK/bms-2.1.0.img"
 
 DOIP_TRACE="$WORK/doip.pcapng"
@@ -81,12 +95,32 @@ for ecu in gw gw2; do
   [[ $(sim_version "$STATE" $ecu) == 1.1.0 ]] && ok || fail "$ecu runs $(sim_version "$STATE" $ecu)"
 done
 [[ $(sim_version "$STATE" bms) == 2.1.0 ]] && ok || fail "bms runs $(sim_version "$STATE" bms)"
-sim_run_stop TERM
 
 tshark_read() {
   local file=$1; shift
   WIRESHARK_CONFIG_DIR="$WORK/wireshark" tshark -r "$file" "$@" 2>>"$WORK/tshark.err"
 }
+
+# --- killed while the ECU erases: what was traced up to ~200 ms before is on disk, whole ----------
+KILL_TRACE="$WORK/killed.pcapng"
+(cd "$BENCH" && exec "$ECUUP" flash --no-backup --ecu gw3 --trace "$KILL_TRACE" --progress none \
+  >"$WORK/killed.out" 2>&1) &
+flash_pid=$!
+erase_seen=0
+for _ in $(seq 1 100); do  # the erase takes 20 s; its request shows up long before
+  if [[ -s $KILL_TRACE ]] && tshark_read "$KILL_TRACE" -Y 'uds.sid == 0x31 && uds.reply == 0' | grep -q .; then
+    erase_seen=1
+    break
+  fi
+  sleep 0.1
+done
+kill -KILL "$flash_pid" 2>/dev/null || true
+wait "$flash_pid" 2>/dev/null || true
+[[ $erase_seen -eq 1 ]] && ok || fail "the erase request of a running flash never reached the trace file"
+if WIRESHARK_CONFIG_DIR="$WORK/wireshark" tshark -r "$KILL_TRACE" >/dev/null 2>"$WORK/killed-tshark.err"; then ok; else
+  fail "tshark cannot read the killed run's trace: $(grep -v 'Running as user' "$WORK/killed-tshark.err" | head -2)"
+fi
+sim_run_stop TERM
 
 # --- DoIP in pcapng ---------------------------------------------------------------------------
 [[ -s $DOIP_TRACE ]] && ok || fail "no DoIP trace written"
