@@ -1,4 +1,6 @@
 #pragma once
+// Bus traces (--trace FILE): FrameTrace is where a traced bus puts its frames, a candump log or
+// (FILE.pcapng) a pcapng interface, see transport/pcapng.hpp.
 // candump log format, as `candump -l` writes it and canplayer/Wireshark read it:
 // "(SECONDS.MICROS) IFACE ID#DATA", FD frames "ID##<flags hex digit>DATA"; ids are 3 hex digits
 // (11-bit) or 8 (29-bit), data upper-case hex without separators, no direction token.
