@@ -82,6 +82,10 @@ _ecuup() {
         --version)
             [[ $sub == backup ]] && return 0
             ;;
+        --jobs)
+            COMPREPLY=($(compgen -W "1 2 4 8" -- "$cur"))
+            return 0
+            ;;
         --import)
             # ECU=FILE: the ECU names first, then files after the '='.
             if [[ $cur == *=* ]]; then
@@ -100,7 +104,7 @@ _ecuup() {
     local opts
     case $sub in
         inventory | report | fetch | restore) opts="$common -n --dry-run" ;;
-        flash | update) opts="$common -n --dry-run --no-backup" ;;
+        flash | update) opts="$common -n --dry-run --no-backup --jobs" ;;
         backup) opts="$common -n --dry-run --import --version --read --list" ;;
         status) opts="$common --sync --no-sync" ;;
     esac

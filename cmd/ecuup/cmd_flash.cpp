@@ -3,13 +3,29 @@
 
 namespace ecuup::cli {
 
+namespace {
+
+std::shared_ptr<int> add_jobs_option(CLI::App& app) {
+  auto jobs = std::make_shared<int>(api::FlashOptions{}.jobs);
+  app.add_option("--jobs", *jobs,
+                 "program at most N ECUs of one flash order at the same time (1 = one after another)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  return jobs;
+}
+
+}  // namespace
+
 std::function<Result<ExitCode>(Context&)> setup_flash(CLI::App& app) {
   auto no_backup = std::make_shared<bool>(false);
   app.add_flag("--no-backup", *no_backup,
                "flash even when no verified backup of the installed software exists (a failure then cannot be undone)");
-  return [no_backup](Context& ctx) -> Result<ExitCode> {
+  auto jobs = add_jobs_option(app);
+  return [no_backup, jobs](Context& ctx) -> Result<ExitCode> {
     api::FlashOptions o;
     if (*no_backup) o.backup = api::BackupPolicy::not_required;
+    o.jobs = *jobs;
     ECUUP_ASSIGN(api::StepReport rep, api::flash(*ctx.config, ctx.common, o));
     ctx.out->step(rep);
     return rep.exit_code();
@@ -19,9 +35,11 @@ std::function<Result<ExitCode>(Context&)> setup_flash(CLI::App& app) {
 std::function<Result<ExitCode>(Context&)> setup_update(CLI::App& app) {
   auto no_backup = std::make_shared<bool>(false);
   app.add_flag("--no-backup", *no_backup, "let flash proceed without a verified backup (see ecuup-flash(1))");
-  return [no_backup](Context& ctx) -> Result<ExitCode> {
+  auto jobs = add_jobs_option(app);
+  return [no_backup, jobs](Context& ctx) -> Result<ExitCode> {
     api::FlashOptions o;
     if (*no_backup) o.backup = api::BackupPolicy::not_required;
+    o.jobs = *jobs;
     ECUUP_ASSIGN(api::UpdateResult r, api::update(*ctx.config, ctx.common, o));
     ctx.out->update(r);
     return r.exit_code;

@@ -59,6 +59,8 @@ class ProgressBase : public Progress {
 class BarProgress final : public ProgressBase {
  public:
   using ProgressBase::ProgressBase;
+  // Several bars cannot share one terminal line honestly: concurrent jobs print plain lines.
+  std::unique_ptr<Progress> concurrent_lane() override;
   void update() override {
     double rate = seconds() > 0 ? static_cast<double>(m_done) / seconds() : 0;
     std::string bar;
@@ -81,6 +83,7 @@ class BarProgress final : public ProgressBase {
 class PlainProgress final : public ProgressBase {
  public:
   using ProgressBase::ProgressBase;
+  std::unique_ptr<Progress> concurrent_lane() override { return std::make_unique<PlainProgress>(m_out); }
   void started() override {
     m_next_pct = 10;
     std::fprintf(stderr, "%s: started (%s)\n", label().c_str(), m_total ? human_bytes(m_total).c_str() : "size unknown");
@@ -103,6 +106,7 @@ class PlainProgress final : public ProgressBase {
 class JsonlProgress final : public ProgressBase {
  public:
   using ProgressBase::ProgressBase;
+  std::unique_ptr<Progress> concurrent_lane() override { return std::make_unique<JsonlProgress>(m_out); }
   void started() override { emit("begin"); }
   void update() override { emit("progress"); }
   void finished(bool ok) override { emit(ok ? "end" : "failed"); }
@@ -119,9 +123,12 @@ class JsonlProgress final : public ProgressBase {
 class QuietProgress final : public ProgressBase {
  public:
   using ProgressBase::ProgressBase;
+  std::unique_ptr<Progress> concurrent_lane() override { return std::make_unique<QuietProgress>(m_out); }
   void update() override {}
   void finished(bool) override {}
 };
+
+std::unique_ptr<Progress> BarProgress::concurrent_lane() { return std::make_unique<PlainProgress>(m_out); }
 
 }  // namespace
 

@@ -50,6 +50,7 @@ Result<StepReport> fetch(const Config& config, const Common& common);
 enum class BackupPolicy { required, not_required };
 struct FlashOptions {
   BackupPolicy backup = BackupPolicy::required;  // --no-backup relaxes it
+  int jobs = 4;  // --jobs: most ECUs of one flash order programmed at the same time (1 = one after another)
 };
 Result<StepReport> flash(const Config& config, const Common& common, const FlashOptions& options);
 

@@ -1,6 +1,7 @@
 #pragma once
 // What every step shares: the lock, the manifest, the ECU selection, drivers, the repository.
 #include <memory>
+#include <mutex>
 
 #include "api/api.hpp"
 #include "ecu/driver.hpp"
@@ -14,6 +15,10 @@ class Session {
  public:
   // Validates the selection, creates the state dir, takes the lock and loads the manifest.
   static Result<Session> open(const Config& config, const Common& common);
+
+  // Threads working for one step (parallel flashing) hold this while they touch the session:
+  // manifest, events, save(), the feedback queue, drivers' creation. Single-threaded steps need not.
+  std::unique_lock<std::mutex> guard() { return std::unique_lock<std::mutex>(*m_mutex); }
 
   const Config& config() const { return *m_config; }
   const Common& common() const { return *m_common; }
@@ -45,6 +50,7 @@ class Session {
   Manifest m_manifest;
   std::vector<const EcuConfig*> m_selected;
   std::unique_ptr<Repository> m_repository;
+  std::unique_ptr<std::mutex> m_mutex = std::make_unique<std::mutex>();  // movable Session, stable mutex
 };
 
 // The worst of two exit codes for a combined result ("was the ECU touched?" wins).

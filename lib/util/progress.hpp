@@ -2,6 +2,7 @@
 // Long work (downloads, flashing) reports progress through this seam; the CLI renders it as a
 // bar, plain lines or JSON lines. Library code never writes to the terminal itself.
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "util/bytes.hpp"
@@ -21,6 +22,10 @@ class Progress {
   // Called in file order from the download's writer thread, concurrently with the other members:
   // an override must not share unsynchronised state with them.
   virtual void on_bytes(std::uint64_t /*offset*/, ByteView /*data*/) {}
+  // A Progress of its own for one of several jobs running at the same time (one per thread, e.g.
+  // ECUs flashed in parallel): what it shows names the ECU its begin() named. Renderers override
+  // it; the default passes on the lane's notes only (serialised), not its phases.
+  virtual std::unique_ptr<Progress> concurrent_lane();
 };
 
 // Discards everything; the default where no one listens.
