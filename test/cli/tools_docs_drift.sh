@@ -3,7 +3,8 @@
 # and ecuup-sim through their --help (nested subcommands included) and fails when a subcommand,
 # an option or a positional's allowed value is missing from the man page (an .SS subsection per
 # command under COMMANDS, with a .TP entry per option; the program's own options under OPTIONS)
-# or from one of the bash, zsh and fish completions.
+# or from one of the bash, zsh and fish completions; also when a key of ecuup-sim's YAML or a fault
+# kind is missing from ecuup-sim(1).
 # bash completions are run; fish completions are asked with `complete -C` when fish is installed
 # (else read); zsh completions are read: one function _PROG_PATH per command path.
 # Env: ECUUP_BIN (dir of the built programs), ECUUP_SRC (source dir). Exit 0 pass, 1 fail, 125 skip.
@@ -163,6 +164,23 @@ for prog in "${PROGRAMS[@]}"; do
     done
   done
 done
+
+# ecuup-sim's YAML keys (every check_keys list in sim_config.cpp) and fault kinds (fault.cpp) in its page.
+sim_config_src=$SRC/cmd/ecuup-sim/sim_config.cpp
+if [[ -f $sim_config_src && -f $MAN/ecuup-sim.1 ]]; then
+  text=$(sh_section "$MAN/ecuup-sim.1" "CONFIGURATION FILE")
+  for k in $(tr '\n' ' ' <"$sim_config_src" | grep -oE 'check_keys\([a-z_]+(\[[^]]*\])?, \{[^}]*\}' | grep -oE '"[a-z_0-9]+"' | tr -d '"' | sort -u); do
+    checks=$((checks + 1))
+    has_token "$text" "$k" || missing "ecuup-sim.1: CONFIGURATION FILE lacks key '$k' (cmd/ecuup-sim/sim_config.cpp)"
+  done
+fi
+if [[ -f $SRC/cmd/ecuup-sim/fault.cpp && -f $MAN/ecuup-sim.1 ]]; then
+  text=$(sh_section "$MAN/ecuup-sim.1" FAULTS)
+  for k in $(sed -n '/fault_kind_name/,/^}/p' "$SRC/cmd/ecuup-sim/fault.cpp" | grep -oE 'return "[a-z_]+"' | grep -oE '"[a-z_]+"' | tr -d '"'); do
+    checks=$((checks + 1))
+    has_token "$text" "$k" || missing "ecuup-sim.1: FAULTS lacks fault kind '$k' (cmd/ecuup-sim/fault.cpp)"
+  done
+fi
 
 if ((${#problems[@]})); then
   printf 'missing: %s\n' "${problems[@]}"
