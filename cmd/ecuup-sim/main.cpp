@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   auto* port_opt = run_cmd->add_option("--doip-port", doip_port, "DoIP TCP port (0 = any free port)");
   auto* bus_opt = run_cmd->add_option("--bus", bus, "CAN bus: udp:LOCAL:REMOTE or socketcan:IFACE");
   run_cmd->add_option("--fault", run.faults, "inject a fault: ECU:KIND[...] (repeatable; see below)");
-  run_cmd->add_option("--trace", run.trace_file, "write the CAN side's frames to FILE (candump log format)");
+  run_cmd->add_option("--trace", run.trace_file, "write the CAN side's frames to FILE (candump log; pcapng if FILE ends in .pcapng)");
   run_cmd->add_option("--bitrate", run.bitrate, "pace the CAN side as a bus of this bitrate would (benchmarks)");
   run_cmd->add_option("--data-bitrate", run.data_bitrate, "CAN FD data-phase bitrate of the paced bus (0 = --bitrate)");
   run_cmd->footer(std::string("Prints 'ready doip_port=N' (or 'ready') on stdout once listening.\n\n") + k_config_help +

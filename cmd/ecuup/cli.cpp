@@ -66,7 +66,8 @@ void add_common_options(CLI::App& app, CommonOptions& o, const Command& c) {
   if (c.takes_lock)
     app.add_option("--wait", o.wait_s, "wait up to SECONDS for another ecuup to release the manifest (default: fail with exit 7)")
         ->check(CLI::NonNegativeNumber);
-  app.add_option("--trace", o.trace, "write the CAN/DoIP traffic to FILE (candump log format)");
+  app.add_option("--trace", o.trace,
+                 "write the CAN/DoIP traffic to FILE (FILE.pcapng: pcapng, CAN and DoIP; else candump log, CAN only)");
 }
 
 const char* k_exit_codes_help =

@@ -36,7 +36,8 @@ Error restore_after_failure(Session& s, const EcuConfig& ecu, EcuDriver& driver,
   }
   s.event(ecu.name, "flash", fmt::format("restoring backup {}", state.backup->version));
   (void)s.save();
-  auto restored = program_and_check(driver, s.backups().absolute(*state.backup), state.backup->version, s.progress());
+  PhaseProgress restoring(s.progress(), "restore");
+  auto restored = program_and_check(driver, s.backups().absolute(*state.backup), state.backup->version, restoring);
   if (!restored) {
     state.flash.state = FlashState::failed_unrestored;
     state.flash.last_error = fmt::format("{}; restore failed: {}", cause.message, restored.error().message);

@@ -31,7 +31,8 @@ Result<StepReport> restore(const Config& config, const Common& common) {
     st.flash.started_at = now_iso8601();
     s.event(ecu->name, "restore", fmt::format("restoring backup {}", st.backup->version));
     ECUUP_TRY(s.save());
-    auto done = driver->flash(s.backups().absolute(*st.backup), s.progress());
+    PhaseProgress restoring(s.progress(), "restore");
+    auto done = driver->flash(s.backups().absolute(*st.backup), restoring);
     Result<EcuIdentity> id = done ? driver->read_identity() : Result<EcuIdentity>(std::move(done).error());
     st.flash.finished_at = now_iso8601();
     if (id && id->version == st.backup->version) {

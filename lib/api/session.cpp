@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "transport/trace.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
 
@@ -92,6 +93,11 @@ Result<void> Session::save() {
 }
 
 Result<std::unique_ptr<EcuDriver>> Session::driver(const EcuConfig& ecu) const {
+  if (!m_common->trace_file.empty() && m_common->progress) {
+    // Trace remarks ("DoIP needs a .pcapng trace") reach the user as progress notes.
+    Progress* progress = m_common->progress;
+    set_trace_notice_handler([progress](const std::string& message) { progress->note(message); });
+  }
   DriverContext ctx{m_config->base_dir, m_common->trace_file, m_common->verbosity};
   return make_driver(ecu, ctx);
 }

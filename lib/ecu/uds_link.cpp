@@ -1,8 +1,12 @@
 #include "ecu/uds_link.hpp"
 
+#include <fmt/format.h>
+
 #include "transport/bus.hpp"
 #include "transport/doip.hpp"
 #include "transport/isotp.hpp"
+#include "transport/pcapng.hpp"
+#include "transport/trace.hpp"
 
 namespace ecuup {
 
@@ -40,7 +44,7 @@ Result<std::unique_ptr<DiagLink>> make_can_link(const UdsCanSettings& can, const
   return make_isotp_link(std::move(bus), options);
 }
 
-Result<std::unique_ptr<DiagLink>> make_doip_link(const UdsDoipSettings& doip) {
+Result<std::unique_ptr<DiagLink>> make_doip_link(const UdsDoipSettings& doip, const std::filesystem::path& trace_file) {
   DoipOptions options;
   options.host = doip.host;
   options.port = doip.port;
@@ -49,6 +53,19 @@ Result<std::unique_ptr<DiagLink>> make_doip_link(const UdsDoipSettings& doip) {
   options.activation_type = doip.activation_type;
   options.connect_timeout = doip.connect_timeout;
   options.ack_timeout = doip.ack_timeout;
+  if (!trace_file.empty()) {
+    if (pcapng::is_pcapng_path(trace_file)) {
+      auto writer = PcapngWriter::shared(trace_file);
+      if (!writer) return std::move(writer).error().context("trace");
+      options.trace =
+          make_doip_pcapng_trace(std::move(writer).value(), fmt::format("doip {}:{}", doip.host, doip.port));
+    } else {
+      // A candump log has no record type for TCP; writing DoIP into it would only mislead its readers.
+      trace_notice_once(fmt::format("--trace {}: DoIP traffic is not traced (a candump log holds CAN frames only); "
+                                    "name the trace FILE.pcapng to trace DoIP",
+                                    trace_file.string()));
+    }
+  }
   return connect_doip(options);
 }
 
@@ -57,7 +74,7 @@ Result<std::unique_ptr<DiagLink>> make_doip_link(const UdsDoipSettings& doip) {
 Result<std::unique_ptr<DiagLink>> make_uds_link(const UdsTransportSettings& settings,
                                                 const std::filesystem::path& trace_file) {
   if (settings.kind == UdsTransportKind::can) return make_can_link(settings.can, trace_file);
-  return make_doip_link(settings.doip);
+  return make_doip_link(settings.doip, trace_file);
 }
 
 }  // namespace ecuup

@@ -52,7 +52,9 @@ struct UdsTransportSettings {
   UdsDoipSettings doip;
 };
 
-// Opens the link; `trace_file` (may be empty) records CAN frames in candump format.
+// Opens the link; `trace_file` (may be empty) records the traffic: CAN frames and DoIP messages in
+// pcapng when it ends in .pcapng, else CAN frames in candump format (DoIP is then left out, with a
+// trace notice).
 Result<std::unique_ptr<DiagLink>> make_uds_link(const UdsTransportSettings& settings,
                                                 const std::filesystem::path& trace_file);
 

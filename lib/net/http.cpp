@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "net/http_status.hpp"
 #include "util/cancel.hpp"
 #include "util/fs.hpp"
 #include "util/pipelined_writer.hpp"
@@ -25,16 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr long k_http_ok = 200;
-constexpr long k_http_partial_content = 206;
-constexpr long k_http_unauthorized = 401;
-constexpr long k_http_forbidden = 403;
-constexpr long k_http_not_found = 404;
-constexpr long k_http_gone = 410;
-constexpr long k_http_range_not_satisfiable = 416;
-constexpr long k_http_too_many_requests = 429;
-constexpr long k_http_server_error_min = 500;
-constexpr long k_http_server_error_max = 599;
 constexpr long k_max_redirects = 10;
 // A large receive buffer keeps loopback downloads close to the curl command line's speed.
 constexpr long k_receive_buffer_bytes = 512 * 1024;

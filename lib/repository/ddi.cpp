@@ -8,23 +8,15 @@
 
 #include <fmt/format.h>
 
+#include "net/http_status.hpp"
 #include "util/cancel.hpp"
 
 namespace ecuup {
 namespace {
 
-constexpr long k_http_ok_first = 200;
-constexpr long k_http_ok_last = 299;
-constexpr long k_http_unauthorized = 401;
-constexpr long k_http_forbidden = 403;
-constexpr long k_http_not_found = 404;
-constexpr long k_http_conflict = 409;
-constexpr long k_http_gone = 410;
-constexpr long k_http_too_many_requests = 429;
-constexpr long k_http_server_error_first = 500;
 constexpr const char* k_redacted = "<redacted>";
 
-bool is_ok(long status) { return status >= k_http_ok_first && status <= k_http_ok_last; }
+bool is_ok(long status) { return is_http_success(status); }
 
 // Waits before retrying a 409; false when the user interrupted meanwhile.
 bool conflict_pause(std::chrono::milliseconds delay) {
@@ -64,7 +56,7 @@ Error status_error(const HttpResponse& response, const std::string& what) {
     return make_error(Errc::auth, fmt::format("{}: the server refused the token (HTTP {})", what, status));
   std::string summary = ddi::error_summary(response.body);
   std::string suffix = summary.empty() ? "" : ": " + summary;
-  if (status == k_http_too_many_requests || status >= k_http_server_error_first)
+  if (status == k_http_too_many_requests || status >= k_http_server_error_min)
     return make_error(Errc::network, fmt::format("{}: HTTP {}, still failing after retries{}", what, status, suffix));
   return make_error(Errc::server, fmt::format("{}: HTTP {}{}", what, status, suffix));
 }

@@ -172,8 +172,24 @@ bool resolve_inside(const fs::path& root, std::vector<std::string>& stack, const
   return true;
 }
 
+// What an extraction may still write (ExtractLimits, counted down).
+struct Budget {
+  std::uint64_t bytes_left;
+  std::size_t entries_left;
+  std::uint64_t max_bytes;
+};
+
+Result<void> too_big(const std::string& entry, std::uint64_t max_bytes) {
+  return refuse(entry, "the archive expands to more than " + std::to_string(max_bytes) +
+                           " bytes (a decompression bomb, or software far larger than an ECU holds)");
+}
+
 Result<void> write_regular(archive* a, const fs::path& root, const fs::path& rel, mode_t perm,
-                           off_t size_bytes, const std::string& entry) {
+                           off_t size_bytes, const std::string& entry, Budget& budget) {
+  // Refuse on the declared size first (before writing a byte), then hold the data to it.
+  if (size_bytes < 0 || static_cast<std::uint64_t>(size_bytes) > budget.bytes_left)
+    return too_big(entry, budget.max_bytes);
+  budget.bytes_left -= static_cast<std::uint64_t>(size_bytes);
   fs::path p = root / rel;
   int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, k_owner_read_write);
   if (fd < 0) return errno_io("cannot create", p);
@@ -186,6 +202,10 @@ Result<void> write_regular(archive* a, const fs::path& root, const fs::path& rel
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN) {
       result = make_error(Errc::verify, "entry '" + entry + "': " + archive_message(a));
+      break;
+    }
+    if (offset < 0 || static_cast<std::uint64_t>(offset) + size > static_cast<std::uint64_t>(size_bytes)) {
+      result = refuse(entry, "holds more data than its header declares (" + std::to_string(size_bytes) + " bytes)");
       break;
     }
     const char* data = static_cast<const char*>(buf);
@@ -225,8 +245,10 @@ struct Extraction {
   std::set<fs::path> dirs;
 };
 
-Result<void> extract_entry(archive* a, archive_entry* e, const fs::path& root, Extraction& x) {
+Result<void> extract_entry(archive* a, archive_entry* e, const fs::path& root, Extraction& x, Budget& budget) {
   std::string name = entry_name(e);
+  if (budget.entries_left == 0) return refuse(name, "the archive has more entries than the limit allows");
+  --budget.entries_left;
   ECUUP_ASSIGN(fs::path rel, inside_path(name, name));
   if (rel.empty()) return success();  // "./": the root itself
   mode_t type = archive_entry_filetype(e);
@@ -257,7 +279,8 @@ Result<void> extract_entry(archive* a, archive_entry* e, const fs::path& root, E
     case AE_IFREG:
       ECUUP_TRY(prepare_parents(root, rel, name));
       ECUUP_TRY(remove_existing(root, rel, name));
-      ECUUP_TRY(write_regular(a, root, rel, archive_entry_perm(e), static_cast<off_t>(archive_entry_size(e)), name));
+      ECUUP_TRY(write_regular(a, root, rel, archive_entry_perm(e), static_cast<off_t>(archive_entry_size(e)), name,
+                              budget));
       x.files.push_back(rel);
       return success();
     case AE_IFLNK: {
@@ -299,7 +322,9 @@ Result<void> check_links(const fs::path& root, const Extraction& x) {
   return success();
 }
 
-Result<void> extract_all(const fs::path& archive_path, const fs::path& root, Extraction& x) {
+Result<void> extract_all(const fs::path& archive_path, const fs::path& root, Extraction& x,
+                         const ExtractLimits& limits) {
+  Budget budget{limits.max_total_bytes, limits.max_entries, limits.max_total_bytes};
   std::string why;
   Reader a = open_reader(archive_path, &why);
   if (!a) return make_error(Errc::io, "cannot read archive " + archive_path.string() + ": " + why);
@@ -309,7 +334,7 @@ Result<void> extract_all(const fs::path& archive_path, const fs::path& root, Ext
     if (rc == ARCHIVE_EOF) break;
     if (rc < ARCHIVE_WARN)
       return make_error(Errc::verify, "archive " + archive_path.string() + ": " + archive_message(a.get()));
-    ECUUP_TRY(extract_entry(a.get(), e, root, x));
+    ECUUP_TRY(extract_entry(a.get(), e, root, x, budget));
   }
   return check_links(root, x);
 }
@@ -360,7 +385,8 @@ bool looks_like_archive(const fs::path& path) {
   return rc == ARCHIVE_OK || rc == ARCHIVE_WARN;
 }
 
-Result<std::vector<fs::path>> extract_archive(const fs::path& archive_path, const fs::path& dest_dir) {
+Result<std::vector<fs::path>> extract_archive(const fs::path& archive_path, const fs::path& dest_dir,
+                                              const ExtractLimits& limits) {
   fs::path dest = dest_dir.lexically_normal();
   if (dest.has_filename() == false) dest = dest.parent_path();
   fs::path parent = dest.parent_path().empty() ? fs::path(".") : dest.parent_path();
@@ -373,7 +399,7 @@ Result<std::vector<fs::path>> extract_archive(const fs::path& archive_path, cons
   fs::path tmp = tmpl;
 
   Extraction x;
-  Result<void> done = extract_all(archive_path, tmp, x);
+  Result<void> done = extract_all(archive_path, tmp, x, limits);
   if (done) done = fsync_tree_dirs(tmp, x);
   if (done && ::chmod(tmp.c_str(), k_dir_mode) != 0) done = errno_io("cannot set the mode of", tmp);
   if (done) done = fsync_directory(tmp);

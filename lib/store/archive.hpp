@@ -1,12 +1,20 @@
 #pragma once
 // Safe extraction of downloaded packages (tar, tar.gz, zip) with libarchive. Nothing reaches the
 // destination unless every entry passed the checks.
+#include <cstdint>
 #include <filesystem>
 #include <vector>
 
 #include "util/result.hpp"
 
 namespace ecuup {
+
+// Bounds on what one archive may expand to: a small download must not fill the disk or the
+// inode table (a "zip bomb"). Generous for ECU software, which is images and a few files.
+struct ExtractLimits {
+  std::uint64_t max_total_bytes = std::uint64_t{16} << 30;  // sum of all regular files
+  std::size_t max_entries = 10000;
+};
 
 // True when the content (not the name) is a tar (plain or gzip-compressed) or zip archive.
 bool looks_like_archive(const std::filesystem::path& path);
@@ -15,8 +23,10 @@ bool looks_like_archive(const std::filesystem::path& path);
 // an existing one). Refuses (Errc::verify, `dest_dir` untouched, temp dir removed) absolute paths,
 // `..` components, links whose target leaves the tree, writing through a link, and device, fifo
 // or socket entries. Returns the regular files extracted, relative to `dest_dir`.
-// A corrupt archive is Errc::verify too; Errc::io for local file system failures.
+// An archive beyond `limits`, or an entry holding more data than its header declares, is
+// Errc::verify as well. A corrupt archive is Errc::verify too; Errc::io for local file system failures.
 Result<std::vector<std::filesystem::path>> extract_archive(const std::filesystem::path& archive,
-                                                           const std::filesystem::path& dest_dir);
+                                                           const std::filesystem::path& dest_dir,
+                                                           const ExtractLimits& limits = {});
 
 }  // namespace ecuup

@@ -12,13 +12,9 @@ namespace ecuup {
 // pass over the file. It follows the file, not the transfer: bytes written at an offset it has not
 // reached are filled in from disk (a resumed download), and a write behind it (a restart) rehashes
 // the prefix from disk; finish() reconciles with the final file.
-class HashingProgress final : public Progress {
+class HashingProgress final : public ForwardingProgress {
  public:
-  HashingProgress(Progress& inner, std::filesystem::path file) : m_inner(inner), m_file(std::move(file)) {}
-  void begin(const std::string& ecu, const std::string& phase, std::uint64_t total) override { m_inner.begin(ecu, phase, total); }
-  void advance(std::uint64_t done) override { m_inner.advance(done); }
-  void end(bool ok) override { m_inner.end(ok); }
-  void note(const std::string& message) override { m_inner.note(message); }
+  HashingProgress(Progress& inner, std::filesystem::path file) : ForwardingProgress(inner), m_file(std::move(file)) {}
   void on_bytes(std::uint64_t offset, ByteView data) override;
   // The SHA-256 of the whole file as it is now.
   Result<std::string> finish();
@@ -26,7 +22,6 @@ class HashingProgress final : public Progress {
  private:
   void sync_to(std::uint64_t offset);
 
-  Progress& m_inner;
   std::filesystem::path m_file;
   Sha256 m_hash;
   std::uint64_t m_hashed = 0;

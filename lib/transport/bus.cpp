@@ -43,17 +43,17 @@ Result<std::uint16_t> parse_port(std::string_view text, const std::string& spec)
 
 class TracedBus final : public FrameBus {
  public:
-  TracedBus(std::shared_ptr<FrameBus> bus, std::unique_ptr<TraceWriter> trace)
+  TracedBus(std::shared_ptr<FrameBus> bus, std::unique_ptr<FrameTrace> trace)
       : m_bus(std::move(bus)), m_trace(std::move(trace)) {}
   Result<void> send(const CanFrame& frame) override {
     auto sent = m_bus->send(frame);
-    if (sent) m_trace->write(frame);
+    if (sent) m_trace->write(frame, std::chrono::system_clock::now());
     return sent;
   }
   Result<CanFrame> receive(std::chrono::microseconds timeout) override {
     auto frame = m_bus->receive(timeout);
     if (frame)
-      m_trace->write(*frame);
+      m_trace->write(*frame, std::chrono::system_clock::now());
     else
       m_trace->flush();  // the bus went quiet: a good moment to make the trace complete on disk
     return frame;
@@ -62,7 +62,7 @@ class TracedBus final : public FrameBus {
 
  private:
   std::shared_ptr<FrameBus> m_bus;
-  std::unique_ptr<TraceWriter> m_trace;
+  std::unique_ptr<FrameTrace> m_trace;
 };
 
 class PacedBus final : public FrameBus {
@@ -229,7 +229,7 @@ Result<CanFrame> decode_frame_image(std::span<const std::uint8_t> image) {
 
 Result<std::shared_ptr<FrameBus>> make_traced_bus(std::shared_ptr<FrameBus> bus, const std::filesystem::path& trace_file,
                                                   const std::string& iface) {
-  ECUUP_ASSIGN(auto writer, TraceWriter::open(trace_file, iface));
+  ECUUP_ASSIGN(auto writer, open_frame_trace(trace_file, iface));
   return std::shared_ptr<FrameBus>(std::make_shared<TracedBus>(std::move(bus), std::move(writer)));
 }
 

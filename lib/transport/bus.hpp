@@ -1,6 +1,6 @@
 #pragma once
 // Opening a CAN frame bus from a spec string, the Linux frame images the buses exchange, and the
-// optional layers every bus can carry: a candump trace and a bus-timing model.
+// optional layers every bus can carry: a trace (candump log or pcapng) and a bus-timing model.
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -19,7 +19,7 @@ namespace ecuup {
 // The trace is appended to (several links may share one file); its interface field is the
 // SocketCAN interface, or "udp<LOCALPORT>" for a udp bus.
 struct BusOptions {
-  std::filesystem::path trace_file;   // non-empty: candump-format trace of every frame, both directions
+  std::filesystem::path trace_file;   // non-empty: trace of every frame, both directions (open_frame_trace)
   std::uint32_t bitrate = 0;          // >0: timing model, sends are paced at this nominal bitrate
   std::uint32_t data_bitrate = 0;     // CAN FD data phase (BRS frames); 0 = same as bitrate
 };
@@ -41,7 +41,8 @@ Result<std::size_t> encode_frame_image(const CanFrame& frame, FrameImage& out);
 Result<CanFrame> decode_frame_image(std::span<const std::uint8_t> image);
 
 // The layers open_frame_bus adds, usable on any bus (the simulator, tests).
-// Trace: every frame sent and received, as a candump log line naming `iface`.
+// Trace: every frame sent and received, as a candump log line naming `iface`, or (FILE.pcapng)
+// as a packet on the pcapng interface `iface`.
 Result<std::shared_ptr<FrameBus>> make_traced_bus(std::shared_ptr<FrameBus> bus, const std::filesystem::path& trace_file,
                                                   const std::string& iface);
 // Timing model: each send returns when the frame would have left a bus at `bitrate`, frames

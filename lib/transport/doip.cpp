@@ -15,6 +15,7 @@
 #include <deque>
 #include <fcntl.h>
 
+#include "transport/pcapng.hpp"
 #include "util/cancel.hpp"
 
 namespace ecuup {
@@ -406,11 +407,38 @@ Result<Fd> tcp_connect(const std::string& host, std::uint16_t port, std::chrono:
   return last;
 }
 
+// The IPv4 ends of a connected socket; the stand-ins of DoipConnectionEnds for other families.
+DoipConnectionEnds connection_ends(int fd) {
+  DoipConnectionEnds ends;
+  sockaddr_storage local{};
+  sockaddr_storage peer{};
+  socklen_t local_len = sizeof local;
+  socklen_t peer_len = sizeof peer;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0 ||
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) {
+    return ends;
+  }
+  auto take = [](const sockaddr_storage& address, std::array<std::uint8_t, 4>& ipv4, std::uint16_t& port) {
+    if (address.ss_family == AF_INET) {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(&address);
+      std::memcpy(ipv4.data(), &in->sin_addr, ipv4.size());  // already in network order
+      port = ntohs(in->sin_port);
+    } else if (address.ss_family == AF_INET6) {
+      port = ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+    }
+  };
+  take(local, ends.local_ipv4, ends.local_port);
+  take(peer, ends.peer_ipv4, ends.peer_port);
+  return ends;
+}
+
 class DoipLink final : public DiagLink {
  public:
   DoipLink(Fd fd, DoipOptions options)
       : m_fd(std::move(fd)), m_reader(k_client_max_payload), m_options(std::move(options)),
-        m_target(m_options.ecu_address) {}
+        m_target(m_options.ecu_address) {
+    if (m_options.trace) m_trace = m_options.trace(connection_ends(m_fd.get()));
+  }
 
   Result<void> activate() {
     std::array<std::uint8_t, 7> request{};
@@ -547,7 +575,19 @@ class DoipLink final : public DiagLink {
       if (sent.error().code == Errc::network) m_fd.reset();
       return std::move(sent).error().context(describe());
     }
+    if (m_trace) {
+      const auto header = encode_header(type, static_cast<std::uint32_t>(head.size() + tail.size()));
+      const std::array<ByteView, 3> parts{ByteView(header), head, tail};
+      m_trace->message(DoipTraceHook::Direction::to_entity, parts);
+    }
     return success();
+  }
+
+  void trace_received(const StreamReader::Message& message) {
+    if (!m_trace) return;
+    const auto header = encode_header(message.type(), message.header.payload_length, message.header.version);
+    const std::array<ByteView, 2> parts{ByteView(header), message.payload};
+    m_trace->message(DoipTraceHook::Direction::from_entity, parts);
   }
 
   // The next message the caller must look at; answers the gateway's alive checks on the way.
@@ -555,6 +595,7 @@ class DoipLink final : public DiagLink {
     for (;;) {
       auto event = m_reader.next();
       if (event.kind == StreamReader::Event::Kind::message) {
+        trace_received(event.message);
         if (event.message.type() == PayloadType::alive_check_request) {
           std::array<std::uint8_t, k_address_size> source{};
           put_u16(source.data(), m_options.tester_address);
@@ -595,9 +636,31 @@ class DoipLink final : public DiagLink {
   std::size_t m_max_message_size = k_default_max_message_size;
   bool m_max_reported = false;
   std::deque<Bytes> m_pending;
+  std::unique_ptr<DoipTraceHook> m_trace;
+};
+
+class PcapngDoipHook final : public DoipTraceHook {
+ public:
+  PcapngDoipHook(std::shared_ptr<PcapngWriter> writer, const std::string& iface, const DoipConnectionEnds& ends)
+      : m_stream(std::move(writer), iface, TcpEndpoint{ends.local_ipv4, ends.local_port},
+                 TcpEndpoint{ends.peer_ipv4, k_default_port}) {}
+  void message(Direction direction, std::span<const ByteView> parts) override {
+    m_stream.segment(direction == Direction::to_entity ? TcpStreamTrace::Direction::client_to_server
+                                                       : TcpStreamTrace::Direction::server_to_client,
+                     parts);
+  }
+
+ private:
+  TcpStreamTrace m_stream;
 };
 
 }  // namespace
+
+DoipTraceFactory make_doip_pcapng_trace(std::shared_ptr<PcapngWriter> writer, std::string iface) {
+  return [writer = std::move(writer), iface = std::move(iface)](const DoipConnectionEnds& ends) {
+    return std::unique_ptr<DoipTraceHook>(std::make_unique<PcapngDoipHook>(writer, iface, ends));
+  };
+}
 
 Result<std::unique_ptr<DiagLink>> connect_doip(const DoipOptions& options) {
   auto where = fmt::format("DoIP {}:{}", options.host, options.port);

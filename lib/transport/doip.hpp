@@ -6,8 +6,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "transport/link.hpp"
@@ -15,6 +17,33 @@
 #include "util/result.hpp"
 
 namespace ecuup {
+
+// Both ends of a tester's DoIP connection as a trace shows them: IPv4 addresses (127.0.0.1 and
+// 127.0.0.2 stand in for the ends of a connection that is not IPv4) and TCP ports.
+struct DoipConnectionEnds {
+  std::array<std::uint8_t, 4> local_ipv4{127, 0, 0, 1};
+  std::array<std::uint8_t, 4> peer_ipv4{127, 0, 0, 2};
+  std::uint16_t local_port = 0;
+  std::uint16_t peer_port = 0;
+};
+
+// Sees every whole DoIP message the tester link sends or receives, generic header included
+// (the --trace file). Messages dropped unread (a bad header, an oversized payload) are not seen.
+class DoipTraceHook {
+ public:
+  enum class Direction { to_entity, from_entity };
+  virtual ~DoipTraceHook() = default;
+  // The message is `parts` concatenated.
+  virtual void message(Direction direction, std::span<const ByteView> parts) = 0;
+};
+// Called once the TCP connection stands, before routing activation.
+using DoipTraceFactory = std::function<std::unique_ptr<DoipTraceHook>(const DoipConnectionEnds& ends)>;
+
+class PcapngWriter;
+// A hook that writes the connection into a pcapng trace as IPv4/TCP on the interface `iface`:
+// the tester at its real address and port, the entity at its address and TCP port 13400 (where
+// dissectors look for DoIP, whatever port the entity really listens on).
+DoipTraceFactory make_doip_pcapng_trace(std::shared_ptr<PcapngWriter> writer, std::string iface);
 
 struct DoipOptions {
   std::string host = "127.0.0.1";
@@ -24,6 +53,7 @@ struct DoipOptions {
   std::uint8_t activation_type = 0x00;
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds ack_timeout{2000};
+  DoipTraceFactory trace;  // empty: no trace
 };
 
 // Connects, activates routing and asks the entity status (for max_message_size()).

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
+
+#include "transport/pcapng.hpp"
 
 namespace ecuup {
 
@@ -93,6 +96,50 @@ void TraceWriter::write(const CanFrame& frame, std::chrono::system_clock::time_p
   m_used += n;
   const auto now = std::chrono::steady_clock::now();
   if (now - m_last_flush >= k_flush_interval) flush_locked();
+}
+
+Result<std::unique_ptr<FrameTrace>> open_frame_trace(const std::filesystem::path& file, const std::string& iface) {
+  if (pcapng::is_pcapng_path(file)) {
+    ECUUP_ASSIGN(auto writer, PcapngWriter::shared(file));
+    return std::unique_ptr<FrameTrace>(std::make_unique<PcapngCanTrace>(std::move(writer), iface));
+  }
+  ECUUP_ASSIGN(auto writer, TraceWriter::open(file, iface));
+  return std::unique_ptr<FrameTrace>(std::move(writer));
+}
+
+namespace {
+
+struct TraceNotices {
+  std::mutex mutex;
+  std::function<void(const std::string&)> handler;
+  std::set<std::string> said;
+  std::vector<std::string> waiting;  // made before any handler was installed
+};
+
+TraceNotices& trace_notices() {
+  static TraceNotices notices;
+  return notices;
+}
+
+}  // namespace
+
+void set_trace_notice_handler(std::function<void(const std::string&)> handler) {
+  auto& n = trace_notices();
+  std::lock_guard lock(n.mutex);
+  n.handler = std::move(handler);
+  if (!n.handler) return;
+  for (const auto& message : n.waiting) n.handler(message);
+  n.waiting.clear();
+}
+
+void trace_notice_once(const std::string& message) {
+  auto& n = trace_notices();
+  std::lock_guard lock(n.mutex);
+  if (!n.said.insert(message).second) return;
+  if (n.handler)
+    n.handler(message);
+  else
+    n.waiting.push_back(message);
 }
 
 void TraceWriter::flush() {

@@ -34,4 +34,35 @@ class NullProgress final : public Progress {
 
 Progress& null_progress();
 
+// Passes everything on to `inner`; decorators derive from it and override what they change.
+class ForwardingProgress : public Progress {
+ public:
+  explicit ForwardingProgress(Progress& inner) : m_inner(inner) {}
+  void begin(const std::string& ecu, const std::string& phase, std::uint64_t total) override {
+    m_inner.begin(ecu, phase, total);
+  }
+  void advance(std::uint64_t done) override { m_inner.advance(done); }
+  void end(bool ok) override { m_inner.end(ok); }
+  void note(const std::string& message) override { m_inner.note(message); }
+  void on_bytes(std::uint64_t offset, ByteView data) override { m_inner.on_bytes(offset, data); }
+
+ protected:
+  Progress& inner() { return m_inner; }
+
+ private:
+  Progress& m_inner;
+};
+
+// Shows the inner work under another phase name: a restore programs like a flash but is not one.
+class PhaseProgress final : public ForwardingProgress {
+ public:
+  PhaseProgress(Progress& inner, std::string phase) : ForwardingProgress(inner), m_phase(std::move(phase)) {}
+  void begin(const std::string& ecu, const std::string&, std::uint64_t total) override {
+    inner().begin(ecu, m_phase, total);
+  }
+
+ private:
+  std::string m_phase;
+};
+
 }  // namespace ecuup

@@ -6,8 +6,10 @@ prepare_flash
 backup_file=$(ls "$B"/state/backups/bms/*.img)
 backup_sum=$(sha256sum <"$backup_file")
 mkdir -p "$B/faults"; echo "fail-write 1" >"$B/faults/bms"
-expect 5 "flash fails and is restored" "$ecuup" flash
+expect 5 "flash fails and is restored" "$ecuup" flash --progress=jsonl
 check "cause and restore named" err_has "injected write fault); restored backup 1.0.0 and verified it"
+check "progress shows the restore as a restore, after the failed flash" \
+  bash -c "grep -o '\"phase\":\"[a-z]*\"' '$T/err' '$T/out' | sed 's/.*://' | uniq | tr '\n' ' ' | grep -q '\"flash\" \"restore\"'"
 check "ECU back on the backup version" test "$(image_version "$B/ecus/bms.flash")" = 1.0.0
 check "ECU memory byte-identical to the backup" cmp -s "$B/ecus/bms.flash" "$backup_file"
 check "backup file intact" test "$(sha256sum <"$backup_file")" = "$backup_sum"

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "repository/ddi.hpp"
+#include "support/port_process.hpp"
 #include "support/temp_dir.hpp"
 #include "util/hash.hpp"
 
@@ -36,45 +37,13 @@ class DdiFixture {
     std::ofstream(dir / "scenario.json") << scenario.dump(2);
     std::vector<std::string> args = {"python3", std::string(ECUUP_SOURCE_DIR) + "/test/support/ddi_fixture.py",
                                      "--scenario", (dir / "scenario.json").string(), "--log", m_log.string()};
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    m_pid = ::fork();
-    if (m_pid == 0) {
-      ::dup2(fds[1], STDOUT_FILENO);
-      ::close(fds[0]);
-      ::close(fds[1]);
-      ::execvp(argv[0], argv.data());
-      ::_exit(127);
-    }
-    ::close(fds[1]);
-    std::string line;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (m_pid > 0 && line.find('\n') == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-      pollfd p{fds[0], POLLIN, 0};
-      if (::poll(&p, 1, 200) <= 0) continue;
-      char buf[128];
-      ssize_t n = ::read(fds[0], buf, sizeof buf);
-      if (n <= 0) break;
-      line.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fds[0]);
-    if (line.rfind("PORT ", 0) == 0) m_port = std::stoi(line.substr(5));
-  }
-  ~DdiFixture() {
-    if (m_pid > 0) {
-      ::kill(m_pid, SIGTERM);
-      int status = 0;
-      ::waitpid(m_pid, &status, 0);
-    }
+    m_process = std::make_unique<test::PortProcess>(std::move(args));
   }
   DdiFixture(const DdiFixture&) = delete;
   DdiFixture& operator=(const DdiFixture&) = delete;
 
-  bool running() const { return m_port > 0; }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+  bool running() const { return m_process->port() > 0; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_process->port()); }
   std::vector<json> requests() const {
     std::vector<json> out;
     std::ifstream in(m_log);
@@ -85,8 +54,7 @@ class DdiFixture {
 
  private:
   std::filesystem::path m_log;
-  pid_t m_pid = -1;
-  int m_port = 0;
+  std::unique_ptr<test::PortProcess> m_process;
 };
 
 json scenario() {

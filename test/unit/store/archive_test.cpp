@@ -262,3 +262,50 @@ TEST_CASE("looks_like_archive judges by content", "[archive]") {
   }
   CHECK_FALSE(looks_like_archive(tmp / "image.bin.gz"));
 }
+
+TEST_CASE("an archive that expands beyond the limits is refused and leaves nothing behind", "[archive]") {
+  test::TempDir tmp;
+  const fs::path dest = tmp / "out";
+  ExtractLimits limits;
+  limits.max_total_bytes = 1 << 20;
+  limits.max_entries = 4;
+
+  SECTION("one entry far larger than the download (a decompression bomb)") {
+    write_archive(tmp / "bomb.tar.gz", Format::tar_gz, {{"image.bin", Kind::file, std::string(32u << 20, '\0')}});
+    CHECK(fs::file_size(tmp / "bomb.tar.gz") < (1u << 20));  // the download itself is small
+    auto r = extract_archive(tmp / "bomb.tar.gz", dest, limits);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::verify);
+    CHECK_THAT(r.error().message, Catch::Contains("image.bin") && Catch::Contains("1048576 bytes"));
+  }
+  SECTION("entries that only together exceed the byte limit") {
+    std::string part(600 * 1024, 'x');
+    write_archive(tmp / "sum.zip", Format::zip, {{"a.bin", Kind::file, part}, {"b.bin", Kind::file, part}});
+    auto r = extract_archive(tmp / "sum.zip", dest, limits);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("b.bin"));
+  }
+  SECTION("more entries than allowed") {
+    std::vector<Item> items;
+    for (int i = 0; i < 5; ++i) items.push_back({"f" + std::to_string(i), Kind::file, "x"});
+    write_archive(tmp / "many.tar", Format::tar, items);
+    auto r = extract_archive(tmp / "many.tar", dest, limits);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::verify);
+    CHECK_THAT(r.error().message, Catch::Contains("f4") && Catch::Contains("entries"));
+  }
+  CHECK_FALSE(fs::exists(dest));
+  CHECK(listing(tmp.path()).size() == 1);  // only the archive: no temp dir left over
+}
+
+TEST_CASE("an archive exactly at the limits extracts", "[archive]") {
+  test::TempDir tmp;
+  ExtractLimits limits;
+  limits.max_total_bytes = 2000;
+  limits.max_entries = 2;
+  write_archive(tmp / "ok.tar.gz", Format::tar_gz, {{"a", Kind::file, std::string(1000, 'a')}, {"b", Kind::file, std::string(1000, 'b')}});
+  auto r = extract_archive(tmp / "ok.tar.gz", tmp / "out", limits);
+  REQUIRE(r);
+  CHECK(r->size() == 2);
+  CHECK(read_file(tmp / "out" / "b") == std::string(1000, 'b'));
+}
