@@ -23,38 +23,7 @@ done
 have_fish=false
 command -v fish >/dev/null 2>&1 && have_fish=true
 
-problems=()
-checks=0
-missing() { problems+=("$*"); }
-
-# roff -> text: font escapes go, \- becomes -, \& and \e go.
-plain() { sed -e 's/\\f[BIRP]//g' -e 's/\\f([A-Z][A-Z]//g' -e 's/\\f\[[^]]*\]//g' -e 's/\\-/-/g' -e 's/\\&//g' -e 's/\\e/\\/g' "$1"; }
-# The text of one .SH section ($2 = heading without quotes).
-sh_section() {
-  plain "$1" | awk -v want="$2" '/^\.SH/ { t = $0; sub(/^\.SH[ \t]+/, "", t); gsub(/"/, "", t); on = (t == want); next } on'
-}
-# The titles of the .SS subsections in a section's text.
-ss_titles() { awk '/^\.SS/ { t = $0; sub(/^\.SS[ \t]+/, ""); gsub(/"/, ""); print }' <<<"$1"; }
-# The body of subsection $2 of a section's text $1.
-ss_body() {
-  awk -v want="$2" '/^\.SS/ { t = $0; sub(/^\.SS[ \t]+/, "", t); gsub(/"/, "", t); on = (t == want); next } on' <<<"$1"
-}
-# The tags of .TP entries (the line after each .TP).
-tp_tags() { awk 'tag { print; tag = 0 } /^\.TP/ { tag = 1 }' <<<"$1"; }
-# Does text $1 hold $2 as a whole token ('-', '_' and alphanumerics do not continue it)?
-has_token() {
-  local re="(^|[^-[:alnum:]_])${2//./\\.}([^-[:alnum:]_]|\$)"
-  [[ $1 =~ $re ]]
-}
-has_line() { [[ $'\n'$1$'\n' == *$'\n'"$2"$'\n'* ]]; }
-
-# From a CLI11 --help text: options (split at commas), subcommand names, allowed positional values.
-help_options() { awk '/^  -/ { n = split($1, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$1"; }
-help_subcommands() { awk '/^Subcommands:/ { on = 1; next } on && /^$/ { exit } on && /^  [^ ]/ { print $1 }' <<<"$1"; }
-help_positional_values() {
-  awk '/^Positionals:/ { on = 1; next } on && /^$/ { exit }
-       on && match($0, /\{[^}]*\}/) { s = substr($0, RSTART + 1, RLENGTH - 2); gsub(",", "\n", s); print s }' <<<"$1"
-}
+source "$SRC/test/support/docs_lib.sh"
 
 # bash: source the file, run the function on the words (the last is completed), print COMPREPLY.
 bash_complete() { # file function words...
@@ -89,8 +58,8 @@ for prog in "${PROGRAMS[@]}"; do
     [[ -f $f ]] || { missing "file ${f#"$SRC"/} does not exist"; ok_files=false; }
   done
   $ok_files || continue
-  options_text=$(sh_section "$page" OPTIONS)
-  commands_text=$(sh_section "$page" COMMANDS)
+  options_text=$(section "$page" OPTIONS)
+  commands_text=$(section "$page" COMMANDS)
   titles=$(ss_titles "$commands_text")
   fish_static=$(cat "$fish_file")
 
@@ -168,14 +137,14 @@ done
 # ecuup-sim's YAML keys (every check_keys list in sim_config.cpp) and fault kinds (fault.cpp) in its page.
 sim_config_src=$SRC/cmd/ecuup-sim/sim_config.cpp
 if [[ -f $sim_config_src && -f $MAN/ecuup-sim.1 ]]; then
-  text=$(sh_section "$MAN/ecuup-sim.1" "CONFIGURATION FILE")
+  text=$(section "$MAN/ecuup-sim.1" "CONFIGURATION FILE")
   for k in $(tr '\n' ' ' <"$sim_config_src" | grep -oE 'check_keys\([a-z_]+(\[[^]]*\])?, \{[^}]*\}' | grep -oE '"[a-z_0-9]+"' | tr -d '"' | sort -u); do
     checks=$((checks + 1))
     has_token "$text" "$k" || missing "ecuup-sim.1: CONFIGURATION FILE lacks key '$k' (cmd/ecuup-sim/sim_config.cpp)"
   done
 fi
 if [[ -f $SRC/cmd/ecuup-sim/fault.cpp && -f $MAN/ecuup-sim.1 ]]; then
-  text=$(sh_section "$MAN/ecuup-sim.1" FAULTS)
+  text=$(section "$MAN/ecuup-sim.1" FAULTS)
   for k in $(sed -n '/fault_kind_name/,/^}/p' "$SRC/cmd/ecuup-sim/fault.cpp" | grep -oE 'return "[a-z_]+"' | grep -oE '"[a-z_]+"' | tr -d '"'); do
     checks=$((checks + 1))
     has_token "$text" "$k" || missing "ecuup-sim.1: FAULTS lacks fault kind '$k' (cmd/ecuup-sim/fault.cpp)"
