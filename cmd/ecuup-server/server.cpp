@@ -756,6 +756,12 @@ Result<void> run_server(const ServerOptions& options) {
   svr->Post(".*", handler);
   svr->Delete(".*", handler);
 
+  // cpp-httplib sets SO_REUSEPORT by default, which lets a second server bind the same port and
+  // take half the connections; SO_REUSEADDR alone still allows a quick restart.
+  svr->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   int port = options.port;
   if (port == 0) {
     port = svr->bind_to_any_port(options.host);

@@ -626,12 +626,14 @@ Result<ModuleInfo> Store::upload(const std::string& part, const std::string& ver
     ECUUP_TRY(ins->run());
   }
   std::int64_t module_id = 0;
+  std::int64_t module_created = 0;
   {
     ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id, created_at FROM modules WHERE part=?1 AND version=?2"));
     q->bind_all(part, version);
     ECUUP_ASSIGN(bool row, q->step());
     if (!row) return make_error(Errc::internal, "module " + part + " " + version + " vanished");
     module_id = q->column_int(0);
+    module_created = q->column_int(1);
   }
   {
     ECUUP_ASSIGN(auto put, m_conn->prepare(
@@ -647,6 +649,7 @@ Result<ModuleInfo> Store::upload(const std::string& part, const std::string& ver
   m.id = module_id;
   m.part = part;
   m.version = version;
+  m.created_at = module_created;
   ECUUP_ASSIGN(m.artifacts, module_artifacts(module_id));
   return m;
 }

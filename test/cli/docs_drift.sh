@@ -16,30 +16,7 @@ if [[ ! -x $ECUUP ]]; then
   exit 125
 fi
 
-problems=()
-checks=0
-missing() { problems+=("$*"); }
-
-# roff source -> text: drop font escapes, \- becomes -, \& and \e go.
-plain() { sed -e 's/\\f[BIRP]//g' -e 's/\\f([A-Z][A-Z]//g' -e 's/\\f\[[^]]*\]//g' -e 's/\\-/-/g' -e 's/\\&//g' -e 's/\\e/\\/g' "$1"; }
-# One .SH section of a page, as text ($2 is the heading, without quotes).
-section() {
-  plain "$1" | awk -v want="$2" '/^\.SH/ { t = $0; sub(/^\.SH[ \t]+/, "", t); gsub(/"/, "", t); on = (t == want); next } on'
-}
-# The tags of a section's .TP entries (the line after each .TP): where an option is defined.
-tp_tags() { awk 'tag { print; tag = 0 } /^\.TP/ { tag = 1 }' <<<"$1"; }
-# Does text $1 hold option/word $2 as a whole token ('-' and alphanumerics do not continue it)?
-# (Pure bash: the checks run hundreds of times and must not fork on a loaded machine.)
-has_token() {
-  local re="(^|[^-[:alnum:]_])${2//./\\.}([^-[:alnum:]_]|\$)"
-  [[ $1 =~ $re ]]
-}
-# Is $2 one of the lines of $1?
-has_line() { [[ $'\n'$1$'\n' == *$'\n'"$2"$'\n'* ]]; }
-# Options in a CLI11 --help text: first field of "  -x,--long ..." lines, split at commas.
-help_options() { awk '/^  -/ { n = split($1, a, ","); for (i = 1; i <= n; i++) print a[i] }' <<<"$1"; }
-# Allowed values of an option, from CLI11's "--opt TEXT:{a,b,c}".
-help_values() { awk -v o="$2" '/^  -/ { n = split($1, a, ","); for (i = 1; i <= n; i++) if (a[i] == o && match($0, /\{[^}]*\}/)) { s = substr($0, RSTART + 1, RLENGTH - 2); gsub(",", "\n", s); print s } }' <<<"$1"; }
+source "$SRC/test/support/docs_lib.sh"
 
 # --- bash completion: run _ecuup for real and read COMPREPLY.
 bash_complete() { # words...; completes the last one

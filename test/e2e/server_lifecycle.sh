@@ -78,6 +78,7 @@ STATUS=$(curl -s -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer admin-
   --data-binary "@$T/tcu.bin" "$URL/api/v1/modules?part=tcu&version=7.1&filename=tcu.bin")
 expect 200 "upload via API"
 [[ $(jget 'd["artifacts"][0]["sha256"]') == $(sha256sum "$T/tcu.bin" | cut -d' ' -f1) ]] || fail "API upload hash"
+[[ $(jget 'd["created"]') =~ ^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T ]] || fail "upload answer has no creation time: $(cat "$T/body")"
 http PUT /DEFAULT/controller/v1/V3/configData "TargetToken t3" '{"data":{"ecu.tcu.version":"7.0","market":"EU"}}'
 http PUT /DEFAULT/controller/v1/V2/configData "TargetToken t2" '{"data":{"ecu.tcu.version":"7.0","market":"US"}}'
 http POST /api/v1/assignments "Bearer admin-secret" '{"part":"tcu","version":"7.1","match":"market=EU"}'
@@ -109,6 +110,10 @@ http POST "/DEFAULT/controller/v1/V1/deploymentBase/${first##*/}/feedback" "Targ
 expect 410 "closed action still closed after restart"
 stop_server INT
 start
+# A second server on a port in use must fail, not share the port and half the connections.
+rc=0; timeout 10 "$SERVER" run --data "$T/data" --listen "${URL#http://}" >/dev/null 2>"$T/second.err" || rc=$?
+[[ $rc == 1 ]] || fail "second server on ${URL#http://}: exit $rc (want 1)"
+grep -q "cannot listen on 127.0.0.1:" "$T/second.err" || fail "second server: $(cat "$T/second.err")"
 http GET /api/v1/modules "Bearer admin-secret"; expect 200 "modules after restart"
 [[ $(jget 'sorted(m["part"]+"="+m["version"] for m in d)') == "['bms=2.0.0', 'bms=3.0.0', 'tcu=7.1']" ]] \
   || fail "modules after restart: $(cat "$T/body")"
