@@ -31,6 +31,9 @@ constexpr std::uint32_t k_max_extended_id = CAN_EFF_MASK;
 // The most oversleep the pacing model credits back (a process descheduled for longer than this
 // loses the time, as a real bus would idle).
 constexpr auto k_max_pacing_credit = std::chrono::milliseconds(50);
+// How long after the bus fell free (plus the credit) a sender still counts as back to back: the
+// caller's own work between frames (ISO-TP bookkeeping, a trace line).
+constexpr auto k_back_to_back_slack = std::chrono::microseconds(500);
 constexpr std::size_t k_memory_bus_queue_limit = 1 << 16;  // frames; beyond this the oldest are dropped
 
 Result<std::uint16_t> parse_port(std::string_view text, const std::string& spec) {
@@ -77,7 +80,10 @@ class PacedBus final : public FrameBus {
       std::lock_guard lock(m_mutex);
       // Time we overslept on the previous frame is ours, not the caller's: without the credit,
       // sleep jitter would stretch every gap and the long-run rate would fall below the model.
-      const auto start = std::max(m_bus_free_at, now - m_credit);
+      // It only counts for a frame that follows back to back: after a pause the bus was idle and
+      // this frame starts now.
+      const bool back_to_back = now <= m_bus_free_at + m_credit + k_back_to_back_slack;
+      const auto start = back_to_back ? std::max(m_bus_free_at, now - m_credit) : now;
       end = start + duration;
       m_bus_free_at = end;
     }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/temp_dir.hpp"
@@ -171,6 +172,23 @@ TEST_CASE("a paced bus spaces frames by their modelled duration", "[transport][b
   const auto elapsed = std::chrono::steady_clock::now() - start;
   // Lower bound only: the model must not let frames leave faster than the bus could carry them.
   CHECK(elapsed >= 10 * per_frame - 100us);
+  for (int i = 0; i < 10; ++i) CHECK(b->receive(10ms).ok());
+}
+
+TEST_CASE("a paced bus gives no oversleep credit to a frame after a pause", "[transport][bus][bus_timing]") {
+  auto [a, b] = make_memory_bus_pair();
+  constexpr std::uint32_t bitrate = 50'000;
+  auto paced = make_paced_bus(a, bitrate);
+  const CanFrame f = frame_of(0x7E0, {1, 2, 3, 4, 5, 6, 7, 8});
+  const auto per_frame = frame_duration(f, bitrate, 0);
+  for (int round = 0; round < 5; ++round) {
+    REQUIRE(paced->send(f).ok());  // overslept a little, as every sleep does
+    std::this_thread::sleep_for(5ms);  // the bus idles: the tester waits for an answer
+    const auto before = std::chrono::steady_clock::now();
+    REQUIRE(paced->send(f).ok());
+    // The frame after the pause takes its whole duration; no earlier oversleep is credited to it.
+    CHECK(std::chrono::steady_clock::now() - before >= per_frame);
+  }
   for (int i = 0; i < 10; ++i) CHECK(b->receive(10ms).ok());
 }
 
