@@ -2,8 +2,10 @@
 
 #include <fmt/core.h>
 
-#include <nlohmann/json.hpp>
+#include <ctime>
+#include <map>
 
+#include "admin_client.hpp"
 #include "views.hpp"
 
 namespace ecuup::server {
@@ -12,26 +14,126 @@ namespace {
 
 using nlohmann::json;
 
-Result<std::unique_ptr<Store>> open_store(const AdminContext& ctx) {
-  if (ctx.data_dir.empty()) return make_error(Errc::usage, "--data DIR is required");
-  return Store::open(ctx.data_dir);
-}
+class LocalBackend : public AdminBackend {
+ public:
+  explicit LocalBackend(std::unique_ptr<Store> store) : m_store(std::move(store)) {}
+
+  Result<json> upload(const std::string& part, const std::string& version, const std::filesystem::path& file,
+                      const std::string& filename) override {
+    ECUUP_ASSIGN(auto module, m_store->upload(part, version, file, filename));
+    return module_json(module);
+  }
+  Result<json> assign(const std::string& part, const std::string& version, const VehicleSelector& selector,
+                      UpdateMode mode) override {
+    ECUUP_ASSIGN(auto outcomes, m_store->assign(part, version, selector, mode));
+    json out = json::array();
+    for (const auto& o : outcomes) {
+      out.push_back({{"vehicle", o.vehicle_id}, {"action", o.action ? json(o.action) : json(nullptr)}});
+    }
+    return out;
+  }
+  Result<json> add_vehicle(const std::string& id, const std::string& token) override {
+    ECUUP_ASSIGN(std::string t, m_store->add_vehicle(id, token));
+    return json{{"id", id}, {"token", t}};
+  }
+  Result<json> cancel(const std::string& vehicle) override {
+    ECUUP_ASSIGN(std::int64_t action, m_store->cancel(vehicle));
+    return json{{"vehicle", vehicle}, {"action", action}};
+  }
+  Result<json> vehicles() override {
+    ECUUP_ASSIGN(auto vehicles, m_store->vehicles());
+    json out = json::array();
+    for (const auto& v : vehicles) out.push_back(vehicle_json(v));
+    return out;
+  }
+  Result<json> actions(const std::optional<std::string>& vehicle) override {
+    ECUUP_ASSIGN(auto actions, m_store->actions(vehicle));
+    json out = json::array();
+    for (const auto& a : actions) out.push_back(action_json(a));
+    return out;
+  }
+  Result<json> modules() override {
+    ECUUP_ASSIGN(auto modules, m_store->modules());
+    json out = json::array();
+    for (const auto& m : modules) out.push_back(module_json(m));
+    return out;
+  }
+
+ private:
+  std::unique_ptr<Store> m_store;
+};
 
 void print_json(const json& j) { fmt::print("{}\n", j.dump(2)); }
 
+std::string text(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+}
+
+std::int64_t number(const json& j, const char* key) {
+  return j.contains(key) && j[key].is_number_integer() ? j[key].get<std::int64_t>() : 0;
+}
+
+// Inverse of iso8601_utc(): "" (never) is 0.
+std::int64_t unix_seconds(const std::string& iso) {
+  std::tm tm{};
+  if (iso.empty() || !strptime(iso.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) return 0;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+// The management API's history entry back as the record feedback_line() formats.
+FeedbackEntry feedback_entry(const json& j) {
+  FeedbackEntry e;
+  e.at = unix_seconds(text(j, "at"));
+  e.kind = text(j, "kind");
+  e.execution = text(j, "execution");
+  e.finished = text(j, "finished");
+  if (j.contains("progress") && j["progress"].is_object()) {
+    const auto& p = j["progress"];
+    if (p.contains("cnt") && p["cnt"].is_number_integer()) e.progress_cnt = p["cnt"].get<std::int64_t>();
+    if (p.contains("of") && p["of"].is_number_integer()) e.progress_of = p["of"].get<std::int64_t>();
+  }
+  if (j.contains("details") && j["details"].is_array()) {
+    for (const auto& d : j["details"]) {
+      if (d.is_string()) e.details.push_back(d.get<std::string>());
+    }
+  }
+  return e;
+}
+
+std::map<std::string, std::string> string_map(const json& j, const char* key) {
+  std::map<std::string, std::string> out;
+  if (!j.contains(key) || !j[key].is_object()) return out;
+  for (const auto& [k, v] : j[key].items()) {
+    if (v.is_string()) out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
+const json& array_of(const json& j, const char* key) {
+  static const json empty = json::array();
+  return j.contains(key) && j[key].is_array() ? j[key] : empty;
+}
+
 }  // namespace
+
+Result<std::unique_ptr<AdminBackend>> open_admin_backend(const AdminContext& ctx) {
+  if (!ctx.url.empty()) return make_remote_admin_backend(ctx);
+  if (ctx.data_dir.empty()) return make_error(Errc::usage, "--data DIR or --url URL is required");
+  ECUUP_ASSIGN(auto store, Store::open(ctx.data_dir));
+  return std::unique_ptr<AdminBackend>(std::make_unique<LocalBackend>(std::move(store)));
+}
 
 Result<void> admin_upload(const AdminContext& ctx, const std::string& part, const std::string& version,
                           const std::filesystem::path& file, const std::string& filename) {
-  ECUUP_ASSIGN(auto store, open_store(ctx));
-  ECUUP_ASSIGN(auto module, store->upload(part, version, file, filename));
+  ECUUP_ASSIGN(auto backend, open_admin_backend(ctx));
+  ECUUP_ASSIGN(json module, backend->upload(part, version, file, filename));
   if (ctx.output == Output::json) {
-    print_json(module_json(module));
+    print_json(module);
     return success();
   }
-  fmt::print("module {}: {} {}\n", module.id, module.part, module.version);
-  for (const auto& a : module.artifacts) {
-    fmt::print("  {} {} bytes sha256 {}\n", a.filename, a.size, a.sha256);
+  fmt::print("module {}: {} {}\n", number(module, "id"), text(module, "part"), text(module, "version"));
+  for (const auto& a : array_of(module, "artifacts")) {
+    fmt::print("  {} {} bytes sha256 {}\n", text(a, "filename"), number(a, "size"), text(a, "sha256"));
   }
   return success();
 }
@@ -39,22 +141,18 @@ Result<void> admin_upload(const AdminContext& ctx, const std::string& part, cons
 Result<void> admin_assign(const AdminContext& ctx, const std::string& part, const std::string& version,
                           const VehicleSelector& selector, const std::string& mode_text) {
   ECUUP_ASSIGN(UpdateMode mode, parse_update_mode(mode_text));
-  ECUUP_ASSIGN(auto store, open_store(ctx));
-  ECUUP_ASSIGN(auto outcomes, store->assign(part, version, selector, mode));
+  ECUUP_ASSIGN(auto backend, open_admin_backend(ctx));
+  ECUUP_ASSIGN(json outcomes, backend->assign(part, version, selector, mode));
   if (ctx.output == Output::json) {
-    json out = json::array();
-    for (const auto& o : outcomes) {
-      out.push_back({{"vehicle", o.vehicle_id}, {"action", o.action ? json(o.action) : json(nullptr)}});
-    }
-    print_json(out);
+    print_json(outcomes);
     return success();
   }
   if (outcomes.empty()) fmt::print("no vehicle matched\n");
   for (const auto& o : outcomes) {
-    if (o.action) {
-      fmt::print("{}: {} {} assigned; open action {}\n", o.vehicle_id, part, version, o.action);
+    if (std::int64_t action = number(o, "action")) {
+      fmt::print("{}: {} {} assigned; open action {}\n", text(o, "vehicle"), part, version, action);
     } else {
-      fmt::print("{}: {} {} assigned; nothing to do until it reports a different version\n", o.vehicle_id,
+      fmt::print("{}: {} {} assigned; nothing to do until it reports a different version\n", text(o, "vehicle"),
                  part, version);
     }
   }
@@ -62,84 +160,83 @@ Result<void> admin_assign(const AdminContext& ctx, const std::string& part, cons
 }
 
 Result<void> admin_vehicle_add(const AdminContext& ctx, const std::string& id, const std::string& token) {
-  ECUUP_ASSIGN(auto store, open_store(ctx));
-  ECUUP_ASSIGN(std::string t, store->add_vehicle(id, token));
+  ECUUP_ASSIGN(auto backend, open_admin_backend(ctx));
+  ECUUP_ASSIGN(json added, backend->add_vehicle(id, token));
   if (ctx.output == Output::json) {
-    print_json({{"id", id}, {"token", t}});
+    print_json(added);
   } else {
-    fmt::print("vehicle {} token {}\n", id, t);
+    fmt::print("vehicle {} token {}\n", text(added, "id"), text(added, "token"));
   }
   return success();
 }
 
 Result<void> admin_cancel(const AdminContext& ctx, const std::string& vehicle) {
-  ECUUP_ASSIGN(auto store, open_store(ctx));
-  ECUUP_ASSIGN(std::int64_t action, store->cancel(vehicle));
+  ECUUP_ASSIGN(auto backend, open_admin_backend(ctx));
+  ECUUP_ASSIGN(json canceled, backend->cancel(vehicle));
   if (ctx.output == Output::json) {
-    print_json({{"vehicle", vehicle}, {"action", action}});
+    print_json(canceled);
   } else {
-    fmt::print("{}: cancel of action {} requested\n", vehicle, action);
+    fmt::print("{}: cancel of action {} requested\n", text(canceled, "vehicle"), number(canceled, "action"));
   }
   return success();
 }
 
 Result<void> admin_list_vehicles(const AdminContext& ctx) {
-  ECUUP_ASSIGN(auto store, open_store(ctx));
-  ECUUP_ASSIGN(auto vehicles, store->vehicles());
+  ECUUP_ASSIGN(auto backend, open_admin_backend(ctx));
+  ECUUP_ASSIGN(json vehicles, backend->vehicles());
   if (ctx.output == Output::json) {
-    json out = json::array();
-    for (const auto& v : vehicles) out.push_back(vehicle_json(v));
-    print_json(out);
+    print_json(vehicles);
     return success();
   }
   fmt::print("{:<20} {:<21} {:<7} {}\n", "VEHICLE", "REPORTED", "ACTION", "PART REPORTED -> ASSIGNED");
   for (const auto& v : vehicles) {
     std::map<std::string, std::pair<std::string, std::string>> parts;
-    for (const auto& [p, ver] : v.reported) parts[p].first = ver;
-    for (const auto& [p, ver] : v.assigned) parts[p].second = ver;
+    for (const auto& [p, ver] : string_map(v, "versions")) parts[p].first = ver;
+    for (const auto& [p, ver] : string_map(v, "assigned")) parts[p].second = ver;
     std::string cells;
     for (const auto& [p, versions] : parts) {
       if (!cells.empty()) cells += ", ";
       cells += p + " " + (versions.first.empty() ? "-" : versions.first);
       if (!versions.second.empty() && versions.second != versions.first) cells += " -> " + versions.second;
     }
-    fmt::print("{:<20} {:<21} {:<7} {}\n", v.id, v.reported_at ? iso8601_utc(v.reported_at) : "never",
-               v.open_action ? std::to_string(v.open_action) : "-", cells);
+    std::string reported = text(v, "reported");
+    std::int64_t action = number(v, "open_action");
+    fmt::print("{:<20} {:<21} {:<7} {}\n", text(v, "id"), reported.empty() ? "never" : reported,
+               action ? std::to_string(action) : "-", cells);
   }
   return success();
 }
 
 Result<void> admin_list_actions(const AdminContext& ctx, const std::optional<std::string>& vehicle) {
-  ECUUP_ASSIGN(auto store, open_store(ctx));
-  ECUUP_ASSIGN(auto actions, store->actions(vehicle));
+  ECUUP_ASSIGN(auto backend, open_admin_backend(ctx));
+  ECUUP_ASSIGN(json actions, backend->actions(vehicle));
   if (ctx.output == Output::json) {
-    json out = json::array();
-    for (const auto& a : actions) out.push_back(action_json(a));
-    print_json(out);
+    print_json(actions);
     return success();
   }
   for (const auto& a : actions) {
     std::string chunks;
-    for (const auto& m : a.chunks) chunks += (chunks.empty() ? "" : ", ") + m.part + " " + m.version;
-    fmt::print("action {} {} {} {} {}: {}\n", a.id, a.vehicle_id, action_state_name(a.state), a.result,
-               update_mode_name(a.mode), chunks);
-    for (const auto& e : a.history) fmt::print("  {}\n", feedback_line(e));
+    for (const auto& m : array_of(a, "chunks")) {
+      chunks += (chunks.empty() ? "" : ", ") + text(m, "part") + " " + text(m, "version");
+    }
+    fmt::print("action {} {} {} {} {}: {}\n", number(a, "id"), text(a, "vehicle"), text(a, "state"),
+               text(a, "result"), text(a, "mode"), chunks);
+    for (const auto& e : array_of(a, "history")) fmt::print("  {}\n", feedback_line(feedback_entry(e)));
   }
   return success();
 }
 
 Result<void> admin_list_modules(const AdminContext& ctx) {
-  ECUUP_ASSIGN(auto store, open_store(ctx));
-  ECUUP_ASSIGN(auto modules, store->modules());
+  ECUUP_ASSIGN(auto backend, open_admin_backend(ctx));
+  ECUUP_ASSIGN(json modules, backend->modules());
   if (ctx.output == Output::json) {
-    json out = json::array();
-    for (const auto& m : modules) out.push_back(module_json(m));
-    print_json(out);
+    print_json(modules);
     return success();
   }
   for (const auto& m : modules) {
-    for (const auto& a : m.artifacts) {
-      fmt::print("{} {} {} {} {} bytes sha256 {}\n", m.id, m.part, m.version, a.filename, a.size, a.sha256);
+    for (const auto& a : array_of(m, "artifacts")) {
+      fmt::print("{} {} {} {} {} bytes sha256 {}\n", number(m, "id"), text(m, "part"), text(m, "version"),
+                 text(a, "filename"), number(a, "size"), text(a, "sha256"));
     }
   }
   return success();

@@ -1,9 +1,13 @@
 #pragma once
 // `ecuup-server admin ...`: management commands that work directly on the data directory's
-// database (safe next to a running server: SQLite WAL, short write transactions).
+// database (safe next to a running server: SQLite WAL, short write transactions), or through a
+// running server's management API (--url).
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "store.hpp"
 #include "util/result.hpp"
@@ -13,9 +17,33 @@ namespace ecuup::server {
 enum class Output { human, json };
 
 struct AdminContext {
-  std::filesystem::path data_dir;
+  std::filesystem::path data_dir;  // local mode; exactly one of data_dir and url is set
+  std::string url;                 // management API base URL, e.g. http://127.0.0.1:8080
+  std::string admin_token;         // Bearer token for url
+  std::string ca_file;             // PEM CA bundle for an https url (empty: system default)
   Output output = Output::human;
 };
+
+// Where the admin commands' operations happen. Each answers the management API's JSON view of
+// the result (views.hpp), so both backends print alike.
+class AdminBackend {
+ public:
+  virtual ~AdminBackend() = default;
+  virtual Result<nlohmann::json> upload(const std::string& part, const std::string& version,
+                                        const std::filesystem::path& file, const std::string& filename) = 0;
+  // An array of {"vehicle", "action" (null: none)}.
+  virtual Result<nlohmann::json> assign(const std::string& part, const std::string& version,
+                                        const VehicleSelector& selector, UpdateMode mode) = 0;
+  // {"id", "token"}.
+  virtual Result<nlohmann::json> add_vehicle(const std::string& id, const std::string& token) = 0;
+  // {"vehicle", "action"}.
+  virtual Result<nlohmann::json> cancel(const std::string& vehicle) = 0;
+  virtual Result<nlohmann::json> vehicles() = 0;
+  virtual Result<nlohmann::json> actions(const std::optional<std::string>& vehicle) = 0;
+  virtual Result<nlohmann::json> modules() = 0;
+};
+
+Result<std::unique_ptr<AdminBackend>> open_admin_backend(const AdminContext& ctx);
 
 Result<void> admin_upload(const AdminContext& ctx, const std::string& part, const std::string& version,
                           const std::filesystem::path& file, const std::string& filename);

@@ -1,5 +1,6 @@
 // ecuup-server: the reference update server. `run` serves hawkBit DDI + the management API;
-// `admin` manages vehicles, software and assignments directly in the data directory.
+// `admin` manages vehicles, software and assignments directly in the data directory, or through a
+// running server's management API (--url).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -91,7 +92,13 @@ int main(int argc, char** argv) {
   AdminContext admin_ctx;
   bool json_output = false;
   auto* admin = app.add_subcommand("admin", "manage vehicles, software and assignments");
-  admin->add_option("--data", data_dir, "data directory")->required();
+  std::string admin_url, admin_ca_file, admin_url_token_file;
+  auto* admin_data = admin->add_option("--data", data_dir, "data directory (or --url)");
+  auto* admin_url_opt = admin->add_option("--url", admin_url, "a running server's base URL (or --data)");
+  admin_data->excludes(admin_url_opt);
+  admin->add_option("--admin-token-file", admin_url_token_file,
+                    std::string("with --url: admin token file (else $") + k_admin_token_env + ")");
+  admin->add_option("--ca-file", admin_ca_file, "with an https --url: PEM CA certificates to trust");
   admin->add_flag("--json", json_output, "print JSON");
   admin->require_subcommand(1);
   admin->fallthrough();
@@ -165,7 +172,20 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (data_dir.empty() == admin_url.empty()) {
+    return fail(make_error(Errc::usage, "admin needs exactly one of --data DIR and --url URL"));
+  }
+  if (admin_url.empty() && (!admin_url_token_file.empty() || !admin_ca_file.empty())) {
+    return fail(make_error(Errc::usage, "--admin-token-file and --ca-file go with --url"));
+  }
   admin_ctx.data_dir = data_dir;
+  admin_ctx.url = admin_url;
+  admin_ctx.ca_file = admin_ca_file;
+  if (!admin_url.empty()) {
+    auto admin_token = load_token(admin_url_token_file, k_admin_token_env);
+    if (!admin_token) return fail(admin_token.error());
+    admin_ctx.admin_token = *admin_token;
+  }
   admin_ctx.output = json_output ? Output::json : Output::human;
   Result<void> done = success();
   if (upload->parsed()) {
