@@ -120,6 +120,10 @@ class RemoteBackend : public AdminBackend {
   }
 
   Result<json> answer(const httplib::Result& res, const std::string& method, const std::string& path) {
+    if (!res && res.error() == httplib::Error::SSLServerVerification) {
+      return make_error(Errc::network,
+                        "cannot reach " + m_url + ": its TLS certificate is not trusted (see --ca-file)");
+    }
     if (!res) {
       return make_error(Errc::network, "cannot reach " + m_url + " (" + httplib::to_string(res.error()) + ")");
     }
