@@ -22,7 +22,8 @@ _ecuup_server() {
 
     # Options that take a value (their next word is not a subcommand).
     local takes_value=" --data --listen --tls-cert --tls-key --tenant --admin-token-file --gateway-token-file
-        --polling-sleep --public-url --threads --part --version --filename --vehicle --match --mode --token "
+        --polling-sleep --public-url --threads --part --version --filename --vehicle --match --mode --token
+        --url --ca-file "
     # The subcommand path so far ("", "run", "admin", "admin upload", "admin vehicle add", ...).
     local path="" i w
     for ((i = 1; i < cword; i++)); do
@@ -43,7 +44,7 @@ _ecuup_server() {
             COMPREPLY=($(compgen -d -- "$cur"))
             return 0
             ;;
-        --tls-cert | --tls-key | --admin-token-file | --gateway-token-file)
+        --tls-cert | --tls-key | --admin-token-file | --gateway-token-file | --ca-file)
             COMPREPLY=($(compgen -f -- "$cur"))
             return 0
             ;;
@@ -51,7 +52,7 @@ _ecuup_server() {
             COMPREPLY=($(compgen -W "forced attempt downloadonly" -- "$cur"))
             return 0
             ;;
-        --listen | --tenant | --polling-sleep | --public-url | --threads | --part | --version | --filename | --vehicle | --match | --token)
+        --listen | --tenant | --polling-sleep | --public-url | --threads | --part | --version | --filename | --vehicle | --match | --token | --url)
             return 0
             ;;
     esac
@@ -67,27 +68,27 @@ _ecuup_server() {
                   --polling-sleep --public-url --threads --log-requests"
             ;;
         admin)
-            opts="-h --help --data --json"
+            opts="-h --help --data --url --admin-token-file --ca-file --json"
             words_here="upload assign vehicle cancel list"
             ;;
         "admin upload")
-            opts="-h --help --part --version --filename --data --json"
+            opts="-h --help --part --version --filename --data --url --admin-token-file --ca-file --json"
             ;;
         "admin assign")
-            opts="-h --help --part --version --vehicle --all --match --mode --data --json"
+            opts="-h --help --part --version --vehicle --all --match --mode --data --url --admin-token-file --ca-file --json"
             ;;
         "admin vehicle")
             opts="-h --help"
             words_here="add"
             ;;
         "admin vehicle add")
-            opts="-h --help --token --data --json"
+            opts="-h --help --token --data --url --admin-token-file --ca-file --json"
             ;;
         "admin cancel")
-            opts="-h --help --vehicle --data --json"
+            opts="-h --help --vehicle --data --url --admin-token-file --ca-file --json"
             ;;
         "admin list")
-            opts="-h --help --vehicle --data --json"
+            opts="-h --help --vehicle --data --url --admin-token-file --ca-file --json"
             words_here="vehicles actions modules"
             ;;
     esac

@@ -6,7 +6,7 @@
 function __ecuup_server_is
     set -l takes_value --data --listen --tls-cert --tls-key --tenant --admin-token-file \
         --gateway-token-file --polling-sleep --public-url --threads --part --version --filename \
-        --vehicle --match --mode --token
+        --vehicle --match --mode --token --url --ca-file
     set -l tokens (commandline -opc)
     set -l path
     set -l skip 0
@@ -55,10 +55,13 @@ complete -c ecuup-server -n '__ecuup_server_is run' -l public-url -x -d 'Base UR
 complete -c ecuup-server -n '__ecuup_server_is run' -l threads -x -d 'Worker threads'
 complete -c ecuup-server -n '__ecuup_server_is run' -l log-requests -d 'Log each request to stderr'
 
-# ecuup-server admin (its --data and --json are accepted after its commands too)
+# ecuup-server admin (its options are accepted after its commands too)
 for p in admin 'admin upload' 'admin assign' 'admin vehicle add' 'admin cancel' 'admin list'
     complete -c ecuup-server -n "__ecuup_server_is $p" -s h -l help -d 'Print the options and exit'
     complete -c ecuup-server -n "__ecuup_server_is $p" -l data -x -a '(__fish_complete_directories)' -d 'Data directory'
+    complete -c ecuup-server -n "__ecuup_server_is $p" -l url -x -d 'Base URL of a running server (instead of --data)'
+    complete -c ecuup-server -n "__ecuup_server_is $p" -l admin-token-file -r -F -d 'With --url: admin token file'
+    complete -c ecuup-server -n "__ecuup_server_is $p" -l ca-file -r -F -d 'With an https --url: PEM CA certificates'
     complete -c ecuup-server -n "__ecuup_server_is $p" -l json -d 'Print JSON'
 end
 complete -c ecuup-server -n '__ecuup_server_is admin' -a upload -d 'Store FILE as the software of part P, version V'
