@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
   admin_data->excludes(admin_url_opt);
   admin->add_option("--admin-token-file", admin_url_token_file,
                     std::string("with --url: admin token file (else $") + k_admin_token_env + ")");
-  admin->add_option("--ca-file", admin_ca_file, "with an https --url: PEM CA certificates to trust");
+  admin->add_option("--ca-file", admin_ca_file, "with an https --url: PEM CA certificates to trust")
+      ->check(CLI::ExistingFile);
   admin->add_flag("--json", json_output, "print JSON");
   admin->require_subcommand(1);
   admin->fallthrough();
