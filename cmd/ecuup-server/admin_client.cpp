@@ -5,6 +5,8 @@
 #include <cctype>
 #include <fstream>
 
+#include "url.hpp"
+
 namespace ecuup::server {
 
 namespace {
@@ -21,21 +23,6 @@ constexpr int k_http_forbidden = 403;
 constexpr int k_http_server_error_min = 500;
 constexpr const char* k_server_error_prefix = "hawkbit.server.error.";  // + errc_name(), see server.cpp
 constexpr const char* k_json_type = "application/json";
-
-std::string percent_encode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 0xF];
-    }
-  }
-  return out;
-}
 
 // The Errc whose errc_name() the server put into errorCode, if any.
 std::optional<Errc> errc_from_error_code(const std::string& error_code) {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "store.hpp"
+#include "url.hpp"
 #include "util/hash.hpp"
 #include "views.hpp"
 
@@ -80,21 +81,6 @@ bool token_equal(std::string_view a, std::string_view b) {
   unsigned char diff = 0;
   for (std::size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;
-}
-
-std::string url_encode_segment(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 0xF];
-    }
-  }
-  return out;
 }
 
 void send_json(httplib::Response& res, int status, const json& body) {
@@ -221,8 +207,8 @@ class DdiRequest {
              std::string tenant, std::string vehicle)
       : m_ctx(ctx), m_req(req), m_res(res), m_store(store), m_tenant(std::move(tenant)),
         m_vehicle(std::move(vehicle)) {
-    m_self = base_url(ctx, req) + "/" + url_encode_segment(m_tenant) + "/controller/v1/" +
-             url_encode_segment(m_vehicle);
+    m_self = base_url(ctx, req) + "/" + percent_encode(m_tenant) + "/controller/v1/" +
+             percent_encode(m_vehicle);
   }
 
   void base(const PollState& state) {
@@ -403,7 +389,7 @@ class DdiRequest {
 
   json artifact_json(const ArtifactInfo& a) const {
     std::string href = m_self + "/softwaremodules/" + std::to_string(a.module_id) + "/artifacts/" +
-                       url_encode_segment(a.filename);
+                       percent_encode(a.filename);
     // hawkBit names its links by scheme (download = HTTPS, download-http = HTTP); this server has
     // one listener, so both point at it.
     return {{"filename", a.filename},
