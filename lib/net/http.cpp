@@ -294,7 +294,7 @@ void start_writer(Transfer& t) {
   // The file is opened O_APPEND and t.offset is its size now: chunks land at t.offset onwards.
   // Direct I/O: the download is fsynced and read once to flash; caching it only costs.
   t.writer = std::make_unique<PipelinedWriter>(t.fd, t.offset, std::move(observer), k_download_chunk_bytes,
-                                               k_download_chunks, /*direct=*/true);
+                                               k_download_chunks, DirectIo::where_aligned);
 }
 
 bool prepare_file_for(Transfer& t);

@@ -14,13 +14,13 @@ namespace ecuup {
 void PipelinedWriter::FreeDeleter::operator()(std::uint8_t* p) const { std::free(p); }
 
 PipelinedWriter::PipelinedWriter(int fd, std::uint64_t offset, Observer observer, std::size_t chunk_bytes,
-                                 std::size_t chunks, bool direct)
+                                 std::size_t chunks, DirectIo direct_io)
     : m_fd(fd),
       m_observer(std::move(observer)),
       m_chunks(m_observer ? std::max<std::size_t>(chunks, 2) : 1),
       m_capacity(std::max<std::size_t>(chunk_bytes, 1)),
       m_next_offset(offset),
-      m_direct(direct) {
+      m_direct(direct_io == DirectIo::where_aligned) {
   if (m_direct) m_capacity = (m_capacity + k_direct_align - 1) / k_direct_align * k_direct_align;
   for (auto& c : m_chunks) {
     auto* p = static_cast<std::uint8_t*>(std::aligned_alloc(k_direct_align, (m_capacity + k_direct_align - 1) /

@@ -4,7 +4,7 @@
 // a worker thread, so that hashing overlaps receiving instead of adding to it. Memory is bounded
 // by chunk_bytes * chunks whatever the file size.
 //
-// With `direct`, aligned chunks bypass the page cache (O_DIRECT): a download that is fsynced and
+// With DirectIo::where_aligned, aligned chunks bypass the page cache (O_DIRECT): a download that is fsynced and
 // then read once for flashing gains nothing from being cached, and writing it through the cache
 // costs a copy and evicts what the machine is using. Unaligned pieces (the head of a resumed file,
 // the tail) are written through the cache; a file system that refuses O_DIRECT just gets buffered
@@ -22,6 +22,8 @@
 
 namespace ecuup {
 
+enum class DirectIo { no, where_aligned };
+
 class PipelinedWriter {
  public:
   // Called on the worker thread, in file order, after `data` was written at `offset`.
@@ -30,7 +32,7 @@ class PipelinedWriter {
   // `fd` stays owned by the caller and must be open for writing at `offset` (O_APPEND or
   // positioned there) until drain() returned. Without an observer no thread is started.
   PipelinedWriter(int fd, std::uint64_t offset, Observer observer, std::size_t chunk_bytes = std::size_t{1} << 20,
-                  std::size_t chunks = 4, bool direct = false);
+                  std::size_t chunks = 4, DirectIo direct_io = DirectIo::no);
   ~PipelinedWriter();  // drains
   PipelinedWriter(const PipelinedWriter&) = delete;
   PipelinedWriter& operator=(const PipelinedWriter&) = delete;

@@ -147,7 +147,7 @@ TEST_CASE("pipelined writer: direct I/O for aligned chunks, buffered head and ta
   {
     PipelinedWriter w(fd.fd, head.size(), [&](std::uint64_t, ByteView d) {
       observed.append(reinterpret_cast<const char*>(d.data()), d.size());
-    }, 2 * align, 2, /*direct=*/true);
+    }, 2 * align, 2, DirectIo::where_aligned);
     for (std::size_t at = 0; at < body.size(); at += 1500)
       REQUIRE(w.append(bytes(body) + at, std::min<std::size_t>(1500, body.size() - at)));
     CHECK(w.drain() == 0);
@@ -171,7 +171,7 @@ TEST_CASE("pipelined writer falls back to buffered writes where O_DIRECT is refu
   std::uint64_t seen = 0;
   {
     PipelinedWriter w(writer_end.fd, 0, [&](std::uint64_t, ByteView d) { seen += d.size(); },
-                      PipelinedWriter::k_direct_align, 2, /*direct=*/true);
+                      PipelinedWriter::k_direct_align, 2, DirectIo::where_aligned);
     REQUIRE(w.append(bytes(body), body.size()));
     CHECK(w.drain() == 0);
     CHECK(w.direct_bytes() == 0);
