@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/can_frame.hpp"
 #include "support/temp_dir.hpp"
 #include "transport/bus.hpp"
 #include "transport/bus_timing.hpp"
@@ -17,16 +18,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-CanFrame frame_of(std::uint32_t id, std::vector<std::uint8_t> bytes, bool fd = false, bool extended = false, bool brs = false) {
-  CanFrame f;
-  f.id = id;
-  f.extended = extended;
-  f.fd = fd;
-  f.brs = brs;
-  f.len = static_cast<std::uint8_t>(bytes.size());
-  std::copy(bytes.begin(), bytes.end(), f.data.begin());
-  return f;
-}
+using test::frame_of;
 
 std::vector<std::string> lines_of(const std::filesystem::path& file) {
   std::ifstream in(file);

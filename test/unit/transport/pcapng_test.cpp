@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/can_frame.hpp"
 #include "support/temp_dir.hpp"
 #include "transport/bus.hpp"
 #include "transport/doip.hpp"
@@ -89,17 +90,7 @@ Bytes packet_of(const Block& block) {
 
 std::string text_of(const Bytes& bytes) { return std::string(bytes.begin(), bytes.end()); }
 
-CanFrame frame_of(std::uint32_t id, std::initializer_list<std::uint8_t> bytes, bool fd = false, bool extended = false,
-                  bool brs = false) {
-  CanFrame f;
-  f.id = id;
-  f.extended = extended;
-  f.fd = fd;
-  f.brs = brs;
-  f.len = static_cast<std::uint8_t>(bytes.size());
-  std::copy(bytes.begin(), bytes.end(), f.data.begin());
-  return f;
-}
+using test::frame_of;
 
 // RFC 1071: the one's-complement sum over a header that carries its checksum is 0xFFFF.
 std::uint16_t ones_sum(const std::uint8_t* data, std::size_t size, std::uint32_t sum = 0) {

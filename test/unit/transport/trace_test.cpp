@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "support/can_frame.hpp"
 #include "support/temp_dir.hpp"
 #include "transport/trace.hpp"
 
@@ -13,17 +14,7 @@ using namespace std::chrono;
 
 namespace {
 
-CanFrame frame_of(std::uint32_t id, std::initializer_list<std::uint8_t> bytes, bool fd = false, bool extended = false,
-                  bool brs = false) {
-  CanFrame f;
-  f.id = id;
-  f.extended = extended;
-  f.fd = fd;
-  f.brs = brs;
-  f.len = static_cast<std::uint8_t>(bytes.size());
-  std::copy(bytes.begin(), bytes.end(), f.data.begin());
-  return f;
-}
+using test::frame_of;
 
 const system_clock::time_point k_when{seconds(1436509052) + microseconds(249713)};
 
