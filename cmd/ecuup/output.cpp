@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "bar_board.hpp"
 #include "util/time.hpp"
 
 namespace ecuup::cli {
@@ -56,28 +59,60 @@ class ProgressBase : public Progress {
   std::chrono::steady_clock::time_point m_start, m_last;
 };
 
+// A bar per running job on a terminal; jobs in parallel get a line each (BarBoard).
 class BarProgress final : public ProgressBase {
  public:
-  using ProgressBase::ProgressBase;
-  // Several bars cannot share one terminal line honestly: concurrent jobs print plain lines.
-  std::unique_ptr<Progress> concurrent_lane() override;
+  BarProgress(Output& out, std::shared_ptr<BarBoard> board) : ProgressBase(out), m_board(std::move(board)) {}
+  BarProgress(const BarProgress&) = delete;
+  BarProgress& operator=(const BarProgress&) = delete;
+  // A job that never ended (an error unwound past it) must not stay on the board as if running.
+  ~BarProgress() override {
+    if (m_row) m_board->finish(*m_row, summary("stopped"));
+  }
+  std::unique_ptr<Progress> concurrent_lane() override { return std::make_unique<BarProgress>(m_out, m_board); }
+  void note(const std::string& message) override {
+    m_board->print_above([&] { m_out.info(message); });
+  }
+  void started() override {
+    if (m_row) m_board->finish(*m_row, summary("stopped"));
+    m_row = m_board->add_row(line());
+  }
   void update() override {
-    double rate = seconds() > 0 ? static_cast<double>(m_done) / seconds() : 0;
-    std::string bar;
-    if (m_total) {
-      int filled = static_cast<int>(30.0 * static_cast<double>(m_done) / static_cast<double>(m_total));
-      bar = "[" + std::string(static_cast<std::size_t>(std::min(filled, 30)), '#') +
-            std::string(static_cast<std::size_t>(30 - std::min(filled, 30)), '.') + "] " +
-            fmt::format("{:3d}% ", static_cast<int>(100.0 * static_cast<double>(m_done) / static_cast<double>(m_total)));
-    }
-    std::fprintf(stderr, "\r\033[K%s %s%s / %s  %s/s", label().c_str(), bar.c_str(), human_bytes(m_done).c_str(),
-                 m_total ? human_bytes(m_total).c_str() : "?", human_bytes(static_cast<std::uint64_t>(rate)).c_str());
-    std::fflush(stderr);
+    if (m_row) m_board->set(*m_row, line());
   }
   void finished(bool ok) override {
-    update();
-    std::fprintf(stderr, "%s\n", ok ? "  done" : "  FAILED");
+    if (!m_row) return;
+    m_board->finish(*m_row, summary(ok ? "done" : "FAILED"));
+    m_row.reset();
   }
+
+ private:
+  double rate() const { return seconds() > 0 ? static_cast<double>(m_done) / seconds() : 0; }
+  // The line a finished job leaves behind.
+  std::string summary(std::string_view outcome) const {
+    return fmt::format("{} {}: {} in {:.1f} s ({}/s)", label(), outcome, human_bytes(m_done), seconds(),
+                       human_bytes(static_cast<std::uint64_t>(rate())));
+  }
+  std::string line() const {
+    double rate = this->rate();
+    std::string bar;
+    if (m_total) {
+      double fraction = std::min(1.0, static_cast<double>(m_done) / static_cast<double>(m_total));
+      auto filled = static_cast<std::size_t>(k_bar_width * fraction);
+      bar = fmt::format("[{}{}] {:3d}% ", std::string(filled, '#'), std::string(k_bar_width - filled, '.'),
+                        static_cast<int>(100.0 * fraction));
+    }
+    std::string text = fmt::format("{} {}{} / {}  {}/s", label(), bar, human_bytes(m_done),
+                                   m_total ? human_bytes(m_total) : "?", human_bytes(static_cast<std::uint64_t>(rate)));
+    if (m_total && m_done < m_total && rate > 0) {
+      auto eta_s = static_cast<std::uint64_t>(static_cast<double>(m_total - m_done) / rate);
+      text += fmt::format("  ETA {}:{:02d}", eta_s / 60, eta_s % 60);
+    }
+    return text;
+  }
+  static constexpr std::size_t k_bar_width = 24;
+  std::shared_ptr<BarBoard> m_board;
+  std::optional<BarBoard::RowId> m_row;
 };
 
 class PlainProgress final : public ProgressBase {
@@ -128,8 +163,6 @@ class QuietProgress final : public ProgressBase {
   void finished(bool) override {}
 };
 
-std::unique_ptr<Progress> BarProgress::concurrent_lane() { return std::make_unique<PlainProgress>(m_out); }
-
 }  // namespace
 
 ProgressStyle parse_progress_style(const std::string& value, bool stderr_is_tty) {
@@ -144,7 +177,7 @@ Output::Output(bool json, ProgressStyle style, int verbose, const std::string& l
     : m_json(json), m_verbose(verbose) {
   if (!log_file.empty()) m_log = std::fopen(log_file.c_str(), "a");
   switch (style) {
-    case ProgressStyle::bar: m_progress = std::make_unique<BarProgress>(*this); break;
+    case ProgressStyle::bar: m_progress = std::make_unique<BarProgress>(*this, std::make_shared<BarBoard>(stderr)); break;
     case ProgressStyle::plain: m_progress = std::make_unique<PlainProgress>(*this); break;
     case ProgressStyle::jsonl: m_progress = std::make_unique<JsonlProgress>(*this); break;
     case ProgressStyle::none: m_progress = std::make_unique<QuietProgress>(*this); break;
