@@ -8,6 +8,7 @@
 
 #include "ecu/driver.hpp"
 #include "ecu/uds_driver.hpp"
+#include "transport/doip.hpp"
 
 namespace ecuup::api {
 
@@ -48,9 +49,14 @@ std::string can_scope(const std::string& bus) {
 void add_uds_resources(const UdsTransportSettings& t, std::vector<std::string>& out) {
   if (t.kind == UdsTransportKind::doip) {
     // A DoIP entity accepts one socket per tester address; two testers programming one ECU collide too.
-    std::string entity = fmt::format("doip:{}:{}", t.doip.host, t.doip.port);
-    out.push_back(fmt::format("{}/tester:{:04X}", entity, t.doip.tester_address));
-    out.push_back(fmt::format("{}/ecu:{:04X}", entity, t.doip.ecu_address));
+    // The entity is known by its addresses, so that "localhost" and "127.0.0.1" are one gateway.
+    std::vector<std::string> hosts = doip_host_addresses(t.doip.host);
+    if (hosts.empty()) hosts.push_back(t.doip.host);
+    for (const std::string& host : hosts) {
+      std::string entity = fmt::format("doip:{}:{}", host, t.doip.port);
+      out.push_back(fmt::format("{}/tester:{:04X}", entity, t.doip.tester_address));
+      out.push_back(fmt::format("{}/ecu:{:04X}", entity, t.doip.ecu_address));
+    }
     return;
   }
   const UdsCanSettings& can = t.can;

@@ -10,7 +10,8 @@
 
 namespace ecuup::api {
 
-// The endpoints `ecu` occupies while it is programmed, as comparable keys ("doip:127.0.0.1:13400/tester:0E00").
+// The endpoints `ecu` occupies while it is programmed, as comparable keys ("doip:127.0.0.1:13400/tester:0E00";
+// a DoIP host gives a key per address it resolves to).
 // Two ECUs that share a key must not run at once. Settings that do not parse give no keys: the driver
 // reports the error when the ECU's turn comes.
 std::vector<std::string> transport_resources(const EcuConfig& ecu, const std::filesystem::path& base_dir);

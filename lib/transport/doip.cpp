@@ -361,15 +361,23 @@ class Fd {
   int m_fd;
 };
 
-Result<Fd> tcp_connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
+using AddrInfoList = std::unique_ptr<addrinfo, void (*)(addrinfo*)>;
+
+// The stream-socket addresses of `host` (and `port`, when not 0), in the order to try them.
+Result<AddrInfoList> resolve_tcp(const std::string& host, std::uint16_t port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   std::string service = std::to_string(port);
-  int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found);
+  int rc = ::getaddrinfo(host.c_str(), port ? service.c_str() : nullptr, &hints, &found);
   if (rc != 0) return make_error(Errc::network, fmt::format("cannot resolve {}: {}", host, ::gai_strerror(rc)));
-  std::unique_ptr<addrinfo, void (*)(addrinfo*)> guard(found, ::freeaddrinfo);
+  return AddrInfoList(found, ::freeaddrinfo);
+}
+
+Result<Fd> tcp_connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout) {
+  ECUUP_ASSIGN(AddrInfoList guard, resolve_tcp(host, port));
+  addrinfo* found = guard.get();
 
   auto deadline = Clock::now() + timeout;
   Error last = make_error(Errc::network, "no address");
@@ -660,6 +668,18 @@ DoipTraceFactory make_doip_pcapng_trace(std::shared_ptr<PcapngWriter> writer, st
   return [writer = std::move(writer), iface = std::move(iface)](const DoipConnectionEnds& ends) {
     return std::unique_ptr<DoipTraceHook>(std::make_unique<PcapngDoipHook>(writer, iface, ends));
   };
+}
+
+std::vector<std::string> doip_host_addresses(const std::string& host) {
+  std::vector<std::string> out;
+  auto found = resolve_tcp(host, 0);
+  if (!found) return out;
+  for (addrinfo* ai = found->get(); ai; ai = ai->ai_next) {
+    char text[NI_MAXHOST];
+    if (::getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST) != 0) continue;
+    if (std::find(out.begin(), out.end(), text) == out.end()) out.emplace_back(text);
+  }
+  return out;
 }
 
 Result<std::unique_ptr<DiagLink>> connect_doip(const DoipOptions& options) {

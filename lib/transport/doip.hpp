@@ -61,6 +61,10 @@ struct DoipOptions {
 // stays silent, Errc::protocol when it denies routing or breaks the protocol.
 Result<std::unique_ptr<DiagLink>> connect_doip(const DoipOptions& options);
 
+// The numeric addresses connect_doip() would try for `host` ("localhost" -> "127.0.0.1", "::1"),
+// so that two spellings of one gateway compare equal. Empty when the name does not resolve.
+std::vector<std::string> doip_host_addresses(const std::string& host);
+
 namespace doip {
 
 inline constexpr std::uint16_t k_default_port = 13400;

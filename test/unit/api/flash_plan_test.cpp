@@ -128,6 +128,18 @@ TEST_CASE("conflicts: DoIP ECUs collide on one gateway's tester address or ECU a
   CHECK(shape(groups) == std::vector<std::string>{"a,b,c|d|e|f"});
 }
 
+TEST_CASE("conflicts: a DoIP gateway is one entity however its host is written", "[flash_plan]") {
+  Config c = parse(doip_ecu("a", 0, "{host: localhost, ecu_address: 0x10}") +
+                   doip_ecu("b", 0, "{host: 127.0.0.1, ecu_address: 0x11}") +
+                   doip_ecu("c", 0, "{host: 127.0.0.2, ecu_address: 0x10}") +
+                   doip_ecu("d", 0, "{host: no-such-gateway.invalid, ecu_address: 0x10}") +
+                   doip_ecu("e", 0, "{host: no-such-gateway.invalid, ecu_address: 0x11}"));
+  CHECK(conflict(c, "a", "b"));        // localhost resolves to 127.0.0.1: same tester address on one gateway
+  CHECK_FALSE(conflict(c, "b", "c"));  // another address is another entity
+  CHECK(conflict(c, "d", "e"));        // a name that does not resolve compares as written
+  CHECK_FALSE(conflict(c, "a", "d"));
+}
+
 TEST_CASE("conflicts: CAN ECUs collide on a UDP local port or on a CAN id of the same bus", "[flash_plan]") {
   Config c = parse(can_ecu("a", "{bus: 'udp:7001:7000', tx_id: 0x7E0, rx_id: 0x7E8}") +
                    can_ecu("b", "{bus: 'udp:7001:7000', tx_id: 0x7E1, rx_id: 0x7E9}") +
