@@ -34,7 +34,7 @@ Result<std::unique_ptr<DiagLink>> make_can_link(const UdsCanSettings& can, const
     if (can.bus.rfind(k_socketcan_prefix, 0) != 0) {
       return make_error(Errc::config, "isotp_backend kernel needs a socketcan:IFACE bus, not '" + can.bus + "'");
     }
-    return make_kernel_isotp_link(can.bus.substr(k_socketcan_prefix.size()), options);
+    return make_kernel_isotp_link(can.bus.substr(k_socketcan_prefix.size()), options, trace_file);
   }
   BusOptions bus_options;
   bus_options.trace_file = trace_file;

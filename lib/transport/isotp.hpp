@@ -3,6 +3,7 @@
 // frames, block size and STmin, 12-bit and 32-bit first-frame lengths, CAN FD (escape single frame,
 // DLC padding), N_As/N_Bs/N_Cr timeouts, FC WAIT and OVFLW.
 #include <chrono>
+#include <filesystem>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,7 +45,9 @@ struct IsoTpOptions {
 Result<std::unique_ptr<DiagLink>> make_isotp_link(std::shared_ptr<FrameBus> bus, const IsoTpOptions& options);
 
 // Linux kernel CAN_ISOTP socket (SOCK_DGRAM, CAN_ISOTP); Errc::unsupported where the kernel lacks it.
-Result<std::unique_ptr<DiagLink>> make_kernel_isotp_link(const std::string& iface, const IsoTpOptions& options);
+// A non-empty `trace_file` gets the link's frames as open_frame_bus would trace them (see BusOptions).
+Result<std::unique_ptr<DiagLink>> make_kernel_isotp_link(const std::string& iface, const IsoTpOptions& options,
+                                                         const std::filesystem::path& trace_file = {});
 
 // STmin byte -> separation time: 0x00-0x7F ms, 0xF1-0xF9 100-900 µs, reserved values 127 ms.
 std::chrono::microseconds decode_st_min(std::uint8_t st_min);

@@ -9,9 +9,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
+#include "transport/bus.hpp"
 #include "transport/socketcan_bus.hpp"
 
 namespace ecuup {
@@ -35,12 +38,41 @@ Error kernel_error(const std::string& where, int error_number) {
   }
 }
 
+// The kernel does the ISO-TP framing, so the link never sees a frame. For --trace, a CAN_RAW socket
+// on the same interface, filtered to the link's two ids, sees them all (the kernel echoes a frame
+// sent by one socket to the host's other sockets) and its traced bus writes them.
+class FrameTap {
+ public:
+  explicit FrameTap(std::shared_ptr<FrameBus> traced) : m_bus(std::move(traced)), m_thread([this] { run(); }) {}
+  ~FrameTap() {
+    m_stop = true;
+    m_thread.join();
+  }
+  FrameTap(const FrameTap&) = delete;
+  FrameTap& operator=(const FrameTap&) = delete;
+
+ private:
+  static constexpr std::chrono::milliseconds k_poll{50};
+  void run() {
+    while (!m_stop) (void)m_bus->receive(k_poll);
+    // The last answer's frames may still be queued when the link closes: trace them too.
+    while (m_bus->receive(std::chrono::microseconds(0))) {
+    }
+  }
+  std::shared_ptr<FrameBus> m_bus;
+  std::atomic<bool> m_stop{false};
+  std::thread m_thread;  // last: starts once the members it uses exist
+};
+
 class KernelIsoTpLink final : public DiagLink {
  public:
-  KernelIsoTpLink(int fd, std::string iface, const IsoTpOptions& options)
+  KernelIsoTpLink(int fd, std::string iface, const IsoTpOptions& options, std::unique_ptr<FrameTap> tap)
       : m_fd(fd), m_iface(std::move(iface)), m_options(options),
-        m_buffer(std::min<std::size_t>(options.max_rx_message, k_kernel_isotp_max_message) + 1) {}
-  ~KernelIsoTpLink() override { ::close(m_fd); }
+        m_buffer(std::min<std::size_t>(options.max_rx_message, k_kernel_isotp_max_message) + 1), m_tap(std::move(tap)) {}
+  ~KernelIsoTpLink() override {
+    ::close(m_fd);
+    m_tap.reset();
+  }
   KernelIsoTpLink(const KernelIsoTpLink&) = delete;
   KernelIsoTpLink& operator=(const KernelIsoTpLink&) = delete;
 
@@ -86,11 +118,22 @@ class KernelIsoTpLink final : public DiagLink {
   std::string m_iface;
   IsoTpOptions m_options;
   std::vector<std::uint8_t> m_buffer;
+  std::unique_ptr<FrameTap> m_tap;  // only with a trace
 };
+
+Result<std::unique_ptr<FrameTap>> open_tap(const std::string& iface, const IsoTpOptions& options,
+                                           const std::filesystem::path& trace_file) {
+  ECUUP_ASSIGN(auto raw, SocketCanBus::open(iface));
+  const std::uint32_t ids[] = {options.tx_id, options.rx_id};
+  ECUUP_TRY(raw->receive_only(ids, options.extended_ids));
+  ECUUP_ASSIGN(auto traced, make_traced_bus(std::move(raw), trace_file, iface));
+  return std::make_unique<FrameTap>(std::move(traced));
+}
 
 }  // namespace
 
-Result<std::unique_ptr<DiagLink>> make_kernel_isotp_link(const std::string& iface, const IsoTpOptions& options) {
+Result<std::unique_ptr<DiagLink>> make_kernel_isotp_link(const std::string& iface, const IsoTpOptions& options,
+                                                         const std::filesystem::path& trace_file) {
   ECUUP_ASSIGN(IsoTpOptions resolved, resolve_isotp_options(options));
   const std::string where = "kernel ISO-TP on " + iface;
   if (iface.empty() || iface.size() >= IFNAMSIZ) return make_error(Errc::config, where + ": bad interface name");
@@ -147,7 +190,13 @@ Result<std::unique_ptr<DiagLink>> make_kernel_isotp_link(const std::string& ifac
   addr.can_addr.tp.rx_id = resolved.rx_id | flag;
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
     return fail(make_error(Errc::io, where + ": bind: " + std::strerror(errno)));
-  return std::unique_ptr<DiagLink>(std::make_unique<KernelIsoTpLink>(fd, iface, resolved));
+  std::unique_ptr<FrameTap> tap;
+  if (!trace_file.empty()) {
+    auto opened = open_tap(iface, resolved, trace_file);
+    if (!opened) return fail(std::move(opened).error().context(where + ": trace"));
+    tap = std::move(opened).value();
+  }
+  return std::unique_ptr<DiagLink>(std::make_unique<KernelIsoTpLink>(fd, iface, resolved, std::move(tap)));
 }
 
 }  // namespace ecuup

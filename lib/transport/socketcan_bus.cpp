@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "transport/bus.hpp"
 
@@ -54,6 +55,19 @@ Result<std::shared_ptr<SocketCanBus>> SocketCanBus::open(const std::string& ifac
 }
 
 SocketCanBus::~SocketCanBus() { ::close(m_fd); }
+
+Result<void> SocketCanBus::receive_only(std::span<const std::uint32_t> ids, bool extended) {
+  std::vector<can_filter> filters;
+  for (std::uint32_t id : ids) {
+    // The mask takes in the EFF flag so that an 11-bit filter never passes a 29-bit frame (and back).
+    if (extended) filters.push_back({id | CAN_EFF_FLAG, CAN_EFF_MASK | CAN_EFF_FLAG | CAN_RTR_FLAG});
+    else filters.push_back({id, CAN_SFF_MASK | CAN_EFF_FLAG | CAN_RTR_FLAG});
+  }
+  const auto size = static_cast<socklen_t>(filters.size() * sizeof(can_filter));
+  if (::setsockopt(m_fd, SOL_CAN_RAW, CAN_RAW_FILTER, filters.data(), size) != 0)
+    return make_error(Errc::io, name() + ": CAN_RAW_FILTER: " + std::strerror(errno));
+  return success();
+}
 
 Result<void> SocketCanBus::send(const CanFrame& frame) {
   FrameImage image;

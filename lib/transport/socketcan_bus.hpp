@@ -1,6 +1,8 @@
 #pragma once
 // Linux SocketCAN: a CAN_RAW socket with CAN_RAW_FD_FRAMES, carrying classic and FD frames.
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "transport/bus.hpp"
@@ -17,6 +19,9 @@ class SocketCanBus final : public FrameBus {
   ~SocketCanBus() override;
   SocketCanBus(const SocketCanBus&) = delete;
   SocketCanBus& operator=(const SocketCanBus&) = delete;
+
+  // From now on receive only frames with these ids (CAN_RAW_FILTER; 29-bit when `extended`).
+  Result<void> receive_only(std::span<const std::uint32_t> ids, bool extended);
 
   Result<void> send(const CanFrame& frame) override;
   Result<CanFrame> receive(std::chrono::microseconds timeout) override;

@@ -115,7 +115,8 @@ check() {
   # method in one process (inventory, report, fetch, flash, backup, status), which the VM's slow
   # process start-up favours.
   step "$name" backup --read || return
-  step "$name" update || return
+  # --trace: the kernel backend's frames come from a CAN_RAW tap beside its CAN_ISOTP socket.
+  step "$name" update --trace "/tmp/$name.trace.log" || return
   grep -q '1.0.0 -> 2.0.0' /tmp/ecuup.out || { fail "$name: update: $(cat /tmp/ecuup.out)"; return; }
   step "$name" inventory --json && grep -q '"2.0.0"' /tmp/ecuup.out || { fail "$name: after update: $(cat /tmp/ecuup.out)"; return; }
   ecuup-sim dump --state /tmp/sim-state --ecu "$name" --image -o "/tmp/$name.dump" || { fail "$name: dump"; return; }
@@ -136,7 +137,7 @@ kill "$dump"
 
 # candump -L: classic frames as ID#DATA, CAN FD frames as ID##<flags nibble>DATA. A download has
 # first frames (PCI 0x1X) from the tester and flow control (0x30) from the ECU; read-out the reverse.
-frames() { grep -cE " vcan0 $1#$2" /tmp/dump.log; }
+frames() { grep -cE " vcan0 $1#$2" "${3:-/tmp/dump.log}"; }
 while read -r name req resp fd backend size region_size; do
   tester=$(printf '%03X' "$req") ecu=$(printf '%03X' "$resp")
   if [ "$fd" = true ]; then first='#[0-9A-F]1' flow='(#[0-9A-F])?30'; else first='1' flow='30'; fi
@@ -153,6 +154,17 @@ while read -r name req resp fd backend size region_size; do
     [ "$fdn" -eq 0 ] || fail "$name: candump: $fdn CAN FD frames on a classic CAN link"
   fi
   echo "ok: candump $name: $(grep -cE " vcan0 ($tester|$ecu)#" /tmp/dump.log) frames, first frames $tester:$ff_tester $ecu:$ff_ecu, flow control $ecu:$fc_ecu $tester:$fc_tester"
+  # ecuup's own trace of the update (a download: the tester's first frames, the ECU's flow control),
+  # in candump's format, with no frame of another ECU's ids.
+  trace=/tmp/$name.trace.log
+  ff_trace=$(frames "$tester" "$first" "$trace") fc_trace=$(frames "$ecu" "$flow" "$trace")
+  others=$(grep -cvE "^\([0-9]+\.[0-9]{6}\) vcan0 ($tester|$ecu)#" "$trace")
+  if [ "$ff_trace" -gt 0 ] && [ "$fc_trace" -gt 0 ] && [ "$others" -eq 0 ]; then
+    echo "ok: --trace $name ($backend): $(wc -l <"$trace") frames, first frames $tester:$ff_trace, flow control $ecu:$fc_trace"
+  else
+    fail "$name: --trace: first frames $tester:$ff_trace, flow control $ecu:$fc_trace, $others other lines"
+    head -3 "$trace"
+  fi
 done </vm/variants
 if [ $fails -ne 0 ]; then
   echo "--- ecuup-sim stderr"; cat /tmp/sim.err
