@@ -82,7 +82,6 @@ fs::path resolve(const fs::path& base, const std::string& value) {
 }
 
 Result<void> parse_server(const fs::path& file, const fs::path& base, const YAML::Node& node, ServerConfig& out) {
-  if (!node) return config_error_at(file, YAML::Mark::null_mark(), "missing required key 'server'");
   ECUUP_TRY(yaml_known_keys(file, node,
                             {"kind", "path", "url", "tenant", "token_kind", "token_env", "token_file", "ca_file",
                              "client_cert", "client_key", "verify_tls", "connect_timeout_ms", "low_speed_timeout_s",
@@ -170,7 +169,7 @@ Result<Config> parse_config(const std::string& text, const fs::path& file) {
   } catch (const YAML::Exception& e) {
     return config_error_at(file, e.mark, e.msg);
   }
-  if (!root || root.IsNull()) return config_error_at(file, YAML::Mark::null_mark(), "the config is empty");
+  if (!root || root.IsNull()) return config_error_at(file, YAML::Mark(), "the config is empty");  // 1:1
   if (!root.IsMap()) return config_error_at(file, root, "the config must be a mapping (vehicle, server, ecus, ...)");
   ECUUP_TRY(yaml_known_keys(file, root, {"vehicle", "state_dir", "allow_downgrade", "backups", "server", "ecus"}));
 
@@ -187,6 +186,7 @@ Result<Config> parse_config(const std::string& text, const fs::path& file) {
     ECUUP_ASSIGN(long long keep, yaml_int(file, backups, "keep", 2, 1, 100));
     config.backup_keep = static_cast<int>(keep);
   }
+  if (!root["server"]) return config_error_at(file, root, "missing required key 'server'");
   ECUUP_TRY(parse_server(file, config.base_dir, root["server"], config.server));
 
   YAML::Node ecus = root["ecus"];

@@ -78,6 +78,13 @@ TEST_CASE("config errors name file, line and column", "[config]") {
   e = parse_error("server: {kind: dir, path: r}\necus:\n  - {name: a, driver: image, image: {}}\n");
   CHECK(e.message.find("'vehicle'") != std::string::npos);
 
+  // A key missing from the top level points at the top-level mapping; an empty file at its start.
+  e = parse_error("vehicle: x\necus:\n  - {name: a, driver: image, image: {}}\n");
+  CHECK(e.message.rfind("/cfg/ecuup.yaml:1:1: ", 0) == 0);
+  CHECK(e.message.find("'server'") != std::string::npos);
+  e = parse_error("");
+  CHECK(e.message.rfind("/cfg/ecuup.yaml:1:1: ", 0) == 0);
+
   e = parse_error("vehicle: x\nserver: {kind: ddi, url: ftp://x}\necus:\n  - {name: a, driver: image, image: {}}\n");
   CHECK(e.message.find("http://") != std::string::npos);
 
