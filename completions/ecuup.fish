@@ -59,7 +59,7 @@ complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash b
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l progress -x -a 'auto bar plain jsonl none' -d 'Progress display on stderr'
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -s v -l verbose -d 'Say more on stderr'
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l log-file -r -F -d 'Append a log to FILE'
-complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l wait -x -d 'Wait up to SECONDS for the manifest lock'
+complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l wait -f -d 'Wait (up to =SECONDS) for the manifest lock'
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l trace -r -F -d 'Write CAN/DoIP traffic to FILE'
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup update restore" -s n -l dry-run -d 'Print the plan and change nothing'
 

@@ -64,10 +64,23 @@ void add_common_options(CLI::App& app, CommonOptions& o, const Command& c) {
   app.add_option("--log-file", o.log_file, "append a timestamped log of what happened to FILE");
   if (c.has_dry_run) app.add_flag("-n,--dry-run", o.dry_run, "print the plan and change nothing");
   if (c.takes_lock)
-    app.add_option("--wait", o.wait_s, "wait up to SECONDS for another ecuup to release the manifest (default: fail with exit 7)")
-        ->check(CLI::NonNegativeNumber);
+    app.add_option("--wait", o.wait,
+                   "[=SECONDS] wait (up to SECONDS; bare: as long as it takes) for another ecuup to release the manifest "
+                   "(default: fail with exit 7)")
+        ->expected(0, 1);
   app.add_option("--trace", o.trace,
                  "write the CAN/DoIP traffic to FILE (FILE.pcapng: pcapng, CAN and DoIP; else candump log, CAN only)");
+}
+
+// --wait SECONDS (a non-negative number, fractions allowed), or a bare --wait: no time limit.
+Result<std::chrono::milliseconds> parse_wait(const std::string& text) {
+  if (text.empty()) return std::chrono::milliseconds::max();
+  char* end = nullptr;
+  double seconds = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0' || !(seconds >= 0) || seconds > 1e9)
+    return make_error(Errc::usage, fmt::format("--wait: '{}' is not a number of seconds (e.g. --wait=30, or --wait alone "
+                                               "to wait as long as it takes)", text));
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
 const char* k_exit_codes_help =
@@ -153,7 +166,11 @@ int run(int argc, char** argv) {
   }
   ctx.common.ecus = options.ecus;
   ctx.common.dry_run = options.dry_run;
-  if (options.wait_s) ctx.common.lock_wait = std::chrono::milliseconds(static_cast<long long>(*options.wait_s * 1000));
+  if (options.wait) {
+    auto wait = parse_wait(*options.wait);
+    if (!wait) return fail(wait.error());
+    ctx.common.lock_wait = *wait;
+  }
   ctx.common.trace_file = options.trace;
   ctx.common.verbosity = options.verbose;
   ctx.common.progress = &out.progress();

@@ -23,7 +23,7 @@ struct CommonOptions {
   int verbose = 0;
   std::string log_file;
   bool dry_run = false;
-  std::optional<double> wait_s;
+  std::optional<std::string> wait;  // --wait[=SECONDS]: "" = wait as long as it takes
   std::string trace;
 };
 

@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "manifest/manifest.hpp"
 #include "util/exit_code.hpp"
+#include "util/lock.hpp"
 #include "util/progress.hpp"
 #include "util/result.hpp"
 
@@ -24,7 +25,14 @@ struct Common {
   std::filesystem::path trace_file;                    // --trace
   int verbosity = 0;
   Progress* progress = nullptr;  // never null when set by the CLI; null = discard
+  // Set by a caller that already holds the manifest lock for several steps (update), so that no
+  // other ecuup can slip in between them; the steps then do not take it again.
+  bool lock_held = false;
 };
+
+// Takes the manifest lock of `config`'s state dir (waiting as `common.lock_wait` says); held until
+// the returned value is destroyed.
+Result<FileLock> lock_manifest(const Config& config, const Common& common);
 
 // What happened to one ECU in one step.
 struct EcuOutcome {

@@ -94,6 +94,13 @@ Result<StepReport> import_backup(Session& s, const BackupOptions& o) {
                                                     info->version, o.import_version));
     }
   }
+  // A backup is the way back to what the ECU runs: one of another version could not be flashed
+  // anyway (flash refuses it), so say so now, while the user still has the right file at hand.
+  if (const EcuState* known = s.manifest().find(ecu->name);
+      known && known->installed && !known->installed->version.empty() && known->installed->version != o.import_version)
+    return make_error(Errc::verify, fmt::format(
+        "--import: {} runs {} (inventory {}), not {}: import the software it runs, or run `ecuup inventory --ecu {}` "
+        "first if it has changed", ecu->name, known->installed->version, known->installed->read_at, o.import_version, ecu->name));
   if (s.common().dry_run) {
     rep.ecus.push_back({ecu->name, "would-import", o.import_version, std::nullopt});
     return rep;

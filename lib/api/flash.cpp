@@ -127,6 +127,14 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     ECUUP_TRY(s.save());
     return outcome("flashed", fmt::format("{} already installed", task.target_version));
   }
+  // The backup is the way back only if it holds what the ECU runs now. An ECU that answers with no
+  // valid software (boot mode after an interrupted flash) has nothing newer than its backup.
+  if (options.backup == BackupPolicy::required && current && current->version != st.backup->version)
+    return outcome("backup-mismatch", "", make_error(Errc::no_backup, fmt::format(
+        "{}: the backup holds {} but the ECU runs {}, so it is no way back: run `ecuup backup` if {} was flashed by "
+        "ecuup, else `ecuup backup --read --ecu {}` or `ecuup backup --import {}=FILE --version {}`, or pass --no-backup",
+        ecu.name, st.backup->version, current->version, current->version, ecu.name, ecu.name, current->version)),
+        Verdict::failed);
   if (st.flash.state == FlashState::in_progress)
     s.event(ecu.name, "flash", fmt::format("previous attempt was interrupted (ECU reports {}); flashing again",
                                            current ? current->version : "no valid software"));

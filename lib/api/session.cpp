@@ -65,6 +65,11 @@ nlohmann::json StepReport::to_json() const {
   return j;
 }
 
+Result<FileLock> lock_manifest(const Config& config, const Common& common) {
+  ECUUP_TRY(ensure_directory(config.state_dir));
+  return FileLock::acquire(config.state_dir / "manifest.lock", common.lock_wait);
+}
+
 Result<Session> Session::open(const Config& config, const Common& common) {
   for (const auto& name : common.ecus)
     if (!config.find_ecu(name)) {
@@ -72,8 +77,10 @@ Result<Session> Session::open(const Config& config, const Common& common) {
       for (const auto& e : config.ecus) known += (known.empty() ? "" : ", ") + e.name;
       return make_error(Errc::usage, fmt::format("unknown ECU '{}' (the config has: {})", name, known));
     }
-  ECUUP_TRY(ensure_directory(config.state_dir));
-  ECUUP_ASSIGN(FileLock lock, FileLock::acquire(config.state_dir / "manifest.lock", common.lock_wait));
+  std::optional<FileLock> lock;
+  if (!common.lock_held) {
+    ECUUP_ASSIGN(lock, lock_manifest(config, common));
+  }
   Session s(config, common, std::move(lock));
   ECUUP_ASSIGN(s.m_manifest, Manifest::load(config.manifest_path()));
   if (!s.m_manifest.vehicle.empty() && s.m_manifest.vehicle != config.vehicle_id)

@@ -13,7 +13,8 @@ namespace ecuup::api {
 
 class Session {
  public:
-  // Validates the selection, creates the state dir, takes the lock and loads the manifest.
+  // Validates the selection, creates the state dir, takes the lock (unless Common::lock_held) and
+  // loads the manifest.
   static Result<Session> open(const Config& config, const Common& common);
 
   // Threads working for one step (parallel flashing) hold this while they touch the session:
@@ -42,11 +43,11 @@ class Session {
   std::vector<std::string> deliver_feedback();
 
  private:
-  Session(const Config& config, const Common& common, FileLock lock)
+  Session(const Config& config, const Common& common, std::optional<FileLock> lock)
       : m_config(&config), m_common(&common), m_lock(std::move(lock)) {}
   const Config* m_config;
   const Common* m_common;
-  FileLock m_lock;
+  std::optional<FileLock> m_lock;  // empty when the caller holds it (Common::lock_held)
   Manifest m_manifest;
   std::vector<const EcuConfig*> m_selected;
   std::unique_ptr<Repository> m_repository;

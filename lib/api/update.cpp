@@ -28,7 +28,14 @@ Result<StepReport> read_missing_backups(const Config& config, const Common& comm
 
 }  // namespace
 
-Result<UpdateResult> update(const Config& config, const Common& common, const FlashOptions& options) {
+Result<UpdateResult> update(const Config& config, const Common& outer, const FlashOptions& options) {
+  // One lock for all the steps: another ecuup must not change the manifest between them.
+  std::optional<FileLock> lock;
+  if (!outer.lock_held) {
+    ECUUP_ASSIGN(lock, lock_manifest(config, outer));
+  }
+  Common common = outer;
+  common.lock_held = true;
   UpdateResult out;
   auto run = [&](Result<StepReport> r) -> Result<bool> {
     if (!r) return std::move(r).error();

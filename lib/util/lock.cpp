@@ -16,7 +16,10 @@ namespace ecuup {
 Result<FileLock> FileLock::acquire(const std::filesystem::path& path, std::optional<std::chrono::milliseconds> wait) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(Errc::io, "cannot open lock file " + path.string() + ": " + std::strerror(errno));
-  auto deadline = std::chrono::steady_clock::now() + wait.value_or(std::chrono::milliseconds(0));
+  // milliseconds::max() waits without a limit (now() + max would overflow).
+  const bool forever = wait && *wait == std::chrono::milliseconds::max();
+  auto deadline = forever ? std::chrono::steady_clock::time_point::max()
+                          : std::chrono::steady_clock::now() + wait.value_or(std::chrono::milliseconds(0));
   while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) {
       int e = errno;

@@ -11,7 +11,8 @@ namespace ecuup {
 
 class FileLock {
  public:
-  // Takes the lock; waits up to `wait` (nullopt: do not wait). Errc::locked names the holder's pid.
+  // Takes the lock; waits up to `wait` (nullopt: do not wait; milliseconds::max(): no limit; an interrupt
+  // ends the wait). Errc::locked names the holder's pid.
   static Result<FileLock> acquire(const std::filesystem::path& path,
                                   std::optional<std::chrono::milliseconds> wait = std::nullopt);
   FileLock(FileLock&& other) noexcept;
