@@ -28,6 +28,9 @@ struct Common {
   // Set by a caller that already holds the manifest lock for several steps (update), so that no
   // other ecuup can slip in between them; the steps then do not take it again.
   bool lock_held = false;
+  // update --dry-run: the steps plan on this one in-memory manifest instead of the file, each
+  // seeing what the steps before it would have done (and none of them writes it).
+  Manifest* plan = nullptr;
 };
 
 // Takes the manifest lock of `config`'s state dir (waiting as `common.lock_wait` says); held until

@@ -80,6 +80,23 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
   if (st.flash.state == FlashState::succeeded && st.flash.to_version == task.target_version)
     return outcome("flashed", fmt::format("{} already flashed", task.target_version));
   if (earlier_failed) return outcome("skipped", "an ECU earlier in the flash order failed");
+  // update --dry-run plans on: what fetch and backup --read would have done counts as done.
+  if (common.plan && (!st.download || !st.download->verified || !st.backup)) {
+    std::uint64_t bytes = 0;
+    for (const auto& a : task.artifacts) bytes += a.size;
+    std::string backup = st.backup ? st.backup->version : std::string("none");
+    if (!st.backup && options.backup == BackupPolicy::required) {
+      auto made = s.driver(ecu);
+      if (!made || !(*made)->can_read_out())
+        return outcome("no-backup", "", make_error(Errc::no_backup, fmt::format(
+            "{}: no backup of the installed software exists and driver '{}' cannot read one out: run "
+            "`ecuup backup --import {}=FILE --version V`, or pass --no-backup", ecu.name, ecu.driver, ecu.name)), Verdict::failed);
+      backup = "read out first";
+    }
+    return outcome("would-flash", fmt::format("{} -> {}, {} bytes once fetched, backup {}, order {}",
+                                              st.installed ? st.installed->version : "?", task.target_version, bytes,
+                                              backup, ecu.order));
+  }
   if (!st.download || !st.download->verified)
     return outcome("not-downloaded", "", make_error(Errc::not_found, fmt::format("{}: {} is not downloaded and verified yet: run `ecuup fetch`",
                                                                                  ecu.name, task.target_version)));
@@ -140,9 +157,10 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
                                            current ? current->version : "no valid software"));
   std::string from = current ? current->version : (st.installed ? st.installed->version : "");
   if (common.dry_run)
-    return outcome("would-flash", fmt::format("{} -> {}, {} bytes, backup {}", from.empty() ? "?" : from, task.target_version,
-                                              fs::file_size(image),
-                                              st.backup ? st.backup->version + " (verified)" : std::string("none (--no-backup)")));
+    return outcome("would-flash", fmt::format("{} -> {}, {} bytes, backup {}, order {}", from.empty() ? "?" : from,
+                                              task.target_version, fs::file_size(image),
+                                              st.backup ? st.backup->version + " (verified)" : std::string("none (--no-backup)"),
+                                              ecu.order));
 
   st.flash.state = FlashState::in_progress;
   st.flash.attempts += 1;

@@ -46,16 +46,21 @@ Result<StepReport> report(const Config& config, const Common& common) {
     }
     reported.push_back(ReportedEcu{ecu->name, ecu->part, st->installed->version});
   }
-  if (common.dry_run) {
-    for (const auto& r : reported) rep.ecus.push_back({r.name, "would-report", r.version, std::nullopt});
-    return rep;
-  }
   if (reported.empty()) return rep;
   ECUUP_ASSIGN(Repository* repo, s.repository());
   // Report first: when the server (or its releases.yaml) is unusable, the manifest stays as it was.
-  auto answer = repo->report(reported, config.server.attributes);
+  // A dry run asks without telling (the manifest below is then only changed in memory, or in
+  // update --dry-run's plan, and never saved).
+  auto answer = common.dry_run ? repo->preview(reported) : repo->report(reported, config.server.attributes);
+  if (!answer && common.dry_run && answer.error().code == Errc::unsupported) {
+    for (const auto& r : reported) rep.ecus.push_back({r.name, "would-report", r.version, std::nullopt});
+    rep.notes.push_back(answer.error().message);
+    return rep;
+  }
   if (!answer) return std::move(answer).error().context("report to " + repo->describe());
   rep.notes = answer->notes;
+  const char* accepted = common.dry_run ? "would be accepted" : "accepted";
+  const char* rejected = common.dry_run ? "would be rejected" : "rejected";
 
   // A rejected cancel lets the action carry on: its tasks stay although this answer lists none.
   std::string carried_on_action;
@@ -66,7 +71,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
     if (started) {
       s.queue_feedback("", id, FeedbackExecution::rejected, FeedbackFinished::none,
                        {"cancel rejected: flashing has already started"}, -1, -1, true);
-      rep.notes.push_back(fmt::format("server asked to cancel action {}: rejected, flashing already started", id));
+      rep.notes.push_back(fmt::format("server asked to cancel action {}: {}, flashing already started", id, rejected));
       carried_on_action = id;
     } else {
       for (auto& [name, st] : s.manifest().ecus())
@@ -78,7 +83,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
         }
       s.queue_feedback("", id, FeedbackExecution::closed, FeedbackFinished::success, {"cancel accepted before flashing"},
                        -1, -1, true);
-      rep.notes.push_back(fmt::format("server cancelled action {}: accepted", id));
+      rep.notes.push_back(fmt::format("server cancelled action {}: {}", id, accepted));
     }
   }
 
@@ -88,7 +93,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
     for (const auto& t : answer->tasks)
       if (t.ecu == r.name && t.action_id != answer->cancel_action_id.value_or("")) task = &t;
     if (!task && st.task && !carried_on_action.empty() && st.task->action_id == carried_on_action) {
-      rep.ecus.push_back({r.name, "task", fmt::format("{} -> {} (cancel rejected, the action carries on)", r.version,
+      rep.ecus.push_back({r.name, common.dry_run ? "would-task" : "task", fmt::format("{} -> {} (cancel rejected, the action carries on)", r.version,
                                                       st.task->target_version), std::nullopt});
       continue;
     }
@@ -127,7 +132,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
     std::string detail = fmt::format("{} -> {} ({} bytes)", r.version, task->target_version, total_size(*task));
     if (task->download_only) detail += ", download only";
     if (!task->maintenance_window_open) detail += ", maintenance window closed: will not flash now";
-    rep.ecus.push_back({r.name, "task", detail, std::nullopt});
+    rep.ecus.push_back({r.name, common.dry_run ? "would-task" : "task", detail, std::nullopt});
   }
   // After the cancel handling, so its answer reaches the server in this same report.
   for (auto& n : s.deliver_feedback()) rep.notes.push_back(std::move(n));

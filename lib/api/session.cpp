@@ -82,10 +82,13 @@ Result<Session> Session::open(const Config& config, const Common& common) {
     ECUUP_ASSIGN(lock, lock_manifest(config, common));
   }
   Session s(config, common, std::move(lock));
-  ECUUP_ASSIGN(s.m_manifest, Manifest::load(config.manifest_path()));
-  if (!s.m_manifest.vehicle.empty() && s.m_manifest.vehicle != config.vehicle_id)
+  if (!common.plan) {
+    ECUUP_ASSIGN(s.m_manifest, Manifest::load(config.manifest_path()));
+  }
+  const Manifest& m = s.manifest();
+  if (!m.vehicle.empty() && m.vehicle != config.vehicle_id)
     return make_error(Errc::config, fmt::format("the manifest in {} belongs to vehicle '{}', the config names '{}'",
-                                                config.state_dir.string(), s.m_manifest.vehicle, config.vehicle_id));
+                                                config.state_dir.string(), m.vehicle, config.vehicle_id));
   for (const auto& ecu : config.ecus)
     if (common.ecus.empty() || std::find(common.ecus.begin(), common.ecus.end(), ecu.name) != common.ecus.end())
       s.m_selected.push_back(&ecu);
@@ -96,7 +99,7 @@ Result<void> Session::save() {
   if (m_common->dry_run) return success();
   m_manifest.vehicle = m_config->vehicle_id;
   m_manifest.updated_at = now_iso8601();
-  return m_manifest.save(m_config->manifest_path());
+  return m_manifest.save(m_config->manifest_path());  // a plan is never saved: plans are dry runs
 }
 
 Result<std::unique_ptr<EcuDriver>> Session::driver(const EcuConfig& ecu) const {
@@ -117,7 +120,7 @@ Result<Repository*> Session::repository() {
 }
 
 void Session::event(const std::string& ecu, const std::string& step, const std::string& message) {
-  m_manifest.add_event(ecu, step, message);
+  manifest().add_event(ecu, step, message);
   progress().note(ecu.empty() ? message : ecu + ": " + message);
 }
 
@@ -125,14 +128,14 @@ void Session::queue_feedback(const std::string& ecu, const std::string& action_i
                              FeedbackFinished finished, std::vector<std::string> details, int cnt, int of,
                              bool for_cancel) {
   if (action_id.empty() || m_common->dry_run) return;
-  m_manifest.feedback_queue.push_back(QueuedFeedback{action_id, ecu, feedback_execution_name(execution),
+  manifest().feedback_queue.push_back(QueuedFeedback{action_id, ecu, feedback_execution_name(execution),
                                                      feedback_finished_name(finished), cnt, of, std::move(details),
                                                      for_cancel, now_iso8601()});
 }
 
 std::vector<std::string> Session::deliver_feedback() {
   std::vector<std::string> notes;
-  auto& queue = m_manifest.feedback_queue;
+  auto& queue = manifest().feedback_queue;
   if (queue.empty() || m_common->dry_run) return notes;
   auto repo = repository();
   if (!repo) {
@@ -161,7 +164,7 @@ std::vector<std::string> Session::deliver_feedback() {
     } else if ((*repo)->last_feedback_outcome() == FeedbackOutcome::action_closed) {
       // DDI 410: the server closed the action already; the message is final, not lost.
       notes.push_back(fmt::format("action {} was already closed on the server; its feedback is final", q.action_id));
-      if (!q.ecu.empty()) m_manifest.add_event(q.ecu, "feedback", fmt::format("action {} closed by the server", q.action_id));
+      if (!q.ecu.empty()) manifest().add_event(q.ecu, "feedback", fmt::format("action {} closed by the server", q.action_id));
     } else {
       ++sent;
     }

@@ -23,7 +23,7 @@ class Session {
 
   const Config& config() const { return *m_config; }
   const Common& common() const { return *m_common; }
-  Manifest& manifest() { return m_manifest; }
+  Manifest& manifest() { return m_common->plan ? *m_common->plan : m_manifest; }
   Progress& progress() { return m_common->progress ? *m_common->progress : null_progress(); }
   const std::vector<const EcuConfig*>& selected() const { return m_selected; }
   BackupStore backups() const { return BackupStore(m_config->state_dir); }

@@ -36,6 +36,13 @@ Result<UpdateResult> update(const Config& config, const Common& outer, const Fla
   }
   Common common = outer;
   common.lock_held = true;
+  // A dry run plans every step on one in-memory copy of the manifest, so that fetch and flash
+  // show what they would do with the tasks report would record.
+  Manifest plan;
+  if (common.dry_run && !common.plan) {
+    ECUUP_ASSIGN(plan, Manifest::load(config.manifest_path()));
+    common.plan = &plan;
+  }
   UpdateResult out;
   auto run = [&](Result<StepReport> r) -> Result<bool> {
     if (!r) return std::move(r).error();

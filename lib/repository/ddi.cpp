@@ -211,7 +211,17 @@ Result<ReportResult> DdiRepository::report(const std::vector<ReportedEcu>& ecus,
   if (any_version || !all_attributes.empty()) {
     ECUUP_TRY(put_config_data(ddi::config_data_body(ecus, all_attributes), out));
   }
+  ECUUP_TRY(read_actions(out));
+  return out;
+}
 
+Result<ReportResult> DdiRepository::preview(const std::vector<ReportedEcu>&) {
+  ReportResult out;
+  ECUUP_TRY(read_actions(out));
+  return out;
+}
+
+Result<void> DdiRepository::read_actions(ReportResult& out) {
   ECUUP_ASSIGN(std::string base_text, get_ok(m_settings.base_url, "GET controller base"));
   ECUUP_ASSIGN(ddi::ControllerBase base, ddi::parse_controller_base(base_text));
   if (base.poll_sleep) {
@@ -231,7 +241,7 @@ Result<ReportResult> DdiRepository::report(const std::vector<ReportedEcu>& ecus,
     m_cancel_hrefs[cancel.id] = *base.cancel_href;
     out.cancel_action_id = cancel.id;
   }
-  return out;
+  return success();
 }
 
 Result<std::string> DdiRepository::action_feedback_url(const Feedback& feedback) const {

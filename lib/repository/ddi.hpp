@@ -53,6 +53,7 @@ class DdiRepository final : public Repository {
   // GET its deploymentBase and cancelAction links.
   Result<ReportResult> report(const std::vector<ReportedEcu>& ecus,
                               const std::map<std::string, std::string>& attributes) override;
+  Result<ReportResult> preview(const std::vector<ReportedEcu>& ecus) override;
   Result<void> download(const ArtifactRef& artifact, const std::filesystem::path& partial,
                         Progress& progress) override;
   // POST {action href}/feedback. 410 Gone counts as delivered (see last_feedback_outcome()).
@@ -65,6 +66,8 @@ class DdiRepository final : public Repository {
                             const std::string& what);
   Result<void> put_config_data(const std::string& body, ReportResult& out);
   Result<std::string> get_ok(const std::string& url, const std::string& what);
+  // The GET half of report(): the controller base, its deployment and cancel action.
+  Result<void> read_actions(ReportResult& out);
   Result<std::string> action_feedback_url(const Feedback& feedback) const;
   Error scrub(Error error) const;
 

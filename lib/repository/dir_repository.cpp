@@ -42,6 +42,12 @@ class DirRepository final : public Repository {
 
   Result<ReportResult> report(const std::vector<ReportedEcu>& ecus,
                               const std::map<std::string, std::string>& attributes) override {
+    ECUUP_ASSIGN(ReportResult result, preview(ecus));
+    record_inventory(ecus, attributes);
+    return result;
+  }
+
+  Result<ReportResult> preview(const std::vector<ReportedEcu>& ecus) override {
     ECUUP_ASSIGN(auto releases, load_releases());
     ReportResult result;
     for (const auto& ecu : ecus) {
@@ -57,7 +63,6 @@ class DirRepository final : public Repository {
                                            rel.url.empty() ? file_url(rel.artifact) : rel.url, rel.size, rel.sha256, ""});
       result.tasks.push_back(std::move(task));
     }
-    record_inventory(ecus, attributes);
     return result;
   }
 

@@ -1,6 +1,12 @@
 #include "repository/repository.hpp"
 
+#include <fmt/format.h>
+
 namespace ecuup {
+
+Result<ReportResult> Repository::preview(const std::vector<ReportedEcu>&) {
+  return make_error(Errc::unsupported, fmt::format("{} cannot answer without being told the versions", describe()));
+}
 
 const char* feedback_execution_name(FeedbackExecution e) {
   switch (e) {

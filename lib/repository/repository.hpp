@@ -74,6 +74,9 @@ class Repository {
   // Uploads the installed versions (and attributes such as a VIN); answers the target ECUs' tasks.
   virtual Result<ReportResult> report(const std::vector<ReportedEcu>& ecus,
                                       const std::map<std::string, std::string>& attributes) = 0;
+  // What report() would answer, telling the server nothing (dry runs): GET requests only. A server
+  // that decides on the reported versions answers for the versions it last received.
+  virtual Result<ReportResult> preview(const std::vector<ReportedEcu>& ecus);
   // Downloads `artifact` into `partial`, resuming from the bytes already there.
   virtual Result<void> download(const ArtifactRef& artifact, const std::filesystem::path& partial,
                                 Progress& progress) = 0;

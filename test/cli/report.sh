@@ -7,8 +7,11 @@ bench
 expect 1 "report before inventory names the missing step" "$ecuup" report
 check "hint to run inventory" err_has "run \`ecuup inventory\` first"
 "$ecuup" inventory >/dev/null 2>&1
+cp "$B/state/manifest.yaml" "$T/manifest.before"
 expect 0 "report --dry-run" "$ecuup" report --dry-run
-check "dry run changes no task" bash -c "! grep -q target_version '$B/state/manifest.yaml'"
+check "dry run shows the task the repository would give" out_has "bms .*would-task .*1.0.0 -> 1.1.0 (131136 bytes)"
+check "dry run leaves the manifest byte-identical" cmp -s "$B/state/manifest.yaml" "$T/manifest.before"
+check "dry run tells the repository nothing" test ! -e "$B/repository/reports"
 expect 0 "report" "$ecuup" report
 check "bms gets a task" out_has "bms .*task .*1.0.0 -> 1.1.0"
 check "body is up to date" out_has "body .*up-to-date"

@@ -11,7 +11,10 @@ for _ in $(seq 100); do grep -q "state: in_progress" "$B/state/manifest.yaml" 2>
 sleep 0.5
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 check "manifest says in_progress after kill -9" grep -q "state: in_progress" "$B/state/manifest.yaml"
-check "manifest parses" python3 -c "open('$B/state/manifest.yaml').read()"
+check "manifest parses as YAML, bms in_progress" python3 -c "
+import yaml, sys
+m = yaml.safe_load(open('$B/state/manifest.yaml'))
+sys.exit(0 if m['ecus']['bms']['flash']['state'] == 'in_progress' else 1)"
 expect 10 "status still works and shows pending work" "$ecuup" status
 check "ECU half written: no valid software" bash -c "! '$ecuup' inventory --ecu bms >/dev/null 2>&1"
 sed -i 's/write_speed_bps: 40000/write_speed_bps: 0/' "$B/ecuup.yaml"
@@ -31,4 +34,22 @@ check "says how to resolve" err_has "run \`ecuup flash\` again"
 sed -i 's/write_speed_bps: 30000/write_speed_bps: 0/' "$B/ecuup.yaml"
 expect 0 "rerun after SIGINT converges" "$ecuup" flash --ecu gateway
 check "gateway runs 2.4.0" test "$(image_version "$B/ecus/gateway.flash")" = 2.4.0
+
+# Killed after the ECU took the new software but before the manifest said so: the rerun reads the
+# ECU, finds the target version and records success without programming again.
+python3 - "$B/state/manifest.yaml" <<'PY'
+import sys, yaml
+path = sys.argv[1]
+m = yaml.safe_load(open(path))
+m['ecus']['gateway']['flash']['state'] = 'in_progress'
+open(path, 'w').write(yaml.safe_dump(m, sort_keys=False))
+PY
+gateway_mtime=$(stat -c %y "$B/ecus/gateway.flash")
+expect 0 "rerun resolves a flash that had completed" "$ecuup" flash --ecu gateway -v
+check "it said what it found" err_has "interrupted flash had completed"
+check "gateway was not programmed again" test "$(stat -c %y "$B/ecus/gateway.flash")" = "$gateway_mtime"
+check "manifest: succeeded" python3 -c "
+import yaml, sys
+m = yaml.safe_load(open('$B/state/manifest.yaml'))
+sys.exit(0 if m['ecus']['gateway']['flash']['state'] == 'succeeded' else 1)"
 finish

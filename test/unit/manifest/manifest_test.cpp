@@ -1,3 +1,9 @@
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+
 #include <catch2/catch.hpp>
 
 #include "manifest/manifest.hpp"
@@ -96,4 +102,42 @@ TEST_CASE("atomic write replaces content and leaves no temp files", "[util][fs]"
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
   CHECK(files == 1);
   CHECK_FALSE(write_file_atomic(dir / "no/such/dir/f", std::string_view("x")).ok());
+}
+
+namespace {
+int count_entries(const std::filesystem::path& dir) {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("atomic write that fails keeps the old content and leaves no temp file", "[util][fs]") {
+  test::TempDir dir;
+  auto path = dir / "manifest.yaml";
+  REQUIRE(write_file_atomic(path, std::string_view("old content\n")).ok());
+
+  SECTION("the write fails midway (file size limit: EFBIG)") {
+    // In a child, so the limit does not reach the test runner; SIGXFSZ ignored turns it into EFBIG.
+    pid_t child = ::fork();
+    if (child == 0) {
+      std::signal(SIGXFSZ, SIG_IGN);
+      struct rlimit limit {4096, 4096};
+      ::setrlimit(RLIMIT_FSIZE, &limit);
+      auto r = write_file_atomic(path, std::string(64 * 1024, 'x'));
+      ::_exit(!r.ok() && r.error().code == Errc::io ? 0 : 1);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+  SECTION("the rename fails (a directory is in the way)") {
+    auto blocked = dir / "blocked";
+    std::filesystem::create_directories(blocked / "inside");
+    CHECK_FALSE(write_file_atomic(blocked, std::string_view("new")).ok());
+    CHECK(std::filesystem::is_directory(blocked / "inside"));
+    std::filesystem::remove_all(blocked);
+  }
+  CHECK(*read_text_file(path) == "old content\n");
+  CHECK(count_entries(dir.path()) == 1);
 }
