@@ -25,6 +25,7 @@ struct EcuResult {
 
 // Programs `image` and reads the version back; success only when it is `expected`.
 Result<void> program_and_check(EcuDriver& driver, const fs::path& image, const std::string& expected, Progress& progress) {
+  driver.set_image_version(expected);
   ECUUP_TRY(driver.flash(image, progress));
   auto id = driver.read_identity();
   if (!id) return std::move(id).error().context("read version after programming");

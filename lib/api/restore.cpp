@@ -32,6 +32,7 @@ Result<StepReport> restore(const Config& config, const Common& common) {
     s.event(ecu->name, "restore", fmt::format("restoring backup {}", st.backup->version));
     ECUUP_TRY(s.save());
     PhaseProgress restoring(s.progress(), "restore");
+    driver->set_image_version(st.backup->version);
     auto done = driver->flash(s.backups().absolute(*st.backup), restoring);
     Result<EcuIdentity> id = done ? driver->read_identity() : Result<EcuIdentity>(std::move(done).error());
     st.flash.finished_at = now_iso8601();

@@ -47,10 +47,14 @@ class CommandDriver final : public EcuDriver {
     return EcuIdentity{version, {}};
   }
 
+  void set_image_version(const std::string& version) override { m_image_version = version; }
+
   Result<void> flash(const fs::path& image, Progress& progress) override {
-    std::string version;
-    if (auto header = read_binary_file(image); header && header->size() >= k_sw_image_header_size)
-      if (auto info = parse_sw_image_header(*header)) version = info->version;
+    // {version}: what the caller says the image holds, else what its ecuup header says.
+    std::string version = m_image_version;
+    if (version.empty())
+      if (auto header = read_binary_file(image); header && header->size() >= k_sw_image_header_size)
+        if (auto info = parse_sw_image_header(*header)) version = info->version;
     progress.begin(m_name, "flash", 0);
     auto r = run("flash", expand(m_flash, {{"ecu", m_name}, {"image", image.string()}, {"version", version}}), m_timeout);
     progress.end(r.ok());
@@ -87,6 +91,7 @@ class CommandDriver final : public EcuDriver {
   fs::path m_base;
   std::string m_version, m_flash, m_read;
   std::chrono::milliseconds m_timeout;
+  std::string m_image_version;
 };
 
 }  // namespace

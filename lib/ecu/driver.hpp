@@ -30,6 +30,9 @@ class EcuDriver {
   virtual Result<EcuIdentity> read_identity() = 0;
   // Programs `image` and returns only when the ECU accepted it. The caller re-reads the version.
   virtual Result<void> flash(const std::filesystem::path& image, Progress& progress) = 0;
+  // The version the next flash() programs (a task's target, a backup's version), for drivers
+  // that hand it on to a tool (the command driver's {version}).
+  virtual void set_image_version(const std::string& version) { (void)version; }
   // Reads the installed software out into `dest` (`backup --read`).
   virtual bool can_read_out() const { return false; }
   virtual Result<void> read_out(const std::filesystem::path& dest, Progress& progress);
