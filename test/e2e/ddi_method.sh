@@ -21,6 +21,23 @@ srv_vehicles
 check "the server holds the reported versions" python3 -c "
 import json; v=[x for x in json.load(open('$T/vehicles.json')) if x['id']=='bench-vehicle-1'][0]
 s=json.dumps(v); assert '1.0.0' in s and '2.3.0' in s and '0.9.0' in s, s"
+# A dry run asks the server (GET) without telling it anything (no configData PUT).
+cp "$T/vehicles.json" "$T/vehicles.before"
+cp "$B/state/manifest.yaml" "$T/manifest.before"
+"$ecuup" inventory --progress=none >/dev/null 2>&1
+sed -i 's/\(version: \)1.0.0/\10.0.1/' "$B/state/manifest.yaml"   # a version the server never saw
+expect 0 "report --dry-run" "$ecuup" report --dry-run --json --progress=none
+check "dry run: the tasks the server gives" python3 -c "
+import json; j=json.load(open('$T/out')); r={e['name']: (e['result'], e['detail']) for e in j['ecus']}
+assert r['bms'][0]=='would-task' and '0.0.1 -> 1.1.0' in r['bms'][1], r
+assert r['gateway'][0]=='would-task' and '2.3.0 -> 2.4.0' in r['gateway'][1], r"
+srv_vehicles
+check "dry run: the server got nothing (no 0.0.1, same report time)" python3 -c "
+import json
+now = [x for x in json.load(open('$T/vehicles.json')) if x['id']=='bench-vehicle-1'][0]
+before = [x for x in json.load(open('$T/vehicles.before')) if x['id']=='bench-vehicle-1'][0]
+assert now == before and '0.0.1' not in json.dumps(now), (now, before)"
+cp "$T/manifest.before" "$B/state/manifest.yaml"
 expect 0 fetch "$ecuup" fetch --progress=none
 check "fetch verified both downloads" bash -c "grep -q 'bms .*downloaded .*1.1.0' '$T/out' && grep -q 'gateway .*downloaded .*2.4.0' '$T/out'"
 expect 0 "backup --read" "$ecuup" backup --read --progress=none
