@@ -35,4 +35,14 @@ check "bms: its flash line ends FAILED" grep -q "^bms flash FAILED: " "$T/screen
 check "bms: the restore has a line of its own, done" grep -q "^bms restore done: " "$T/screen"
 check "gateway: done beside it" grep -q "^gateway flash done: " "$T/screen"
 if grep -q "ETA [0-9]\|[0-9]%" "$T/screen"; then not_ok "a live line was left on the screen"; show_screen; else ok "no live line left behind"; fi
+
+# --progress=auto (the default): bars on a terminal, plain lines without escapes off one.
+bench "$T/bench3"
+cd "$B" && prepare_flash || { not_ok "prepare the third bench"; finish; }
+expect 0 "default progress on a terminal" python3 "$screen" $cols "$T/raw" "$T/screen" -- "$ecuup" flash --ecu bms
+check "auto on a terminal draws bars (cursor movement)" grep -qa $'\e\[' "$T/raw"
+"$ecuup" restore --ecu bms --progress=none >/dev/null 2>&1
+expect 0 "default progress into a pipe" "$ecuup" flash --ecu bms
+check "auto off a terminal: plain lines" err_has "^bms flash: done"
+check "auto off a terminal: no escape sequences" bash -c "! grep -qa $'\e' '$T/err'"
 finish
