@@ -25,6 +25,13 @@ TaskState to_state(const Task& t) {
   return s;
 }
 
+bool same_hashes(const std::vector<ManifestArtifact>& recorded, const std::vector<ArtifactRef>& offered) {
+  if (recorded.size() != offered.size()) return false;
+  for (std::size_t i = 0; i < recorded.size(); ++i)
+    if (recorded[i].sha256 != offered[i].sha256 || recorded[i].sha1 != offered[i].sha1) return false;
+  return true;
+}
+
 bool flash_started(const EcuState& st, const std::string& action_id) {
   return st.task && st.task->action_id == action_id &&
          (st.flash.state == FlashState::in_progress || st.flash.state == FlashState::succeeded ||
@@ -121,9 +128,11 @@ Result<StepReport> report(const Config& config, const Common& common) {
       continue;
     }
     bool same = st.task && st.task->action_id == task->action_id && st.task->target_version == task->target_version;
-    if (!same) {
+    // A release republished under the same version (another artifact) needs a new download.
+    bool same_artifacts = st.task && same_hashes(st.task->artifacts, task->artifacts);
+    if (!same || !same_artifacts) {
       if (st.flash.state != FlashState::in_progress) st.flash = FlashRecord{};
-      if (!st.task || st.task->target_version != task->target_version) st.download.reset();
+      if (!st.task || st.task->target_version != task->target_version || !same_artifacts) st.download.reset();
       st.task = to_state(*task);
       s.event(r.name, "report", fmt::format("task {}: {} -> {}", task->action_id, r.version, task->target_version));
     } else {
