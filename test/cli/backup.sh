@@ -13,6 +13,11 @@ expect 4 "--import with the wrong version is refused" "$ecuup" backup --import "
 cp "$B/ecus/bms.flash" "$T/bms-backup.img"
 expect 0 "--import" "$ecuup" backup --import "bms=$T/bms-backup.img" --version 1.0.0
 check "imported" out_has "bms .*imported .*1.0.0"
+cp "$B/state/manifest.yaml" "$T/manifest.before"
+expect 0 "--read --dry-run" "$ecuup" backup --read --dry-run --ecu gateway
+check "would read" out_has "gateway .*would-read .*2.3.0"
+check "dry run: manifest byte-identical" cmp -s "$B/state/manifest.yaml" "$T/manifest.before"
+check "dry run: nothing stored" test ! -e "$B/state/backups/gateway"
 expect 0 "--read" "$ecuup" backup --read --ecu gateway --ecu body
 check "read both" out_has "body .*read .*0.9.0"
 expect 0 "--list" "$ecuup" backup --list

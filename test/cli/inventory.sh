@@ -4,6 +4,9 @@ source "$ECUUP_SRC/test/support/testlib.sh"
 source "$ECUUP_SRC/test/support/cli_contract.sh"
 contract inventory
 bench
+expect 0 "inventory --dry-run reads the ECUs" "$ecuup" inventory --dry-run --progress=none
+check "shows what it read" out_has "bms .*1.0.0"
+check "and writes no manifest" test ! -e "$B/state/manifest.yaml"
 expect 0 "inventory reads every ECU" "$ecuup" inventory --progress=none
 check "bms version shown" out_has "bms .*1.0.0"
 check "body version via the command driver" out_has "body .*0.9.0"
