@@ -13,11 +13,24 @@ ip link set dev vcan0 up || fail "cannot bring up vcan0"
 candump -L vcan0 >/tmp/dump.log 2>&1 &
 dump=$!
 
+# Receivers the CAN core has registered on vcan0 (CAN_RAW and CAN_ISOTP sockets alike).
+receivers() { cat /proc/net/can/rcvlist_* 2>/dev/null | grep -c ' vcan0 '; }
+# wait_receiver BEFORE: until more than BEFORE receivers are registered (the receiver has bound).
+wait_receiver() {
+  n=0
+  while [ "$(receivers)" -le "$1" ]; do
+    n=$((n + 1))
+    [ $n -le 400 ] || fail "no new receiver on vcan0 within 20 s"
+    sleep 0.05
+  done
+}
+
 # exchange SRC DST HEX: isotprecv listens on DST, isotpsend sends HEX from SRC.
 exchange() {
-  timeout 10 isotprecv -s "$2" -d "$1" vcan0 >/tmp/recv.txt 2>&1 &
+  before=$(receivers)
+  timeout 30 isotprecv -s "$2" -d "$1" vcan0 >/tmp/recv.txt 2>&1 &
   recv=$!
-  sleep 0.3
+  wait_receiver "$before"
   echo "$3" | isotpsend -s "$1" -d "$2" vcan0 || fail "isotpsend $1 -> $2"
   wait "$recv" || fail "isotprecv $1 -> $2 ended with $?"
   got="$(tr -s ' \n' ' ' </tmp/recv.txt | sed 's/ *$//')"

@@ -23,14 +23,28 @@ dump=$!
 upper() { echo "$1" | tr 'a-f' 'A-F'; }
 flat() { tr -s ' \n' ' ' <"$1" | sed 's/^ *//; s/ *$//'; }
 
+# Receivers the CAN core has registered on vcan0 (CAN_RAW and CAN_ISOTP sockets alike).
+receivers() { cat /proc/net/can/rcvlist_* 2>/dev/null | grep -c ' vcan0 '; }
+# wait_receiver BEFORE: until more than BEFORE receivers are registered, i.e. the receiving side
+# has bound its socket; a message sent earlier would be lost (a fixed sleep was too short under load).
+wait_receiver() {
+  n=0
+  while [ "$(receivers)" -le "$1" ]; do
+    n=$((n + 1))
+    [ $n -le 400 ] || fail "no new receiver on vcan0 within 20 s"
+    sleep 0.05
+  done
+}
+
 # $1: ecuup-isotp-tool options, $3: can-utils link-layer options (CAN FD).
 label() { [ -n "$1" ] && echo "$1" || echo "(userspace)"; }
 
 # ecuup sends, isotprecv receives (tester 7E0 -> ECU 7E8 numbering).
 to_canutils() {
-  timeout 15 isotprecv ${3:-} -s 7E8 -d 7E0 vcan0 >/tmp/recv.txt 2>&1 &
+  before=$(receivers)
+  timeout 30 isotprecv ${3:-} -s 7E8 -d 7E0 vcan0 >/tmp/recv.txt 2>&1 &
   recv=$!
-  sleep 0.3
+  wait_receiver "$before"
   ecuup-isotp-tool send --bus socketcan:vcan0 --tx 7E0 --rx 7E8 $1 "$2" >/tmp/tool.txt 2>&1 ||
     { cat /tmp/tool.txt; fail "ecuup-isotp-tool send $1"; }
   wait "$recv" || fail "isotprecv ended with $? after ecuup-isotp-tool send $1"
@@ -40,9 +54,10 @@ to_canutils() {
 
 # isotpsend sends, ecuup receives.
 from_canutils() {
-  timeout 15 ecuup-isotp-tool recv --bus socketcan:vcan0 --tx 7E0 --rx 7E8 --timeout 10000 $1 >/tmp/tool.txt 2>&1 &
+  before=$(receivers)
+  timeout 30 ecuup-isotp-tool recv --bus socketcan:vcan0 --tx 7E0 --rx 7E8 --timeout 20000 $1 >/tmp/tool.txt 2>&1 &
   recv=$!
-  sleep 0.5
+  wait_receiver "$before"
   echo "$2" | isotpsend ${3:-} -s 7E8 -d 7E0 vcan0 || fail "isotpsend to ecuup $1"
   wait "$recv" || { cat /tmp/tool.txt; fail "ecuup-isotp-tool recv $1 ended with $?"; }
   [ "$(flat /tmp/tool.txt)" = "$(upper "$2")" ] || fail "isotpsend -> ecuup $1: got '$(flat /tmp/tool.txt)'"

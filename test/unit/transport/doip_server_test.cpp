@@ -1,12 +1,18 @@
 #include <catch2/catch.hpp>
 
 #include <arpa/inet.h>
+// linux/tcp.h, not netinet/tcp.h: glibc's struct tcp_info stops before tcpi_data_segs_in.
+#include <linux/tcp.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstddef>
+#include <filesystem>
 #include <functional>
+#include <future>
 #include <optional>
 #include <string>
 #include <thread>
@@ -205,7 +211,101 @@ Bytes diag_payload(std::uint16_t source, std::uint16_t target, const Bytes& uds)
   return payload;
 }
 
+// The test process's own TCP socket whose local port is `local_port` (found through /proc/self/fd),
+// or -1: how a test reaches the client's socket without a seam in the link.
+int own_socket_with_local_port(std::uint16_t local_port) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 || local.sin_family != AF_INET) continue;
+    if (ntohs(local.sin_port) == local_port) return fd;
+  }
+  return -1;
+}
+
+// Data-carrying TCP segments received on `fd` so far (pure ACKs do not count).
+std::uint32_t data_segments_in(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
+  if (len < offsetof(tcp_info, tcpi_data_segs_in) + sizeof info.tcpi_data_segs_in) return 0;
+  return info.tcpi_data_segs_in;
+}
+
 }  // namespace
+
+TEST_CASE("DoIP client socket has TCP_NODELAY set", "[doip]") {
+  // Without it, Nagle holds back each request until the gateway's delayed ACK (~40 ms per request).
+  std::optional<int> nodelay;
+  FakeGateway gateway([](RawPeer& peer) {
+    peer.activate_as_gateway(k_ecu, 0x1004);
+    peer.closed_by_peer();
+  });
+  DoipOptions options = gateway.client();
+  // The trace factory runs once the connection stands: the moment to look at the client's socket.
+  options.trace = [&](const DoipConnectionEnds& ends) -> std::unique_ptr<DoipTraceHook> {
+    int fd = own_socket_with_local_port(ends.local_port);
+    if (fd >= 0) {
+      int value = 0;
+      socklen_t len = sizeof value;
+      if (::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len) == 0) nodelay = value;
+    }
+    return nullptr;
+  };
+  auto link = connect_doip(options);
+  REQUIRE(link);
+  REQUIRE(nodelay.has_value());
+  CHECK(*nodelay != 0);
+  link->reset();
+  CHECK(gateway.script_ok());
+}
+
+TEST_CASE("DoIP client writes header and payload of a message in one segment", "[doip]") {
+  // A header written apart from its payload is a second segment: with Nagle it waits for an ACK,
+  // and a gateway that reads the header alone sees a short message.
+  Bytes uds(1000);
+  for (std::size_t i = 0; i < uds.size(); ++i) uds[i] = static_cast<std::uint8_t>(0x2E + i);
+  const Bytes wire = encode_message(PayloadType::diagnostic_message, diag_payload(k_tester, k_ecu, uds));
+  std::promise<void> measuring;
+  std::atomic<long> first_recv{-1};
+  std::atomic<long> segments{-1};
+  std::atomic<bool> same_bytes{false};
+  FakeGateway gateway([&](RawPeer& peer) {
+    peer.activate_as_gateway(k_ecu, 0x1004);
+    const std::uint32_t before = data_segments_in(peer.fd());
+    measuring.set_value();
+    pollfd pfd{peer.fd(), POLLIN, 0};
+    if (::poll(&pfd, 1, 2000) != 1) return peer.fail();
+    // Twice the size: a recv that returns exactly the message shows it arrived whole, with nothing after it.
+    Bytes got(2 * wire.size());
+    const ssize_t n = ::recv(peer.fd(), got.data(), got.size(), MSG_DONTWAIT);
+    first_recv = n;
+    segments = static_cast<long>(data_segments_in(peer.fd())) - static_cast<long>(before);
+    same_bytes = n == static_cast<ssize_t>(wire.size()) && std::equal(wire.begin(), wire.end(), got.begin());
+    peer.send(PayloadType::diagnostic_ack, Bytes{0x00, 0x10, 0x0E, 0x80, 0x00});
+    peer.send(PayloadType::diagnostic_message, diag_payload(k_ecu, k_tester, {0x6E, 0x2F}));
+    peer.closed_by_peer();
+  });
+  auto link = connect_doip(gateway.client());
+  REQUIRE(link);
+  // The gateway counts segments from here on; the client sends nothing unasked until then.
+  REQUIRE(measuring.get_future().wait_for(5s) == std::future_status::ready);
+  REQUIRE((*link)->send(uds));
+  auto response = (*link)->receive(1000ms);
+  REQUIRE(response);
+  CHECK(*response == Bytes{0x6E, 0x2F});
+  link->reset();
+  CHECK(gateway.script_ok());
+  CHECK(first_recv == static_cast<long>(wire.size()));
+  CHECK(same_bytes);
+  CHECK(segments == 1);
+}
 
 TEST_CASE("DoIP client exchanges UDS messages with the server", "[doip]") {
   std::atomic<std::uint16_t> seen_ecu{0};

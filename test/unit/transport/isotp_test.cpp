@@ -558,6 +558,42 @@ TEST_CASE("ISO-TP normal-fixed addressing derives 29-bit ids", "[transport][isot
   CHECK(bus->sent[0].extended);
 }
 
+TEST_CASE("ISO-TP normal-fixed addressing receives a multi-frame message on 29-bit ids", "[transport][isotp]") {
+  IsoTpOptions o;
+  o.addressing = IsoTpAddressing::normal_fixed;
+  o.source_address = 0xF1;
+  o.target_address = 0x10;
+  o.block_size = 2;
+  auto bus = std::make_shared<ScriptedBus>();
+  constexpr std::uint32_t k_from_ecu = 0x18DAF110;
+  const Bytes message = pattern(27, 3);
+  auto from_ecu = [&](std::vector<std::uint8_t> bytes) { return make_frame(k_from_ecu, std::move(bytes), false, true); };
+  // Another ECU answering the same tester, and an 11-bit frame, must not mix into the reception.
+  bus->incoming.push_back(make_frame(0x18DAF111, {0x02, 0x7E, 0x00}, false, true));
+  bus->incoming.push_back(make_frame(0x7E8, {0x03, 0x7F, 0x22, 0x31}));
+  bus->incoming.push_back(from_ecu({0x10, 27, message[0], message[1], message[2], message[3], message[4], message[5]}));
+  bus->incoming.push_back(make_frame(0x18DAF111, {0x21, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE}, false, true));
+  std::uint8_t sn = 1;
+  for (std::size_t at = 6; at < message.size(); at += 7, ++sn) {
+    std::vector<std::uint8_t> cf{static_cast<std::uint8_t>(0x20 | sn)};
+    for (std::size_t i = at; i < std::min(at + 7, message.size()); ++i) cf.push_back(message[i]);
+    cf.resize(8, 0xCC);
+    bus->incoming.push_back(from_ecu(cf));
+  }
+
+  auto r = link_on(bus, o)->receive(100ms);
+  REQUIRE(r.ok());
+  CHECK(*r == message);
+  // FF, a block of two CFs, and the last CF: an FC after the FF and one after the block, on 29 bits.
+  REQUIRE(bus->sent.size() == 2);
+  for (const CanFrame& fc : bus->sent) {
+    CHECK(fc.id == 0x18DA10F1);
+    CHECK(fc.extended);
+    CHECK((fc.data[0] & 0xF0) == 0x30);
+    CHECK(fc.data[1] == 2);
+  }
+}
+
 TEST_CASE("ISO-TP functional requests: 18DB ids and single frames only", "[transport][isotp]") {
   IsoTpOptions o;
   o.addressing = IsoTpAddressing::normal_fixed;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# examples/uds works as shipped: ecuup.yaml against `ecuup-sim run --config sim.yaml` reads both
+# ECUs' versions, gateway over DoIP and bms over the virtual CAN bus, with only the ports moved
+# (as scripts/demo does) so that tests can run side by side. With `identification` added to the
+# copy (the examples do not configure it), inventory records the sim's serial (F18C) and VIN
+# (F190) under installed.extra in state/manifest.yaml.
+source "$ECUUP_SRC/test/support/testlib.sh"
+for b in ecuup ecuup-sim; do
+  [ -x "$ECUUP_BIN/$b" ] || { echo "skip: $b not built"; exit 125; }
+done
+# The example's key_command runs `ecuup-sim key` from PATH.
+export PATH="$ECUUP_BIN:$PATH"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_udp_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+uds="$T/uds"
+mkdir -p "$uds"
+cp -r "$ECUUP_SRC/examples/uds/." "$uds/"
+doip_port=$(free_port) can_ecu=$(free_udp_port) can_tester=$(free_udp_port)
+# The shipped ports, exactly once each: if the examples change them, this test must be told.
+check "ecuup.yaml ships DoIP port 13400 once" test "$(grep -c 'port: 13400' "$uds/ecuup.yaml")" -eq 1
+check "ecuup.yaml ships the bus udp:29000:29001 once" test "$(grep -c 'udp:29000:29001' "$uds/ecuup.yaml")" -eq 1
+sed -i "s/port: 13400/port: $doip_port/; s/udp:29000:29001/udp:$can_tester:$can_ecu/" "$uds/ecuup.yaml"
+export ECUUP_CONFIG="$uds/ecuup.yaml"
+
+# The simulator on the shipped sim.yaml; only its ports come from the command line.
+"$ECUUP_BIN/ecuup-sim" run --config "$uds/sim.yaml" --state "$T/sim-state" --doip-port "$doip_port" \
+  --bus "udp:$can_ecu:$can_tester" >"$T/sim.out" 2>"$T/sim.err" &
+bg_pids+=($!)
+for _ in $(seq 100); do grep -q '^ready' "$T/sim.out" && break; sleep 0.1; done
+if ! grep -q '^ready' "$T/sim.out"; then
+  not_ok "ecuup-sim did not start on examples/uds/sim.yaml: $(cat "$T/sim.err")"
+  finish
+fi
+
+manifest="$uds/state/manifest.yaml"
+# manifest_get PYTHON_EXPR: evaluates EXPR with m = the parsed manifest.
+manifest_get() { python3 -c "import sys, yaml; m = yaml.safe_load(open(sys.argv[1])); print($1)" "$manifest" 2>&1; }
+
+cd "$uds"
+expect 0 "inventory with examples/uds/ecuup.yaml as shipped" "$ecuup" inventory --progress=none
+check "gateway (DoIP) runs sim.yaml's 1.0.0" test "$(manifest_get 'm["ecus"]["gateway"]["installed"]["version"]')" = 1.0.0
+check "bms (CAN) runs sim.yaml's 2.3.0" test "$(manifest_get 'm["ecus"]["bms"]["installed"]["version"]')" = 2.3.0
+
+# The extra DIDs, configured in the copy the way ecuup-uds(7) documents.
+sed -i 's/^\(      \)transport: \(doip\|can\)$/&\n\1identification: {serial: 0xF18C, vin: 0xF190}/' "$uds/ecuup.yaml"
+check "identification added to both ECUs" test "$(grep -c 'identification: {serial: 0xF18C, vin: 0xF190}' "$uds/ecuup.yaml")" -eq 2
+expect 0 "inventory with identification" "$ecuup" inventory --progress=none
+extra() { manifest_get "m['ecus']['$1']['installed'].get('extra', {}).get('$2')"; }
+check "gateway serial (F18C) in the manifest" test "$(extra gateway serial)" = GW-000001
+check "gateway VIN (F190) in the manifest" test "$(extra gateway vin)" = WVWZZZ1KZAW000001
+check "bms serial (F18C) in the manifest" test "$(extra bms serial)" = BMS-000042
+check "bms VIN (F190) in the manifest" test "$(extra bms vin)" = WVWZZZ1KZAW000001
+check "versions still recorded" test "$(manifest_get 'm["ecus"]["gateway"]["installed"]["version"] + " " + m["ecus"]["bms"]["installed"]["version"]')" = "1.0.0 2.3.0"
+if [ "$failures" -ne 0 ]; then
+  sed 's/^/    manifest: /' "$manifest" | head -40
+fi
+finish

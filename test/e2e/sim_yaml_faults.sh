@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Faults declared in the simulator's YAML (`faults:` per ECU, no --fault on the command line) fire
+# during `ecuup flash`: the flash fails and the ECU is restored from its backup (exit 5). They
+# fire once, so the next flash on the same simulator process succeeds; an ECU without faults
+# is untouched by them.
+source "$(dirname "$0")/sim_lib.bash"
+need_ecuup_uds
+pick_bus_ports
+BENCH="$WORK/bench"
+STATE="$WORK/sim-state"
+mkdir -p "$BENCH"
+cat >"$WORK/sim.yaml" <<'YAML'
+doip: {port: 0}
+ecus:
+  - name: gw
+    doip_address: 0x0010
+    memory: [{address: 0x00000000, size: 0x10000}]
+    initial_image: {version: "1.0.0", size: 10000}
+    max_block_length: 0x402
+    timing: {erase_time_ms: 100, reset_time_ms: 200}
+    faults: ["nrc:0x36:0x72:block=3"]
+  - name: bms
+    can: {request_id: 0x7E0, response_id: 0x7E8}
+    memory: [{address: 0x00010000, size: 0x10000}]
+    initial_image: {version: "2.0.0", size: 10000}
+    max_block_length: 0x402
+    timing: {erase_time_ms: 100, reset_time_ms: 100}
+    faults: ["power_loss:block=3:once"]
+  - name: body
+    doip_address: 0x0011
+    memory: [{address: 0x00000000, size: 0x10000}]
+    initial_image: {version: "0.9.0", size: 10000}
+    max_block_length: 0x402
+    timing: {erase_time_ms: 100, reset_time_ms: 200}
+YAML
+
+sim_run_start "$WORK/sim.yaml" "$STATE" --bus "$BUS_SIM" || exit 1
+cat >"$BENCH/ecuup.yaml" <<YAML
+vehicle: sim-yaml-faults
+state_dir: state
+server: {kind: dir, path: repository}
+ecus:
+  - name: gw
+    driver: uds
+    uds:
+      transport: doip
+      doip: {port: $DOIP_PORT, ecu_address: 0x0010}
+      security: {level: 1, key_command: "$SIM key {level} {seed}"}
+      image: {format: raw, base_address: 0x0}
+      read_out: {regions: [{address: 0x0, size: 0x10000}], format: raw}
+  - name: bms
+    driver: uds
+    uds:
+      transport: can
+      can: {bus: "$BUS_TESTER", tx_id: 0x7E0, rx_id: 0x7E8}
+      security: {level: 1, key_command: "$SIM key {level} {seed}"}
+      image: {format: raw, base_address: 0x10000}
+      read_out: {regions: [{address: 0x10000, size: 0x10000}], format: raw}
+  - name: body
+    driver: uds
+    uds:
+      transport: doip
+      doip: {port: $DOIP_PORT, ecu_address: 0x0011}
+      security: {level: 1, key_command: "$SIM key {level} {seed}"}
+      image: {format: raw, base_address: 0x0}
+      read_out: {regions: [{address: 0x0, size: 0x10000}], format: raw}
+YAML
+
+"$SIM" mkimage --version 1.1.0 --size 30000 --seed 31 -o "$WORK/gw-1.1.0.img"
+"$SIM" mkimage --version 2.1.0 --size 30000 --seed 32 -o "$WORK/bms-2.1.0.img"
+"$SIM" mkimage --version 0.9.1 --size 30000 --seed 33 -o "$WORK/body-0.9.1.img"
+add_release "$BENCH/repository" gw 1.1.0 "$WORK/gw-1.1.0.img"
+add_release "$BENCH/repository" bms 2.1.0 "$WORK/bms-2.1.0.img"
+add_release "$BENCH/repository" body 0.9.1 "$WORK/body-0.9.1.img"
+ecuup_run 0 inventory
+ecuup_run 0 report
+ecuup_run 0 fetch
+ecuup_run 0 backup --read
+
+runs() {  # runs ECU VERSION: the simulated ECU runs VERSION
+  local got
+  got=$(sim_version "$STATE" "$1")
+  [[ $got == "$2" ]] && ok || fail "$1 runs $got (want $2)"
+}
+
+# The ECU without faults: no fault of another ECU leaks into it.
+ecuup_run 0 flash --ecu body
+runs body 0.9.1
+
+# gw's YAML fault: NRC 0x72 on TransferData block 3 aborts the transfer; the backup goes back.
+ecuup_run 5 flash --ecu gw
+grep -qiE '0x72|generalProgrammingFailure' "$WORK/ecuup.err" && ok ||
+  fail "gw: the injected NRC is not named in: $(tr '\n' ' ' <"$WORK/ecuup.err")"
+runs gw 1.0.0
+
+# bms's YAML fault: power lost at block 3 over CAN; the ECU reboots into boot mode and is restored.
+ecuup_run 5 flash --ecu bms
+runs bms 2.0.0
+
+# Both faults fired once: on the same simulator process the retry converges.
+ecuup_run 0 flash
+runs gw 1.1.0
+runs bms 2.1.0
+runs body 0.9.1
+"$SIM" dump --state "$STATE" --ecu gw --image -o "$WORK/gw.dump"
+cmp -s "$WORK/gw-1.1.0.img" "$WORK/gw.dump" && ok || fail "gw flash differs from the 1.1.0 image"
+
+sim_run_stop TERM
+finish
