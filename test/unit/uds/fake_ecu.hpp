@@ -37,6 +37,9 @@ class FakeEcu : public DiagLink {
   std::map<std::uint8_t, int> pending_before;         // SID -> number of 0x78 before the answer
   std::optional<std::uint64_t> silent_from_block;     // 0x36 number (1-based, counted) that is never answered
   std::optional<std::uint64_t> drop_answer_of_block;  // processed, but its answer lost once
+  // 0x36 number whose answer is lost because the ECU resets (power loss): it comes back in the
+  // default session, where it refuses TransferData with serviceNotSupportedInActiveSession.
+  std::optional<std::uint64_t> reset_at_block;
   bool reset_silence = false;                         // 0x11 not answered
   int unanswered_after_reset = 0;                     // requests ignored after a reset
   int broken_sends_after_reset = 0;                   // sends failing (link dropped) after a reset
@@ -193,6 +196,7 @@ class FakeEcu : public DiagLink {
           blocks_seen = 0;
           uploading = s == 0x35;
           upload_offset = 0;
+          transfer_lost = false;
         }
         reply(s, {pos, 0x20, static_cast<std::uint8_t>(max_block_length >> 8),
                   static_cast<std::uint8_t>(max_block_length)});
@@ -201,6 +205,17 @@ class FakeEcu : public DiagLink {
       case 0x36: {
         ++blocks_seen;
         if (silent_from_block && blocks_seen >= *silent_from_block) break;
+        if (transfer_lost) {
+          negative(s, nrc::k_service_not_supported_in_active_session);
+          break;
+        }
+        if (reset_at_block && blocks_seen == *reset_at_block) {
+          ++resets;
+          session = 0x01;
+          unlocked = false;
+          transfer_lost = true;
+          break;
+        }
         if (downloads.empty()) {
           negative(s, nrc::k_request_sequence_error);
           break;
@@ -255,6 +270,7 @@ class FakeEcu : public DiagLink {
   std::uint64_t upload_offset = 0;
   int unanswered_left = 0;
   int broken_left = 0;
+  bool transfer_lost = false;
 };
 
 }  // namespace ecuup::test
