@@ -8,6 +8,7 @@
 #include "support/temp_dir.hpp"
 #include "uds/fake_ecu.hpp"
 #include "util/fs.hpp"
+#include "util/sw_image.hpp"
 
 using namespace ecuup;
 using namespace std::chrono_literals;
@@ -301,4 +302,43 @@ TEST_CASE("read-out of several regions writes an S-record file", "[uds]") {
   REQUIRE(back);
   REQUIRE(back->segments.size() == 2);
   CHECK(back->segments[1].address == 0x100);
+}
+
+TEST_CASE("backup read-out is verified against the ECU's version", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  ecu.version = "1.0.0";
+  ecu.max_block_length = 0x82;
+  auto settings = fast_settings(std::string(k_minimal) + "read_out: {regions: [{address: 0x1000, size: 300}]}\n"
+                                                         "image: {base_address: 0x1000}\n");
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  });
+  REQUIRE(driver);
+  Bytes payload(300 - k_sw_image_header_size, 0x3C);
+
+  SECTION("the header names the ECU's version: kept") {
+    ecu.memory_for_upload[0x1000] = make_sw_image("1.0.0", payload);
+    REQUIRE((*driver)->read_out(dir / "backup.bin", null_progress()));
+    CHECK(read_binary_file(dir / "backup.bin").value() == ecu.memory_for_upload[0x1000]);
+    CHECK(ecu.count_sid(0x22) == 2);  // the version before and after
+  }
+  SECTION("the header names another version") {
+    ecu.memory_for_upload[0x1000] = make_sw_image("0.9.0", payload);
+    auto r = (*driver)->read_out(dir / "backup.bin", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::verify);
+    CHECK_THAT(r.error().message, Catch::Contains("bms") && Catch::Contains("0.9.0") && Catch::Contains("1.0.0"));
+    CHECK_FALSE(std::filesystem::exists(dir / "backup.bin"));
+  }
+  SECTION("the version changes during the read-out") {
+    ecu.memory_for_upload[0x1000] = Bytes(300, 0x77);  // no image header: only the DID is compared
+    ecu.version_after_upload = "1.1.0";
+    auto r = (*driver)->read_out(dir / "backup.bin", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::verify);
+    CHECK_THAT(r.error().message, Catch::Contains("bms") && Catch::Contains("1.0.0 before, 1.1.0 after"));
+    CHECK_FALSE(std::filesystem::exists(dir / "backup.bin"));
+  }
 }

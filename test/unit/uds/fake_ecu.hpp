@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "transport/link.hpp"
@@ -44,6 +45,7 @@ class FakeEcu : public DiagLink {
   int unanswered_after_reset = 0;                     // requests ignored after a reset
   int broken_sends_after_reset = 0;                   // sends failing (link dropped) after a reset
   std::map<std::uint32_t, Bytes> memory_for_upload;   // address -> content (one region)
+  std::optional<std::string> version_after_upload;    // the version DID changes at an upload's 0x37
 
   // Observations
   std::vector<Bytes> requests;
@@ -253,6 +255,7 @@ class FakeEcu : public DiagLink {
       }
       case 0x37:
         if (!downloads.empty()) downloads.back().exited = true;
+        if (uploading && version_after_upload) version = *version_after_upload;
         reply(s, {pos});
         break;
       case 0x3E:
