@@ -46,6 +46,9 @@ class FakeEcu : public DiagLink {
   int broken_sends_after_reset = 0;                   // sends failing (link dropped) after a reset
   std::map<std::uint32_t, Bytes> memory_for_upload;   // address -> content (one region)
   std::optional<std::string> version_after_upload;    // the version DID changes at an upload's 0x37
+  // S3 (ISO 14229-2): a non-default session ends after this long without a request; while it is
+  // modelled, SecurityAccess is refused in the default session (serviceNotSupportedInActiveSession).
+  std::optional<std::chrono::milliseconds> s3_timeout;
 
   // Observations
   std::vector<Bytes> requests;
@@ -60,6 +63,7 @@ class FakeEcu : public DiagLink {
   std::vector<Download> downloads;
   std::vector<std::pair<std::uint32_t, std::uint64_t>> erased;
   int resets = 0;
+  int s3_expiries = 0;
   std::uint8_t session = 0x01;
   bool unlocked = false;
 
@@ -70,6 +74,13 @@ class FakeEcu : public DiagLink {
     }
     Bytes req(message.begin(), message.end());
     requests.push_back(req);
+    const auto now = std::chrono::steady_clock::now();
+    if (s3_timeout && session != 0x01 && last_request && now - *last_request > *s3_timeout) {
+      ++s3_expiries;
+      session = 0x01;
+      unlocked = false;
+    }
+    last_request = now;
     if (unanswered_left > 0) {
       --unanswered_left;
       return success();
@@ -152,6 +163,10 @@ class FakeEcu : public DiagLink {
         break;
       }
       case 0x27:
+        if (s3_timeout && session == 0x01) {
+          negative(s, nrc::k_service_not_supported_in_active_session);
+          break;
+        }
         if (req[1] % 2 == 1) {
           Bytes rsp = {pos, req[1]};
           if (unlocked) {
@@ -274,6 +289,7 @@ class FakeEcu : public DiagLink {
   int unanswered_left = 0;
   int broken_left = 0;
   bool transfer_lost = false;
+  std::optional<std::chrono::steady_clock::time_point> last_request;
 };
 
 }  // namespace ecuup::test
