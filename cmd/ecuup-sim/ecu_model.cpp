@@ -383,24 +383,47 @@ Reply EcuModel::erase_routine(ByteView req) {
   return reply;
 }
 
-// 31 01 FF01: the image at the start of the first region must carry the magic and a matching CRC-32.
+namespace {
+
+// What is wrong with the image at the start of `memory` (header magic and version, payload CRC-32);
+// empty when it is sound.
+std::string image_problem(ByteView memory) {
+  if (memory.size() < k_sw_image_header_size) return "the memory region is smaller than an image header";
+  auto info = parse_sw_image_header(memory.first(k_sw_image_header_size));
+  if (!info) return info.error().message;
+  if (std::uint64_t{info->payload_size} + k_sw_image_header_size > memory.size())
+    return "payload length exceeds the memory region";
+  if (crc32(memory.subspan(k_sw_image_header_size, info->payload_size)) != info->crc32)
+    return "payload CRC-32 mismatch";
+  return {};
+}
+
+bool starts_with_image_magic(ByteView memory) {
+  return memory.size() >= k_sw_image_magic.size() &&
+         std::equal(k_sw_image_magic.begin(), k_sw_image_magic.end(), memory.begin());
+}
+
+}  // namespace
+
+// 31 01 FF01: the image at the start of the first region must carry the magic and a matching
+// CRC-32; a further region that starts with an image header (a calibration set flashed from the
+// same multi-segment file) must match its CRC-32 too, so a half-programmed segment 2 is caught.
 Reply EcuModel::check_routine(ByteView req) {
   const std::uint8_t sid = req[0];
   if (m_transfer != Transfer::none) return negative(sid, k_nrc_request_sequence_error);
-  ByteView memory = m_flash->primary();
-  bool ok = false;
-  std::string why;
-  if (memory.size() < k_sw_image_header_size) {
-    why = "the first memory region is smaller than an image header";
-  } else if (auto info = parse_sw_image_header(memory.first(k_sw_image_header_size)); !info) {
-    why = info.error().message;
-  } else if (std::uint64_t{info->payload_size} + k_sw_image_header_size > memory.size()) {
-    why = "payload length exceeds the memory region";
-  } else if (crc32(memory.subspan(k_sw_image_header_size, info->payload_size)) != info->crc32) {
-    why = "payload CRC-32 mismatch";
-  } else {
-    ok = true;
+  std::string why = image_problem(m_flash->primary());
+  if (!why.empty()) why = "first region: " + why;
+  for (std::size_t i = 1; why.empty() && i < m_config.memory.size(); ++i) {
+    const MemoryRegion& region = m_config.memory[i];
+    ByteView memory = m_flash->read(region.address, region.size);
+    if (!starts_with_image_magic(memory)) continue;
+    if (auto problem = image_problem(memory); !problem.empty()) {
+      char where[64];
+      std::snprintf(where, sizeof where, "region %zu at 0x%08X: ", i + 1, static_cast<unsigned>(region.address));
+      why = where + problem;
+    }
   }
+  bool ok = why.empty();
   if (ok) {
     if (const FaultSpec* f = m_faults.find(FaultKind::wrong_checksum, [](const FaultSpec&) { return true; })) {
       m_faults.fire(f);

@@ -55,7 +55,8 @@ UDS SERVICES
   10 01/02/03 sessions (02 only from 03 unless the ECU has no valid software), 11 01..03 reset,
   27 seed/key, 28, 85, 3E, 22 (F189 version, F186 session, configured DIDs), 2E, 14, 19 01/02/0A,
   31 01 FF00 erase [ALFID addr size] (none = all regions), 31 01 FF01 check (image header magic +
-  CRC-32 of the payload at the start of the first region; failure = NRC 0x72), 31 01 0203,
+  CRC-32 of the payload at the start of the first region, and of any further region that starts
+  with an image header; failure = NRC 0x72), 31 01 0203,
   34/36/37 download (range must be erased), 35/36/37 upload. Positive routine answers end with
   status 00. NRCs: 0x7F wrong session, 0x22 conditions, 0x33 security, 0x35 invalid key,
   0x36/0x37 attempts and delay, 0x73 block counter (a repeated block is acknowledged, not

@@ -1,8 +1,12 @@
 #include "ecu/uds_driver.hpp"
 
+#include <algorithm>
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "ecu/seed_key.hpp"
+#include "util/sw_image.hpp"
 
 namespace ecuup {
 
@@ -254,8 +258,30 @@ class UdsDriver final : public EcuDriver {
     ECUUP_TRY(reconnect());
     UdsClient client(*m_link, m_settings.client, &progress);
     auto hooks = make_hooks(client);
+    const std::uint16_t did = m_settings.sequence.version_did;
+    auto before = client.read_data_by_identifier(did);
+    if (!before) return std::move(before).error().context("version before the read-out");
     ECUUP_TRY(run_read_sequence(client, m_settings.sequence, writer, hooks, progress, m_settings.ecu_name));
-    return writer.finish();
+    ECUUP_TRY(writer.finish());
+    auto verified = [&]() -> Result<void> {
+      auto after = client.read_data_by_identifier(did);
+      if (!after) return std::move(after).error().context("version after the read-out");
+      // Software that changed under the read-out (another tester flashed, the ECU fell into boot
+      // mode) gives a file that is neither the old nor the new version: no backup to trust.
+      if (*after != *before) {
+        return make_error(Errc::verify,
+                          fmt::format("ECU {} changed its version during the read-out (DID 0x{:04X}: {} before, {} "
+                                      "after)",
+                                      m_settings.ecu_name, did, decode_did(*before, m_settings.version_encoding),
+                                      decode_did(*after, m_settings.version_encoding)));
+      }
+      return verify_read_out(dest, format, decode_did(*before, DidEncoding::ascii));
+    }();
+    if (!verified) {
+      std::error_code ignored;
+      fs::remove(dest, ignored);  // half-checked files must not look like backups
+    }
+    return verified;
   }
 
  private:
@@ -270,6 +296,48 @@ class UdsDriver final : public EcuDriver {
     auto link = m_open_link();
     if (!link) return std::move(link).error().context("connect");
     m_link = std::move(link).value();
+    return success();
+  }
+
+  // The file holds exactly the configured regions, and software that names its version in an
+  // ecuup image header (ecuup-sim, the image driver) names the one the ECU reports.
+  Result<void> verify_read_out(const fs::path& file, ImageFormat format, const std::string& ecu_version) {
+    const auto& regions = m_settings.sequence.read_regions;
+    const std::string& ecu = m_settings.ecu_name;
+    ECUUP_ASSIGN(ImageSource image, ImageSource::open(file, format, regions.front().address));
+    std::uint64_t wanted = 0;
+    for (const auto& r : regions) wanted += r.size;
+    if (image.total_size() != wanted) {
+      return make_error(Errc::verify, fmt::format("read-out of ECU {} holds {} bytes, the regions configured are {} "
+                                                  "bytes",
+                                                  ecu, image.total_size(), wanted));
+    }
+    auto covering = [&](const MemoryRegion& r) -> std::optional<std::size_t> {
+      const auto& segs = image.segments();
+      for (std::size_t i = 0; i < segs.size(); ++i) {
+        if (segs[i].address <= r.address && r.address + r.size <= segs[i].address + segs[i].size) return i;
+      }
+      return std::nullopt;
+    };
+    for (std::size_t i = 0; i < regions.size(); ++i) {
+      if (!covering(regions[i])) {
+        return make_error(Errc::verify, fmt::format("read-out of ECU {} lacks region {} (0x{:08X}, {} bytes)", ecu,
+                                                    i + 1, regions[i].address, regions[i].size));
+      }
+    }
+    const MemoryRegion& first = regions.front();
+    if (first.size < k_sw_image_header_size) return success();
+    const std::size_t index = *covering(first);
+    Bytes header(k_sw_image_header_size);
+    ECUUP_TRY(image.read(index, first.address - image.segments()[index].address, header));
+    if (!std::equal(k_sw_image_magic.begin(), k_sw_image_magic.end(), header.begin())) return success();
+    auto info = parse_sw_image_header(header);
+    if (!info) return std::move(info).error().context(fmt::format("read-out of ECU {}", ecu));
+    if (info->version != ecu_version) {
+      return make_error(Errc::verify, fmt::format("read-out of ECU {}: the image header names version {}, the ECU "
+                                                  "reports {}",
+                                                  ecu, info->version, ecu_version));
+    }
     return success();
   }
 

@@ -1,6 +1,7 @@
 #include "uds/programming.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -44,6 +45,26 @@ Result<void> expect_status(const Bytes& status, const Bytes& expected, std::uint
   return make_error(Errc::ecu, fmt::format("RoutineControl 0x{:04X}: routine reported status {} (expected {})", routine,
                                            status.empty() ? std::string("none") : to_hex(status, " "),
                                            to_hex(expected, " ")));
+}
+
+// NRCs to a repeated TransferData that say the ECU no longer runs the transfer: it left the
+// programming session (reset, power loss, S3 expired) while we heard nothing.
+bool nrc_means_transfer_lost(std::uint8_t code) {
+  return code == nrc::k_service_not_supported_in_active_session || code == nrc::k_request_sequence_error ||
+         code == nrc::k_security_access_denied || code == nrc::k_service_not_supported;
+}
+
+// A block went unanswered, and its repeat failed otherwise: the silence stays the error (its code
+// decides what happens next), the later answer is what the ECU said after it.
+Error repeated_block_error(const Error& silence, const Error& later, std::optional<std::uint8_t> later_nrc) {
+  std::string then;
+  if (later_nrc) {
+    then = fmt::format("the ECU then answered {} (0x{:02X})", nrc_name(*later_nrc), *later_nrc);
+    if (nrc_means_transfer_lost(*later_nrc)) then += ", so it probably reset or left the programming session";
+  } else {
+    then = "the repeat then failed: " + later.message;
+  }
+  return make_error(silence.code, fmt::format("{}; {}", silence.message, then));
 }
 
 Error interrupted_error(const std::string& where) {
@@ -182,14 +203,22 @@ Result<void> SequenceRun::erase(const ImageSource& image) {
 }
 
 Result<Bytes> SequenceRun::transfer_block(std::uint8_t counter, ByteView data, const std::string& label) {
+  // The silence that made us repeat the block is the cause of any failure that follows it.
+  std::optional<Error> first_silence;
   for (int attempt = 0;; ++attempt) {
     auto response = m_client.transfer_data(counter, data, label);
-    // ISO 14229-1: an ECU answers a repeated block (same counter) positively without writing it twice.
-    if (!response && response.error().code == Errc::timeout && attempt < m_options.transfer_retries) {
-      m_progress.note(label + ": no response, repeating the block");
-      continue;
+    if (response) return response;
+    if (response.error().code == Errc::timeout) {
+      if (!first_silence) first_silence = response.error();
+      // ISO 14229-1: an ECU answers a repeated block (same counter) positively without writing it twice.
+      if (attempt < m_options.transfer_retries) {
+        m_progress.note(label + ": no response, repeating the block");
+        continue;
+      }
+      return std::move(*first_silence);
     }
-    return response;
+    if (!first_silence) return response;
+    return repeated_block_error(*first_silence, response.error(), m_client.last_nrc());
   }
 }
 

@@ -60,6 +60,13 @@ grep -q '1.0.0' "$WORK/ecuup.out" && grep -q '2.0.0' "$WORK/ecuup.out" && ok || 
 ecuup_run 0 report
 ecuup_run 0 fetch
 ecuup_run 0 backup --read
+# What backup --read stored is the ECU's memory, byte for byte (read_out covers the whole region).
+for ecu in gw bms; do
+  "$SIM" dump --state "$STATE" --ecu "$ecu" -o "$WORK/$ecu-old.mem"
+  stored=("$BENCH"/state/backups/"$ecu"/*)
+  [[ ${#stored[@]} -eq 1 ]] && cmp -s "${stored[0]}" "$WORK/$ecu-old.mem" && ok ||
+    fail "$ecu: the backup read out (${stored[*]}) differs from the ECU's memory"
+done
 ecuup_run 0 flash
 [[ $(sim_version "$STATE" gw) == 1.1.0 ]] && ok || fail "gw runs $(sim_version "$STATE" gw)"
 [[ $(sim_version "$STATE" bms) == 2.1.0 ]] && ok || fail "bms runs $(sim_version "$STATE" bms)"

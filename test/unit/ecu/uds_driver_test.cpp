@@ -8,6 +8,7 @@
 #include "support/temp_dir.hpp"
 #include "uds/fake_ecu.hpp"
 #include "util/fs.hpp"
+#include "util/sw_image.hpp"
 
 using namespace ecuup;
 using namespace std::chrono_literals;
@@ -301,4 +302,125 @@ TEST_CASE("read-out of several regions writes an S-record file", "[uds]") {
   REQUIRE(back);
   REQUIRE(back->segments.size() == 2);
   CHECK(back->segments[1].address == 0x100);
+}
+
+TEST_CASE("backup read-out is verified against the ECU's version", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  ecu.version = "1.0.0";
+  ecu.max_block_length = 0x82;
+  auto settings = fast_settings(std::string(k_minimal) + "read_out: {regions: [{address: 0x1000, size: 300}]}\n"
+                                                         "image: {base_address: 0x1000}\n");
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  });
+  REQUIRE(driver);
+  Bytes payload(300 - k_sw_image_header_size, 0x3C);
+
+  SECTION("the header names the ECU's version: kept") {
+    ecu.memory_for_upload[0x1000] = make_sw_image("1.0.0", payload);
+    REQUIRE((*driver)->read_out(dir / "backup.bin", null_progress()));
+    CHECK(read_binary_file(dir / "backup.bin").value() == ecu.memory_for_upload[0x1000]);
+    CHECK(ecu.count_sid(0x22) == 2);  // the version before and after
+  }
+  SECTION("the header names another version") {
+    ecu.memory_for_upload[0x1000] = make_sw_image("0.9.0", payload);
+    auto r = (*driver)->read_out(dir / "backup.bin", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::verify);
+    CHECK_THAT(r.error().message, Catch::Contains("bms") && Catch::Contains("0.9.0") && Catch::Contains("1.0.0"));
+    CHECK_FALSE(std::filesystem::exists(dir / "backup.bin"));
+  }
+  SECTION("the version changes during the read-out") {
+    ecu.memory_for_upload[0x1000] = Bytes(300, 0x77);  // no image header: only the DID is compared
+    ecu.version_after_upload = "1.1.0";
+    auto r = (*driver)->read_out(dir / "backup.bin", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::verify);
+    CHECK_THAT(r.error().message, Catch::Contains("bms") && Catch::Contains("1.0.0 before, 1.1.0 after"));
+    CHECK_FALSE(std::filesystem::exists(dir / "backup.bin"));
+  }
+}
+
+TEST_CASE("the uds driver flashes a two-segment Motorola S-record image", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  ecu.max_block_length = 0x82;
+  auto settings = fast_settings(k_minimal);
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  });
+  REQUIRE(driver);
+  FlashImage image;
+  Bytes first(1000), second(333);
+  for (std::size_t i = 0; i < first.size(); ++i) first[i] = static_cast<std::uint8_t>(i * 3);
+  for (std::size_t i = 0; i < second.size(); ++i) second[i] = static_cast<std::uint8_t>(0xA0 ^ i);
+  image.segments.push_back({0x00080000, first});
+  image.segments.push_back({0x000A0100, second});
+  REQUIRE(write_image(dir / "app.s37", image, ImageFormat::srec));
+  REQUIRE(detect_image_format(dir / "app.s37").value() == ImageFormat::srec);
+  REQUIRE((*driver)->flash(dir / "app.s37", null_progress()));
+  REQUIRE(ecu.erased.size() == 2);
+  CHECK(ecu.erased[0] == std::make_pair(std::uint32_t{0x80000}, std::uint64_t{1000}));
+  CHECK(ecu.erased[1] == std::make_pair(std::uint32_t{0xA0100}, std::uint64_t{333}));
+  REQUIRE(ecu.downloads.size() == 2);
+  CHECK(ecu.downloads[0].address == 0x80000);
+  CHECK(ecu.downloads[0].size == 1000);
+  CHECK(ecu.downloads[0].data == first);
+  CHECK(ecu.downloads[0].exited);
+  CHECK(ecu.downloads[1].address == 0xA0100);
+  CHECK(ecu.downloads[1].size == 333);
+  CHECK(ecu.downloads[1].data == second);
+  CHECK(ecu.downloads[1].exited);
+  CHECK(ecu.downloads[1].counters.front() == 1);  // each segment's counter starts again at 1
+  CHECK(ecu.resets == 1);
+}
+
+TEST_CASE("TesterPresent keeps the session alive while a slow key command runs", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  ecu.s3_timeout = 400ms;
+  auto settings = fast_settings(k_minimal);
+  // The key takes twice S3: without TesterPresent the ECU falls back to the default session.
+  settings.key_command = "sleep 0.9; " + write_key_script(dir) + " {seed} {level}";
+  settings.client.tester_present_interval = 100ms;
+  FlashImage image;
+  image.segments.push_back({0x1000, Bytes(100, 0x11)});
+  REQUIRE(write_image(dir / "app.hex", image, ImageFormat::ihex));
+
+  SECTION("with the keep-alive") {
+    auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+      return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+    });
+    REQUIRE(driver);
+    REQUIRE((*driver)->flash(dir / "app.hex", null_progress()));
+    std::size_t keep_alives = 0, before_key = 0;
+    bool seed_sent = false, key_sent = false;
+    for (const auto& r : ecu.requests) {
+      seed_sent = seed_sent || r == Bytes{0x27, 0x01};
+      key_sent = key_sent || (r.size() > 1 && r[0] == 0x27 && r[1] == 0x02);
+      if (r == Bytes{0x3E, 0x80}) {
+        ++keep_alives;
+        if (seed_sent && !key_sent) ++before_key;
+      }
+    }
+    CHECK(before_key >= 2);  // about every 100-200 ms of the 900 ms the key took
+    CHECK(keep_alives >= before_key);
+    CHECK(ecu.s3_expiries == 0);
+    REQUIRE(ecu.downloads.size() == 1);
+    CHECK(ecu.downloads[0].data == image.segments[0].data);
+  }
+  SECTION("without it the session ends (the fake models S3)") {
+    settings.client.tester_present_interval = 0ms;
+    auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+      return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+    });
+    REQUIRE(driver);
+    auto r = (*driver)->flash(dir / "app.hex", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(ecu.s3_expiries == 1);
+    CHECK_THAT(r.error().message, Catch::Contains("serviceNotSupportedInActiveSession"));
+  }
 }

@@ -325,3 +325,19 @@ TEST_CASE("WriteDataByIdentifier and ReadDTCInformation", "[uds]") {
   CHECK(*dtcs == Bytes{0xFF, 0x12, 0x34, 0x56, 0x09});
   CHECK(link.sent[1] == Bytes{0x19, 0x02, 0xFF});
 }
+
+TEST_CASE("ClearDiagnosticInformation: positive response for all groups and for one", "[uds]") {
+  ScriptedLink link;
+  link.script.push_back({{0x54}});
+  link.script.push_back({{0x7F, 0x14, 0x78}, {0x54}});
+  link.script.push_back({{0x7F, 0x14, 0x31}});
+  UdsClient client(link, fast_options());
+  REQUIRE(client.clear_diagnostic_information());
+  CHECK(link.sent[0] == Bytes{0x14, 0xFF, 0xFF, 0xFF});
+  REQUIRE(client.clear_diagnostic_information(0x012345));  // after responsePending
+  CHECK(link.sent[1] == Bytes{0x14, 0x01, 0x23, 0x45});
+  auto bad = client.clear_diagnostic_information(0xABCDEF);
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == Errc::negative_response);
+  CHECK(bad.error().message == "ClearDiagnosticInformation: ECU answered requestOutOfRange (0x31)");
+}

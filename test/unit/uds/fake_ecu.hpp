@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "transport/link.hpp"
@@ -37,10 +38,17 @@ class FakeEcu : public DiagLink {
   std::map<std::uint8_t, int> pending_before;         // SID -> number of 0x78 before the answer
   std::optional<std::uint64_t> silent_from_block;     // 0x36 number (1-based, counted) that is never answered
   std::optional<std::uint64_t> drop_answer_of_block;  // processed, but its answer lost once
+  // 0x36 number whose answer is lost because the ECU resets (power loss): it comes back in the
+  // default session, where it refuses TransferData with serviceNotSupportedInActiveSession.
+  std::optional<std::uint64_t> reset_at_block;
   bool reset_silence = false;                         // 0x11 not answered
   int unanswered_after_reset = 0;                     // requests ignored after a reset
   int broken_sends_after_reset = 0;                   // sends failing (link dropped) after a reset
   std::map<std::uint32_t, Bytes> memory_for_upload;   // address -> content (one region)
+  std::optional<std::string> version_after_upload;    // the version DID changes at an upload's 0x37
+  // S3 (ISO 14229-2): a non-default session ends after this long without a request; while it is
+  // modelled, SecurityAccess is refused in the default session (serviceNotSupportedInActiveSession).
+  std::optional<std::chrono::milliseconds> s3_timeout;
 
   // Observations
   std::vector<Bytes> requests;
@@ -55,6 +63,7 @@ class FakeEcu : public DiagLink {
   std::vector<Download> downloads;
   std::vector<std::pair<std::uint32_t, std::uint64_t>> erased;
   int resets = 0;
+  int s3_expiries = 0;
   std::uint8_t session = 0x01;
   bool unlocked = false;
 
@@ -65,6 +74,13 @@ class FakeEcu : public DiagLink {
     }
     Bytes req(message.begin(), message.end());
     requests.push_back(req);
+    const auto now = std::chrono::steady_clock::now();
+    if (s3_timeout && session != 0x01 && last_request && now - *last_request > *s3_timeout) {
+      ++s3_expiries;
+      session = 0x01;
+      unlocked = false;
+    }
+    last_request = now;
     if (unanswered_left > 0) {
       --unanswered_left;
       return success();
@@ -147,6 +163,10 @@ class FakeEcu : public DiagLink {
         break;
       }
       case 0x27:
+        if (s3_timeout && session == 0x01) {
+          negative(s, nrc::k_service_not_supported_in_active_session);
+          break;
+        }
         if (req[1] % 2 == 1) {
           Bytes rsp = {pos, req[1]};
           if (unlocked) {
@@ -193,6 +213,7 @@ class FakeEcu : public DiagLink {
           blocks_seen = 0;
           uploading = s == 0x35;
           upload_offset = 0;
+          transfer_lost = false;
         }
         reply(s, {pos, 0x20, static_cast<std::uint8_t>(max_block_length >> 8),
                   static_cast<std::uint8_t>(max_block_length)});
@@ -201,6 +222,17 @@ class FakeEcu : public DiagLink {
       case 0x36: {
         ++blocks_seen;
         if (silent_from_block && blocks_seen >= *silent_from_block) break;
+        if (transfer_lost) {
+          negative(s, nrc::k_service_not_supported_in_active_session);
+          break;
+        }
+        if (reset_at_block && blocks_seen == *reset_at_block) {
+          ++resets;
+          session = 0x01;
+          unlocked = false;
+          transfer_lost = true;
+          break;
+        }
         if (downloads.empty()) {
           negative(s, nrc::k_request_sequence_error);
           break;
@@ -238,6 +270,7 @@ class FakeEcu : public DiagLink {
       }
       case 0x37:
         if (!downloads.empty()) downloads.back().exited = true;
+        if (uploading && version_after_upload) version = *version_after_upload;
         reply(s, {pos});
         break;
       case 0x3E:
@@ -255,6 +288,8 @@ class FakeEcu : public DiagLink {
   std::uint64_t upload_offset = 0;
   int unanswered_left = 0;
   int broken_left = 0;
+  bool transfer_lost = false;
+  std::optional<std::chrono::steady_clock::time_point> last_request;
 };
 
 }  // namespace ecuup::test

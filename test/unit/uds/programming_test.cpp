@@ -221,6 +221,43 @@ TEST_CASE("silence in the middle of a transfer is a timeout after the retries", 
   CHECK(progress.done_bytes == 4 * 64);
 }
 
+TEST_CASE("an ECU that resets during a block: the silence stays the cause, its later NRC is context", "[uds]") {
+  FakeEcu ecu;
+  ecu.max_block_length = 0x42;
+  ecu.reset_at_block = 3;
+  UdsClient client(ecu, fast_options());
+  auto options = fast_sequence();
+  options.transfer_retries = 2;
+  auto image = ImageSource::from_memory(two_segments());
+  auto r = run_flash_sequence(client, options, image, toy_key(), null_progress(), "bms");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::timeout);
+  CHECK_THAT(r.error().message, Catch::StartsWith("segment 1 at 0x00010000: TransferData block 3: no response"));
+  CHECK_THAT(r.error().message,
+             Catch::Contains("the ECU then answered serviceNotSupportedInActiveSession (0x7F)") &&
+                 Catch::Contains("reset"));
+  CHECK(ecu.count_sid(0x36) == 2 + 2);  // block 3 lost once, its first repeat refused: no second repeat
+  CHECK(ecu.resets == 1);
+}
+
+TEST_CASE("a read-out that meets a reset names the silence first too", "[uds]") {
+  ecuup::test::TempDir dir;
+  FakeEcu ecu;
+  ecu.max_block_length = 0x42;
+  ecu.memory_for_upload[0x4000] = pattern(1000, 5);
+  ecu.reset_at_block = 2;
+  UdsClient client(ecu, fast_options());
+  auto options = fast_sequence();
+  options.read_regions = {{0x4000, 1000}};
+  auto writer = ImageWriter::create(dir / "backup.bin", ImageFormat::raw);
+  REQUIRE(writer);
+  auto r = run_read_sequence(client, options, *writer, toy_key(), null_progress(), "bms");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::timeout);
+  CHECK_THAT(r.error().message, Catch::StartsWith("region 1 at 0x00004000: TransferData block 2: no response") &&
+                                    Catch::Contains("(0x7F)"));
+}
+
 TEST_CASE("a lost TransferData answer is repaired by repeating the block", "[uds]") {
   FakeEcu ecu;
   ecu.max_block_length = 0x42;
