@@ -145,9 +145,14 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     ECUUP_TRY(s.save());
     return outcome("flashed", fmt::format("{} already installed", task.target_version));
   }
-  // The backup is the way back only if it holds what the ECU runs now. An ECU that answers with no
-  // valid software (boot mode after an interrupted flash) has nothing newer than its backup.
-  if (options.backup == BackupPolicy::required && current && current->version != st.backup->version)
+  // An attempt of ours that left the ECU unfinished (killed, or failed and not restored): the ECU
+  // may answer from its boot loader now, and what it ran before is what the attempt started from.
+  const bool unfinished = st.flash.state == FlashState::in_progress || st.flash.state == FlashState::failed_unrestored;
+  const std::string ran_before = unfinished ? st.flash.from_version : std::string();
+  // The backup is the way back only if it holds what the ECU runs now, or ran before our
+  // unfinished attempt. An ECU that answers with no valid software has nothing newer than it.
+  if (options.backup == BackupPolicy::required && current && current->version != st.backup->version &&
+      !(unfinished && ran_before == st.backup->version))
     return outcome("backup-mismatch", "", make_error(Errc::no_backup, fmt::format(
         "{}: the backup holds {} but the ECU runs {}, so it is no way back: run `ecuup backup` if {} was flashed by "
         "ecuup, else `ecuup backup --read --ecu {}` or `ecuup backup --import {}=FILE --version {}`, or pass --no-backup",
@@ -156,7 +161,7 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
   if (st.flash.state == FlashState::in_progress)
     s.event(ecu.name, "flash", fmt::format("previous attempt was interrupted (ECU reports {}); flashing again",
                                            current ? current->version : "no valid software"));
-  std::string from = current ? current->version : (st.installed ? st.installed->version : "");
+  std::string from = !ran_before.empty() ? ran_before : current ? current->version : (st.installed ? st.installed->version : "");
   if (common.dry_run)
     return outcome("would-flash", fmt::format("{} -> {}, {} bytes, backup {}, order {}", from.empty() ? "?" : from,
                                               task.target_version, fs::file_size(image),

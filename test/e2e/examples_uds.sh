@@ -55,4 +55,34 @@ check "versions still recorded" test "$(manifest_get 'm["ecus"]["gateway"]["inst
 if [ "$failures" -ne 0 ]; then
   sed 's/^/    manifest: /' "$manifest" | head -40
 fi
+
+# Seed/key from a shared library named in the config (key_library, ecuup-uds(7)) instead of a
+# command: one that computes the sim's documented toy key, and one that gets it wrong.
+cc_bin=$(command -v cc || command -v gcc || true)
+if [ -z "$cc_bin" ]; then
+  not_ok "no C compiler to build the key library (build-essential is in scripts/install-deps)"
+  finish
+fi
+for kind in good bad; do
+  cat >"$T/key-$kind.c" <<C
+#include <stddef.h>
+/* The simulator's toy algorithm: key[i] = ((seed[i] ^ 0x5A) + level + i) mod 256. */
+int ecuup_seed_to_key(unsigned int level, const unsigned char *seed, size_t seed_len,
+                      unsigned char *key, size_t key_capacity, size_t *key_len) {
+  if (seed_len > key_capacity) return 1;
+  for (size_t i = 0; i < seed_len; ++i)
+    key[i] = (unsigned char)((seed[i] ^ 0x5A) + level + i + $([ $kind = good ] && echo 0 || echo 1));
+  *key_len = seed_len;
+  return 0;
+}
+C
+  "$cc_bin" -shared -fPIC -o "$uds/libkey-$kind.so" "$T/key-$kind.c"
+done
+sed -i 's|key_command: "ecuup-sim key {level} {seed}"|key_library: libkey-good.so|' "$uds/ecuup.yaml"
+check "both ECUs use the key library" test "$(grep -c 'key_library: libkey-good.so' "$uds/ecuup.yaml")" -eq 2
+expect 0 "backup --read unlocks both ECUs with the library's keys" "$ecuup" backup --read --progress=none
+check "both backups read" bash -c "grep -q 'gateway .*read' '$T/out' && grep -q 'bms .*read' '$T/out'"
+sed -i 's|key_library: libkey-good.so|key_library: libkey-bad.so|' "$uds/ecuup.yaml"
+expect 1 "a library that computes the wrong key" "$ecuup" backup --read --ecu gateway --progress=none
+check "the ECU's answer is named (invalidKey, 0x35)" err_has "invalidKey (0x35)"
 finish
