@@ -4,10 +4,7 @@
 # block counter wraps), persistence of the new versions across a simulator restart.
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
-pick_bus_ports
-BENCH="$WORK/bench"
-STATE="$WORK/sim-state"
-mkdir -p "$BENCH"
+sim_bench_dirs
 cat >"$WORK/sim.yaml" <<'YAML'
 doip: {port: 0}
 ecus:

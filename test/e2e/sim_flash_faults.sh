@@ -6,10 +6,7 @@
 # a person, `status --json` showing it. A later clean flash recovers the ECU.
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
-pick_bus_ports
-BENCH="$WORK/bench"
-STATE="$WORK/sim-state"
-mkdir -p "$BENCH"
+sim_bench_dirs
 cat >"$WORK/sim.yaml" <<'YAML'
 doip: {port: 0}
 ecus:
@@ -27,28 +24,11 @@ ecus:
     timing: {erase_time_ms: 100, reset_time_ms: 100}
 YAML
 write_bench() {
-  cat >"$BENCH/ecuup.yaml" <<YAML
-vehicle: sim-vehicle-2
-state_dir: state
-server: {kind: dir, path: repository}
-ecus:
-  - name: gw
-    driver: uds
-    uds:
-      transport: doip
-      doip: {port: $DOIP_PORT, ecu_address: 0x0010}
-      security: {level: 1, key_command: "$SIM key {level} {seed}"}
-      image: {format: raw, base_address: 0x0}
-      read_out: {regions: [{address: 0x0, size: 0x10000}], format: raw}
-  - name: bms
-    driver: uds
-    uds:
-      transport: can
-      can: {bus: "$BUS_TESTER", tx_id: 0x7E0, rx_id: 0x7E8}
-      security: {level: 1, key_command: "$SIM key {level} {seed}"}
-      image: {format: raw, base_address: 0x10000}
-      read_out: {regions: [{address: 0x10000, size: 0x10000}], format: raw}
-YAML
+  {
+    bench_config sim-vehicle-2
+    uds_ecu gw doip 0x0010 0x0 0x10000
+    uds_ecu bms can 0x7E0 0x7E8 0x10000 0x10000
+  } >"$BENCH/ecuup.yaml"
 }
 # restart_sim [--fault ...]: a fresh simulator process on the same state with these faults.
 restart_sim() {

@@ -6,10 +6,7 @@
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
 command -v python3 >/dev/null || { echo "skip: python3 missing"; exit 125; }
-pick_bus_ports
-BENCH="$WORK/bench"
-STATE="$WORK/sim-state"
-mkdir -p "$BENCH"
+sim_bench_dirs
 cat >"$WORK/sim.yaml" <<'YAML'
 doip: {port: 0}
 ecus:

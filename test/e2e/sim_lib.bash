@@ -194,6 +194,42 @@ add_release() {
 YAML
 }
 
+# sim_bench_dirs: BUS_SIM/BUS_TESTER picked, BENCH (ecuup's side) made, STATE (the sim's) named.
+sim_bench_dirs() {
+  pick_bus_ports
+  BENCH="$WORK/bench"
+  STATE="$WORK/sim-state"
+  mkdir -p "$BENCH"
+}
+
+# bench_config VEHICLE: the head of a bench's ecuup.yaml (dir repository), up to `ecus:`.
+bench_config() {
+  printf 'vehicle: %s\nstate_dir: state\nserver: {kind: dir, path: repository}\necus:\n' "$1"
+}
+
+# uds_ecu NAME doip ADDRESS BASE SIZE | uds_ecu NAME can TX_ID RX_ID BASE SIZE: one `ecus:` entry
+# for a simulated ECU: toy seed/key, a raw image at BASE, SIZE bytes read out from BASE.
+uds_ecu() {
+  local name=$1 transport=$2 link
+  if [[ $transport == doip ]]; then
+    link="doip: {port: $DOIP_PORT, ecu_address: $3}"
+    shift 3
+  else
+    link="can: {bus: \"$BUS_TESTER\", tx_id: $3, rx_id: $4}"
+    shift 4
+  fi
+  cat <<YAML
+  - name: $name
+    driver: uds
+    uds:
+      transport: $transport
+      $link
+      security: {level: 1, key_command: "$SIM key {level} {seed}"}
+      image: {format: raw, base_address: $1}
+      read_out: {regions: [{address: $1, size: $2}], format: raw}
+YAML
+}
+
 # ecuup_run EXPECTED_RC ARGS...: runs ecuup in $BENCH, output in $WORK/ecuup.{out,err}.
 ecuup_run() {
   local want=$1 rc=0; shift

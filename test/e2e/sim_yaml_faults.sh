@@ -5,10 +5,7 @@
 # is untouched by them.
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
-pick_bus_ports
-BENCH="$WORK/bench"
-STATE="$WORK/sim-state"
-mkdir -p "$BENCH"
+sim_bench_dirs
 cat >"$WORK/sim.yaml" <<'YAML'
 doip: {port: 0}
 ecus:
@@ -35,36 +32,12 @@ ecus:
 YAML
 
 sim_run_start "$WORK/sim.yaml" "$STATE" --bus "$BUS_SIM" || exit 1
-cat >"$BENCH/ecuup.yaml" <<YAML
-vehicle: sim-yaml-faults
-state_dir: state
-server: {kind: dir, path: repository}
-ecus:
-  - name: gw
-    driver: uds
-    uds:
-      transport: doip
-      doip: {port: $DOIP_PORT, ecu_address: 0x0010}
-      security: {level: 1, key_command: "$SIM key {level} {seed}"}
-      image: {format: raw, base_address: 0x0}
-      read_out: {regions: [{address: 0x0, size: 0x10000}], format: raw}
-  - name: bms
-    driver: uds
-    uds:
-      transport: can
-      can: {bus: "$BUS_TESTER", tx_id: 0x7E0, rx_id: 0x7E8}
-      security: {level: 1, key_command: "$SIM key {level} {seed}"}
-      image: {format: raw, base_address: 0x10000}
-      read_out: {regions: [{address: 0x10000, size: 0x10000}], format: raw}
-  - name: body
-    driver: uds
-    uds:
-      transport: doip
-      doip: {port: $DOIP_PORT, ecu_address: 0x0011}
-      security: {level: 1, key_command: "$SIM key {level} {seed}"}
-      image: {format: raw, base_address: 0x0}
-      read_out: {regions: [{address: 0x0, size: 0x10000}], format: raw}
-YAML
+{
+  bench_config sim-yaml-faults
+  uds_ecu gw doip 0x0010 0x0 0x10000
+  uds_ecu bms can 0x7E0 0x7E8 0x10000 0x10000
+  uds_ecu body doip 0x0011 0x0 0x10000
+} >"$BENCH/ecuup.yaml"
 
 "$SIM" mkimage --version 1.1.0 --size 30000 --seed 31 -o "$WORK/gw-1.1.0.img"
 "$SIM" mkimage --version 2.1.0 --size 30000 --seed 32 -o "$WORK/bms-2.1.0.img"
