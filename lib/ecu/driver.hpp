@@ -30,6 +30,14 @@ class EcuDriver {
   virtual Result<EcuIdentity> read_identity() = 0;
   // Programs `image` and returns only when the ECU accepted it. The caller re-reads the version.
   virtual Result<void> flash(const std::filesystem::path& image, Progress& progress) = 0;
+  // After flash() failed: whether it had sent anything that changes the ECU's memory (an erase,
+  // a download, a vendor tool run). false means the ECU still holds what it held before, so the
+  // caller must not restore it. Drivers that cannot tell answer true.
+  virtual bool touched() const { return true; }
+  // Recovery mode (a restore, or re-reading an ECU to learn how an interrupted flash ended): keep
+  // trying through refused or dropped connections, silence and NRCs 0x21/0x22/0x37/0x78 for the
+  // driver's recovery window (uds: timeouts.recovery_window_ms) instead of failing at the first.
+  virtual void set_recovery(bool on) { (void)on; }
   // The version the next flash() programs (a task's target, a backup's version), for drivers
   // that hand it on to a tool (the command driver's {version}).
   virtual void set_image_version(const std::string& version) { (void)version; }
