@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 
@@ -43,13 +44,33 @@ std::string unknown_command_message(const std::string& word) {
   return msg + "; see `ecuup --help`";
 }
 
+std::atomic<int> g_signals{0};
+
+// SIGINT, SIGTERM, SIGHUP (a closed terminal): the first asks the work to stop at a safe point
+// (the flash under way is finished or put back), the second exits at once. Either way ecuup ends
+// with an exit status, never killed by the signal: the manifest is valid because every write is
+// atomic, and it records an interrupted flash as `in_progress` for the next run.
 void on_signal(int) {
-  if (interrupt_requested()) {
-    // A second Ctrl-C means "now": the manifest is still valid because every write is atomic.
-    std::signal(SIGINT, SIG_DFL);
-    std::signal(SIGTERM, SIG_DFL);
+  if (g_signals.fetch_add(1) >= 1) {
+    static const char k_now[] = "ecuup: second signal: exiting now; the next run resolves what is unfinished\n";
+    ssize_t ignored = ::write(2, k_now, sizeof k_now - 1);
+    (void)ignored;
+    ::_exit(static_cast<int>(ExitCode::interrupted));
   }
   request_interrupt();
+}
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+  // A reader that went away (a closed pipe or terminal) is no reason to die mid-flash.
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  ::sigaction(SIGPIPE, &ignore, nullptr);
 }
 
 void add_common_options(CLI::App& app, CommonOptions& o, const Command& c) {
@@ -92,6 +113,7 @@ const char* k_exit_codes_help =
 }  // namespace
 
 int run(int argc, char** argv) {
+  install_signal_handlers();
   CLI::App app{"ecuup: update the software of a vehicle's ECUs, one scriptable step at a time.\n"
                "The steps hand state to each other through state/manifest.yaml (see ecuup-manifest(5))."};
   app.name("ecuup");
@@ -139,8 +161,6 @@ int run(int argc, char** argv) {
   Output out(options.json, parse_progress_style(options.progress, ::isatty(2) != 0), options.verbose, options.log_file);
   out.log(fmt::format("ecuup {} started (pid {})", row.name, ::getpid()));
 
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
 
   auto fail = [&](const Error& e) {
     int code = static_cast<int>(exit_code_for(e.code));

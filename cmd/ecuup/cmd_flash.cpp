@@ -15,6 +15,16 @@ std::shared_ptr<int> add_jobs_option(CLI::App& app) {
   return jobs;
 }
 
+std::shared_ptr<std::string> add_rollback_option(CLI::App& app) {
+  auto rollback = std::make_shared<std::string>();
+  app.add_option("--rollback", *rollback,
+                 "when an ECU fails and is restored: put back only that ECU (ecu), or also every ECU this run flashed, "
+                 "last first (vehicle); default: the config's `rollback:`, else ecu")
+      ->type_name("ecu|vehicle")
+      ->check(CLI::IsMember({"ecu", "vehicle"}));
+  return rollback;
+}
+
 }  // namespace
 
 std::function<Result<ExitCode>(Context&)> setup_flash(CLI::App& app) {
@@ -22,10 +32,12 @@ std::function<Result<ExitCode>(Context&)> setup_flash(CLI::App& app) {
   app.add_flag("--no-backup", *no_backup,
                "flash even when no verified backup of the installed software exists (a failure then cannot be undone)");
   auto jobs = add_jobs_option(app);
-  return [no_backup, jobs](Context& ctx) -> Result<ExitCode> {
+  auto rollback = add_rollback_option(app);
+  return [no_backup, jobs, rollback](Context& ctx) -> Result<ExitCode> {
     api::FlashOptions o;
     if (*no_backup) o.backup = api::BackupPolicy::not_required;
     o.jobs = *jobs;
+    if (!rollback->empty()) o.rollback = parse_rollback(*rollback);
     ECUUP_ASSIGN(api::StepReport rep, api::flash(*ctx.config, ctx.common, o));
     ctx.out->step(rep);
     return rep.exit_code();
@@ -36,10 +48,12 @@ std::function<Result<ExitCode>(Context&)> setup_update(CLI::App& app) {
   auto no_backup = std::make_shared<bool>(false);
   app.add_flag("--no-backup", *no_backup, "let flash proceed without a verified backup (see ecuup-flash(1))");
   auto jobs = add_jobs_option(app);
-  return [no_backup, jobs](Context& ctx) -> Result<ExitCode> {
+  auto rollback = add_rollback_option(app);
+  return [no_backup, jobs, rollback](Context& ctx) -> Result<ExitCode> {
     api::FlashOptions o;
     if (*no_backup) o.backup = api::BackupPolicy::not_required;
     o.jobs = *jobs;
+    if (!rollback->empty()) o.rollback = parse_rollback(*rollback);
     ECUUP_ASSIGN(api::UpdateResult r, api::update(*ctx.config, ctx.common, o));
     ctx.out->update(r);
     return r.exit_code;

@@ -62,6 +62,7 @@ enum class BackupPolicy { required, not_required };
 struct FlashOptions {
   BackupPolicy backup = BackupPolicy::required;  // --no-backup relaxes it
   int jobs = 4;  // --jobs: most ECUs of one flash order programmed at the same time (1 = one after another)
+  std::optional<Rollback> rollback;  // --rollback; unset = the config's `rollback:` (default ecu)
 };
 Result<StepReport> flash(const Config& config, const Common& common, const FlashOptions& options);
 

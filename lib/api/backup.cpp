@@ -21,24 +21,6 @@ Result<void> keep(Session& s, const EcuConfig& ecu, EcuState& st, BackupRecord r
   return s.save();
 }
 
-// One server action may update several ECUs (one chunk each): it is closed only when the last of
-// them is flashed and backed up; before that, each finished ECU is reported as progress.
-void queue_completion(Session& s, const std::string& ecu, const std::string& action_id, const std::string& version) {
-  int total = 0, done = 0;
-  for (const auto& [name, st] : s.manifest().ecus()) {
-    if (!st.task || st.task->action_id != action_id || st.task->download_only) continue;
-    ++total;
-    if (st.flash.state == FlashState::succeeded && st.backup && st.download && st.backup->sha256 == st.download->image_sha256)
-      ++done;
-  }
-  std::string detail = fmt::format("{}: installed {} and kept it as the new backup", ecu, version);
-  if (done < total) {
-    s.queue_feedback(ecu, action_id, FeedbackExecution::proceeding, FeedbackFinished::none, {detail}, done, total);
-  } else {
-    s.queue_feedback(ecu, action_id, FeedbackExecution::closed, FeedbackFinished::success, {detail}, done, total);
-  }
-}
-
 Result<StepReport> commit_new_backups(Session& s) {
   StepReport rep{"backup", s.common().dry_run, {}, {}};
   for (const EcuConfig* ecu : s.selected()) {
@@ -47,7 +29,7 @@ Result<StepReport> commit_new_backups(Session& s) {
       rep.ecus.push_back({ecu->name, "nothing-new", st.backup ? "backup " + st.backup->version : "no backup", std::nullopt});
       continue;
     }
-    if (st.backup && st.backup->sha256 == st.download->image_sha256) {
+    if (!backup_behind(st)) {
       rep.ecus.push_back({ecu->name, "current", "backup " + st.backup->version, std::nullopt});
       continue;
     }
@@ -55,27 +37,22 @@ Result<StepReport> commit_new_backups(Session& s) {
       rep.ecus.push_back({ecu->name, "would-keep", st.task->target_version, std::nullopt});
       continue;
     }
-    auto rec = s.backups().add(ecu->name, s.state_path(st.download->image), st.task->target_version, "flash");
-    if (!rec) {
-      rep.ecus.push_back({ecu->name, "error", "", std::move(rec).error().context("backup " + ecu->name)});
-      continue;
-    }
-    if (rec->sha256 != st.download->image_sha256) {
-      rep.ecus.push_back({ecu->name, "error", "", make_error(Errc::verify, fmt::format(
-          "backup {}: the image changed since it was flashed (sha256 {})", ecu->name, rec->sha256))});
-      continue;
-    }
-    std::string version = rec->version;
-    // The backup's version is now the ECU's recorded version.
-    st.installed = InstalledState{version, now_iso8601(), st.installed ? st.installed->extra : std::map<std::string, std::string>{}};
-    s.event(ecu->name, "backup", fmt::format("new backup {}", version));
-    ECUUP_TRY(keep(s, *ecu, st, std::move(*rec)));
-    queue_completion(s, ecu->name, st.task->action_id, version);
-    rep.ecus.push_back({ecu->name, "kept", version, std::nullopt});
+    ECUUP_ASSIGN(EcuOutcome kept, s.keep_flashed(*ecu, st));
+    rep.ecus.push_back(std::move(kept));
   }
   rep.notes = s.deliver_feedback();
   ECUUP_TRY(s.save());
   return rep;
+}
+
+// Whether a backup record of `ecu` already points to the file with this content.
+bool st_has(Session& s, const std::string& ecu, const std::string& sha256) {
+  const EcuState* st = s.manifest().find(ecu);
+  if (!st) return false;
+  if (st->backup && st->backup->sha256 == sha256) return true;
+  for (const auto& b : st->older_backups)
+    if (b.sha256 == sha256) return true;
+  return false;
 }
 
 Result<StepReport> import_backup(Session& s, const BackupOptions& o) {
@@ -143,6 +120,14 @@ Result<StepReport> read_backup(Session& s) {
     fs::remove(tmp);
     if (!rec) {
       rep.ecus.push_back({ecu->name, "error", "", std::move(rec).error()});
+      continue;
+    }
+    // Only a whole image is a way back: one whose header promises more than the regions held, or
+    // names another version, is not kept.
+    if (auto whole = s.backups().verify(*rec); !whole) {
+      const bool referenced = (st_has(s, ecu->name, rec->sha256));
+      if (!referenced) fs::remove(s.backups().absolute(*rec));
+      rep.ecus.push_back({ecu->name, "incomplete", "", std::move(whole).error().context("backup --read " + ecu->name)});
       continue;
     }
     EcuState& st = s.manifest().ecu(ecu->name);

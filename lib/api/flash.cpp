@@ -6,6 +6,7 @@
 
 #include "api/flash_plan.hpp"
 #include "api/session.hpp"
+#include "util/cancel.hpp"
 #include "util/hash.hpp"
 #include "util/time.hpp"
 
@@ -21,7 +22,14 @@ enum class Verdict { done, failed, interrupted };
 struct EcuResult {
   EcuOutcome outcome;
   Verdict verdict = Verdict::done;
+  bool programmed = false;  // this run put the target on the ECU (what a vehicle rollback undoes)
 };
+
+// A flash that failed before it changed anything on the ECU (a refused session, security access
+// or erase) is tried this often in all before the step ends in exit 1.
+constexpr int k_untouched_attempts = 3;
+// A restore is repeated this often while each attempt got as far as changing the ECU.
+constexpr int k_restore_attempts = 3;
 
 // Programs `image` and reads the version back; success only when it is `expected`.
 Result<void> program_and_check(EcuDriver& driver, const fs::path& image, const std::string& expected, Progress& progress) {
@@ -32,6 +40,37 @@ Result<void> program_and_check(EcuDriver& driver, const fs::path& image, const s
   if (id->version != expected)
     return make_error(Errc::ecu, fmt::format("the ECU reports version {} after programming, expected {}", id->version, expected));
   return success();
+}
+
+// Asks the ECU what it runs through the driver's recovery window: after a failure or a kill it
+// may be resetting, booting or refusing connections for a while.
+Result<EcuIdentity> read_back(EcuDriver& driver) {
+  driver.set_recovery(true);
+  auto id = driver.read_identity();
+  driver.set_recovery(false);
+  return id;
+}
+
+// Programs the backup back, in recovery mode and shielded from a first signal: this is the way
+// back and only a second signal (an immediate exit) stops it. Success only when the ECU then
+// reports the backup's version.
+Result<void> program_backup(Session& s, EcuDriver& driver, const BackupRecord& backup, Progress& progress) {
+  InterruptShield shield;
+  driver.set_recovery(true);
+  Result<void> r = make_error(Errc::internal, "restore not attempted");
+  for (int attempt = 1; attempt <= k_restore_attempts; ++attempt) {
+    r = program_and_check(driver, s.backups().absolute(backup), backup.version, progress);
+    if (r) break;
+    // Before calling it lost, ask once more: the restore may have landed after all.
+    if (auto id = driver.read_identity(); id && id->version == backup.version) {
+      r = success();
+      break;
+    }
+    if (!driver.touched()) break;  // the recovery window was spent getting in: no point in repeating
+    progress.note(fmt::format("restore attempt {} failed: {}; trying again", attempt, r.error().message));
+  }
+  driver.set_recovery(false);
+  return r;
 }
 
 // Restores `state.backup` onto the ECU after `cause`; returns the error that describes the outcome.
@@ -48,7 +87,10 @@ Error restore_after_failure(Session& s, const EcuConfig& ecu, EcuDriver& driver,
   (void)s.save();
   PhaseProgress restoring(progress, "restore");
   lock.unlock();
-  auto restored = program_and_check(driver, s.backups().absolute(backup), backup.version, restoring);
+  auto restored = [&]() -> Result<void> {
+    ECUUP_TRY(s.backups().verify(backup));
+    return program_backup(s, driver, backup, restoring);
+  }();
   lock.lock();
   if (!restored) {
     state.flash.state = FlashState::failed_unrestored;
@@ -63,6 +105,48 @@ Error restore_after_failure(Session& s, const EcuConfig& ecu, EcuDriver& driver,
                                                       cause.message, backup.version));
 }
 
+// Records that the ECU runs the task's target now.
+void mark_flashed(EcuState& st, const TaskState& task, const std::string& image_sha256,
+                  std::map<std::string, std::string> extra = {}) {
+  st.flash.state = FlashState::succeeded;
+  st.flash.to_version = task.target_version;
+  st.flash.image_sha256 = image_sha256;
+  st.flash.finished_at = now_iso8601();
+  st.flash.last_error.clear();
+  st.installed = InstalledState{task.target_version, now_iso8601(), std::move(extra)};
+}
+
+// An unfinished attempt with no task left to finish (a restore that was cut off, a task the
+// server withdrew): the way back is the backup.
+Result<EcuResult> resolve_without_task(Session& s, const Common& common, const EcuConfig& ecu, EcuState& st,
+                                       Progress& progress, std::unique_lock<std::mutex>& lock) {
+  auto outcome = [&](std::string result, std::string detail, std::optional<Error> error = std::nullopt,
+                     Verdict verdict = Verdict::done) {
+    return EcuResult{{ecu.name, std::move(result), std::move(detail), std::move(error)}, verdict};
+  };
+  if (common.dry_run)
+    return outcome("would-restore", st.backup ? "unfinished flash: backup " + st.backup->version : "unfinished flash, no backup");
+  ECUUP_ASSIGN(auto driver, s.driver(ecu));
+  lock.unlock();
+  auto id = read_back(*driver);
+  lock.lock();
+  if (id && st.backup && id->version == st.backup->version) {
+    st.flash.state = FlashState::none;
+    st.installed = InstalledState{id->version, now_iso8601(), id->extra};
+    s.event(ecu.name, "flash", fmt::format("unfinished attempt resolved: ECU runs its backup {}", id->version));
+    ECUUP_TRY(s.save());
+    return outcome("resolved", fmt::format("runs its backup {}", id->version));
+  }
+  Error cause = make_error(Errc::ecu, fmt::format("an unfinished attempt left it answering {}",
+                                                  id ? id->version : "nothing readable"));
+  Error result = restore_after_failure(s, ecu, *driver, st, cause, progress, lock);
+  st.flash.last_error = result.message;
+  s.event(ecu.name, "flash", result.message);
+  ECUUP_TRY(s.save());
+  return outcome(result.code == Errc::flash_restored ? "restored" : "needs-attention", "", std::move(result),
+                 Verdict::failed);
+}
+
 // One ECU's whole turn. Runs on its own thread when its flash order has several lanes: the session is
 // touched only under s.guard(); hashing, reading and programming the ECU run without it.
 Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions& options, const EcuConfig& ecu,
@@ -74,13 +158,22 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
                      Verdict verdict = Verdict::done) {
     return EcuResult{{ecu.name, std::move(result), std::move(detail), std::move(error)}, verdict};
   };
-  if (!st.task) return outcome("no-task", "nothing to flash");
+  // An attempt of ours that left the ECU unfinished (killed, or failed and not restored): the ECU
+  // may answer from its boot loader now, and what it ran before is what the attempt started from.
+  // It is resolved whatever else happened: never skipped, never compared as a version.
+  const bool unfinished = flash_unfinished(st);
+  if (!st.task) {
+    if (!unfinished || common.plan) return outcome("no-task", "nothing to flash");
+    return resolve_without_task(s, common, ecu, st, progress, lock);
+  }
   const TaskState task = *st.task;
-  if (task.download_only) return outcome("download-only", "the server asked for download only");
-  if (!task.maintenance_window_open) return outcome("deferred", "maintenance window closed: not flashing now");
+  if (!unfinished) {
+    if (task.download_only) return outcome("download-only", "the server asked for download only");
+    if (!task.maintenance_window_open) return outcome("deferred", "maintenance window closed: not flashing now");
+  }
   if (st.flash.state == FlashState::succeeded && st.flash.to_version == task.target_version)
     return outcome("flashed", fmt::format("{} already flashed", task.target_version));
-  if (earlier_failed) return outcome("skipped", "an ECU earlier in the flash order failed");
+  if (earlier_failed && !unfinished) return outcome("skipped", "an ECU earlier in the flash order failed");
   // update --dry-run plans on: what fetch and backup --read would have done counts as done.
   if (common.plan && (!st.download || !st.download->verified || !st.backup)) {
     std::uint64_t bytes = 0;
@@ -129,36 +222,30 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     if (!made) return outcome("error", "", std::move(made).error(), Verdict::failed);
     driver = std::move(made).value();
   }
-  // Never assume how an earlier run ended: ask the ECU what it runs now.
+  // Never assume how an earlier run ended: ask the ECU what it runs now (through the recovery
+  // window when our own unfinished attempt may have left it booting).
   lock.unlock();
-  auto current = driver->read_identity();
+  auto current = unfinished ? read_back(*driver) : driver->read_identity();
   lock.lock();
   if (current && current->version == task.target_version) {
-    bool resolved = st.flash.state == FlashState::in_progress;
-    st.flash.state = FlashState::succeeded;
-    st.flash.to_version = task.target_version;
-    st.flash.image_sha256 = image_sha256;
-    st.flash.finished_at = now_iso8601();
-    st.installed = InstalledState{current->version, now_iso8601(), current->extra};
-    s.event(ecu.name, "flash", resolved ? "interrupted flash had completed: ECU runs the target version"
-                                        : "ECU already runs the target version");
+    mark_flashed(st, task, image_sha256, current->extra);
+    s.event(ecu.name, "flash", unfinished ? "interrupted flash had completed: ECU runs the target version"
+                                          : "ECU already runs the target version");
     ECUUP_TRY(s.save());
     return outcome("flashed", fmt::format("{} already installed", task.target_version));
   }
-  // An attempt of ours that left the ECU unfinished (killed, or failed and not restored): the ECU
-  // may answer from its boot loader now, and what it ran before is what the attempt started from.
-  const bool unfinished = st.flash.state == FlashState::in_progress || st.flash.state == FlashState::failed_unrestored;
   const std::string ran_before = unfinished ? st.flash.from_version : std::string();
-  // The backup is the way back only if it holds what the ECU runs now, or ran before our
-  // unfinished attempt. An ECU that answers with no valid software has nothing newer than it.
+  // The backup is the way back only if it holds what the ECU runs now, or what our unfinished
+  // attempt started from or was restoring. An ECU that answers with no valid software has nothing
+  // newer than it.
   if (options.backup == BackupPolicy::required && current && current->version != st.backup->version &&
-      !(unfinished && ran_before == st.backup->version))
+      !(unfinished && (ran_before == st.backup->version || st.flash.to_version == st.backup->version)))
     return outcome("backup-mismatch", "", make_error(Errc::no_backup, fmt::format(
         "{}: the backup holds {} but the ECU runs {}, so it is no way back: run `ecuup backup` if {} was flashed by "
         "ecuup, else `ecuup backup --read --ecu {}` or `ecuup backup --import {}=FILE --version {}`, or pass --no-backup",
         ecu.name, st.backup->version, current->version, current->version, ecu.name, ecu.name, current->version)),
         Verdict::failed);
-  if (st.flash.state == FlashState::in_progress)
+  if (unfinished)
     s.event(ecu.name, "flash", fmt::format("previous attempt was interrupted (ECU reports {}); flashing again",
                                            current ? current->version : "no valid software"));
   std::string from = !ran_before.empty() ? ran_before : current ? current->version : (st.installed ? st.installed->version : "");
@@ -168,41 +255,79 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
                                               st.backup ? st.backup->version + " (verified)" : std::string("none (--no-backup)"),
                                               ecu.order));
 
-  st.flash.state = FlashState::in_progress;
-  st.flash.attempts += 1;
-  st.flash.from_version = from;
-  st.flash.to_version = task.target_version;
-  st.flash.image_sha256 = image_sha256;
-  st.flash.started_at = now_iso8601();
-  st.flash.finished_at.clear();
-  st.flash.last_error.clear();
-  s.event(ecu.name, "flash", fmt::format("programming {} (attempt {})", task.target_version, st.flash.attempts));
-  ECUUP_TRY(s.save());  // from here a kill leaves `in_progress`, which the next run resolves
+  std::optional<Error> failure;
+  for (int attempt = 1; !failure; ++attempt) {
+    st.flash.state = FlashState::in_progress;
+    st.flash.attempts += 1;
+    st.flash.from_version = from;
+    st.flash.to_version = task.target_version;
+    st.flash.image_sha256 = image_sha256;
+    st.flash.started_at = now_iso8601();
+    st.flash.finished_at.clear();
+    st.flash.last_error.clear();
+    s.event(ecu.name, "flash", fmt::format("programming {} (attempt {})", task.target_version, st.flash.attempts));
+    ECUUP_TRY(s.save());  // from here a kill leaves `in_progress`, which the next run resolves
 
+    lock.unlock();
+    auto done = program_and_check(*driver, image, task.target_version, progress);
+    lock.lock();
+    st.flash.finished_at = now_iso8601();
+    if (done) {
+      mark_flashed(st, task, image_sha256);
+      s.event(ecu.name, "flash", fmt::format("flashed {}", task.target_version));
+      s.queue_feedback(ecu.name, task.action_id, FeedbackExecution::proceeding, FeedbackFinished::none,
+                       {fmt::format("{}: flashed {}", ecu.name, task.target_version)});
+      ECUUP_TRY(s.save());
+      EcuResult r = outcome("flashed", fmt::format("{} -> {}", from, task.target_version));
+      r.programmed = true;
+      return r;
+    }
+    Error cause = std::move(done).error();
+    st.flash.last_error = cause.message;
+    // Touched, or the ECU was not runnable to begin with: only the backup puts it back.
+    if (driver->touched() || unfinished) {
+      failure = std::move(cause);
+      break;
+    }
+    // Nothing on the ECU changed: it still runs `from`. Never restore an untouched ECU.
+    const bool interrupted = cause.code == Errc::interrupted;
+    if (interrupted || attempt >= k_untouched_attempts) {
+      st.flash.state = FlashState::none;
+      st.installed = InstalledState{from, now_iso8601(), current ? current->extra : std::map<std::string, std::string>{}};
+      std::string message = fmt::format("flash {}: {}; nothing on the ECU was changed, it still runs {}", ecu.name,
+                                        cause.message, from.empty() ? "its software" : from);
+      s.event(ecu.name, "flash", message);
+      ECUUP_TRY(s.save());
+      if (interrupted)
+        return outcome("interrupted", "", make_error(Errc::interrupted, message), Verdict::interrupted);
+      return outcome("failed", "", make_error(Errc::ecu, message), Verdict::failed);
+    }
+    s.event(ecu.name, "flash", fmt::format("failed before anything was changed ({}); trying again", cause.message));
+  }
+
+  Error cause = std::move(*failure);
+  const bool interrupted = cause.code == Errc::interrupted;
+  s.event(ecu.name, "flash", interrupted ? "interrupted while programming: putting the ECU back" : "failed: " + cause.message);
+  ECUUP_TRY(s.save());
+  // Before claiming an outcome, ask the ECU: a flash cut during its final reset may have landed.
   lock.unlock();
-  auto done = program_and_check(*driver, image, task.target_version, progress);
+  std::optional<EcuIdentity> after;
+  {
+    InterruptShield shield;
+    if (auto id = read_back(*driver)) after = std::move(*id);
+  }
   lock.lock();
-  st.flash.finished_at = now_iso8601();
-  if (done) {
-    st.flash.state = FlashState::succeeded;
-    st.installed = InstalledState{task.target_version, now_iso8601(), {}};
-    s.event(ecu.name, "flash", fmt::format("flashed {}", task.target_version));
+  if (after && after->version == task.target_version) {
+    mark_flashed(st, task, image_sha256, after->extra);
+    s.event(ecu.name, "flash", fmt::format("{}, but the ECU runs {}: flashed", cause.message, task.target_version));
     s.queue_feedback(ecu.name, task.action_id, FeedbackExecution::proceeding, FeedbackFinished::none,
                      {fmt::format("{}: flashed {}", ecu.name, task.target_version)});
     ECUUP_TRY(s.save());
-    return outcome("flashed", fmt::format("{} -> {}", from, task.target_version));
+    EcuResult r = outcome("flashed", fmt::format("{} -> {} (the ECU took it despite: {})", from, task.target_version,
+                                                 cause.message));
+    r.programmed = true;
+    return r;
   }
-  Error cause = std::move(done).error();
-  st.flash.last_error = cause.message;
-  if (cause.code == Errc::interrupted) {
-    // Leave `in_progress`: the next run reads the ECU and finishes, retries or restores.
-    s.event(ecu.name, "flash", "interrupted while programming");
-    ECUUP_TRY(s.save());
-    return outcome("interrupted", "", make_error(Errc::interrupted, fmt::format(
-        "flash {} interrupted; run `ecuup flash` again to resolve it", ecu.name)), Verdict::interrupted);
-  }
-  s.event(ecu.name, "flash", "failed: " + cause.message);
-  ECUUP_TRY(s.save());
   Error result = (options.backup == BackupPolicy::required || st.backup)
                      ? restore_after_failure(s, ecu, *driver, st, cause, progress, lock)
                      : make_error(Errc::flash_unrestored, fmt::format("flash {}: {}; no backup to restore (--no-backup): "
@@ -210,10 +335,45 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
   if (result.code == Errc::flash_unrestored) st.flash.state = FlashState::failed_unrestored;
   st.flash.last_error = result.message;
   s.event(ecu.name, "flash", result.message);
+  if (interrupted && result.code == Errc::flash_restored) {
+    // Interrupted and put back: the ECU runs its backup; the task stays for the next run.
+    ECUUP_TRY(s.save());
+    return outcome("interrupted", "", make_error(Errc::interrupted, result.message), Verdict::interrupted);
+  }
   s.queue_feedback(ecu.name, task.action_id, FeedbackExecution::closed, FeedbackFinished::failure, {result.message});
   ECUUP_TRY(s.save());
   std::string word = result.code == Errc::flash_restored ? "restored" : "needs-attention";
   return outcome(std::move(word), "", std::move(result), Verdict::failed);
+}
+
+// Vehicle rollback: puts an ECU this run flashed back on its backup (the software it ran before
+// the run: the backup step has not kept the new software yet).
+EcuOutcome roll_back(Session& s, const EcuConfig& ecu, const std::string& failed, Progress& progress) {
+  std::unique_ptr<EcuDriver> driver;
+  auto lock = s.guard();
+  EcuState& st = s.manifest().ecu(ecu.name);
+  Error cause = make_error(Errc::ecu, fmt::format("vehicle rollback after {} failed", failed));
+  if (!st.backup)
+    return {ecu.name, "needs-attention", "", make_error(Errc::flash_unrestored, fmt::format(
+        "{}: {}, but it has no backup to roll back to: it keeps {}", ecu.name, cause.message, st.flash.to_version))};
+  auto made = s.driver(ecu);
+  if (!made) return {ecu.name, "needs-attention", "", std::move(made).error().context("roll back " + ecu.name)};
+  driver = std::move(made).value();
+  const std::string target = st.flash.to_version;
+  st.flash.state = FlashState::in_progress;
+  st.flash.from_version = target;
+  st.flash.to_version = st.backup->version;
+  st.flash.started_at = now_iso8601();
+  s.event(ecu.name, "flash", fmt::format("{}: rolling back from {} to {}", cause.message, target, st.backup->version));
+  (void)s.save();
+  Error result = restore_after_failure(s, ecu, *driver, st, cause, progress, lock);
+  st.flash.finished_at = now_iso8601();
+  st.flash.last_error = result.message;
+  s.event(ecu.name, "flash", result.message);
+  if (st.task)
+    s.queue_feedback(ecu.name, st.task->action_id, FeedbackExecution::closed, FeedbackFinished::failure, {result.message});
+  (void)s.save();
+  return {ecu.name, result.code == Errc::flash_restored ? "rolled-back" : "needs-attention", "", std::move(result)};
 }
 
 }  // namespace
@@ -221,12 +381,16 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
 Result<StepReport> flash(const Config& config, const Common& common, const FlashOptions& options) {
   ECUUP_ASSIGN(Session s, Session::open(config, common));
   StepReport rep{"flash", common.dry_run, {}, {}};
+  for (auto& kept : s.settle()) rep.ecus.push_back(std::move(kept));
   // Every ECU's state exists before any thread holds a reference into the manifest's list.
   for (const EcuConfig* ecu : s.selected()) (void)s.manifest().ecu(ecu->name);
   // One --trace file cannot take several ECUs' traffic at once.
   const std::size_t jobs = common.trace_file.empty() ? static_cast<std::size_t>(std::max(1, options.jobs)) : 1;
   auto groups = plan_flash(s.selected(), [&config](const EcuConfig& e) { return transport_resources(e, config.base_dir); });
 
+  const Rollback rollback = options.rollback.value_or(config.rollback);
+  // ECUs this run put their target on, in flash order: what a vehicle rollback undoes, last first.
+  std::vector<const EcuConfig*> programmed;
   bool earlier_failed = false;
   for (const FlashGroup& group : groups) {
     // Results are reported in config order, whichever lane finished first.
@@ -265,12 +429,29 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
       for (auto& thread : pool) thread.join();
     }
     if (fatal) return std::move(*fatal);
-    for (auto& r : results) {
+    std::string failed;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      auto& r = results[i];
       if (!r) continue;
       if (r->verdict != Verdict::done) earlier_failed = true;
+      if (r->programmed) programmed.push_back(members[i]);
+      const auto& e = r->outcome.error;
+      if (r->verdict == Verdict::failed && e && (e->code == Errc::flash_restored || e->code == Errc::flash_unrestored) &&
+          failed.empty())
+        failed = members[i]->name;
       rep.ecus.push_back(std::move(r->outcome));
     }
-    if (stop) break;  // interrupted: the next run resolves what is `in_progress`
+    if (!failed.empty() && rollback == Rollback::vehicle && !common.dry_run) {
+      for (auto it = programmed.rbegin(); it != programmed.rend(); ++it) {
+        EcuOutcome undone = roll_back(s, **it, failed, s.progress());
+        for (auto& o : rep.ecus)
+          if (o.ecu == undone.ecu) o = std::move(undone);
+      }
+      rep.notes.push_back(fmt::format("rollback: vehicle: {} failed, so {} ECU(s) flashed in this run were put back on their "
+                                      "backups, last flashed first", failed, programmed.size()));
+      break;
+    }
+    if (stop || interrupt_requested()) break;  // interrupted: the next run resolves what is `in_progress`
   }
   return rep;
 }

@@ -43,9 +43,16 @@ bool flash_started(const EcuState& st, const std::string& action_id) {
 Result<StepReport> report(const Config& config, const Common& common) {
   ECUUP_ASSIGN(Session s, Session::open(config, common));
   StepReport rep{"report", common.dry_run, {}, {}};
+  for (auto& kept : s.settle()) rep.ecus.push_back(std::move(kept));
   std::vector<ReportedEcu> reported;
   for (const EcuConfig* ecu : s.selected()) {
     const EcuState* st = s.manifest().find(ecu->name);
+    // An unfinished flash of ours is reported with the version it started from: what the ECU ran
+    // before, and what its backup holds. Its boot loader's answer is not a version.
+    if (st && flash_unfinished(*st) && !st->flash.from_version.empty()) {
+      reported.push_back(ReportedEcu{ecu->name, ecu->part, st->flash.from_version});
+      continue;
+    }
     if (!st || !st->installed) {
       rep.ecus.push_back({ecu->name, "unknown", "", make_error(Errc::not_found, fmt::format(
           "no installed version of {} is known: run `ecuup inventory` first", ecu->name))});
@@ -105,8 +112,10 @@ Result<StepReport> report(const Config& config, const Common& common) {
       continue;
     }
     if (!task) {
-      if (st.flash.state == FlashState::in_progress) {
-        rep.ecus.push_back({r.name, "in-progress", "a flash is unresolved: run `ecuup flash`", std::nullopt});
+      if (flash_unfinished(st)) {
+        // The task stays until flash has finished or restored the ECU.
+        rep.ecus.push_back({r.name, "in-progress", "a flash is unresolved: `ecuup flash` finishes or restores it",
+                            std::nullopt});
         continue;
       }
       if (st.task) s.event(r.name, "report", "no task any more");
@@ -131,7 +140,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
     // A release republished under the same version (another artifact) needs a new download.
     bool same_artifacts = st.task && same_hashes(st.task->artifacts, task->artifacts);
     if (!same || !same_artifacts) {
-      if (st.flash.state != FlashState::in_progress) st.flash = FlashRecord{};
+      if (!flash_unfinished(st)) st.flash = FlashRecord{};
       if (!st.task || st.task->target_version != task->target_version || !same_artifacts) st.download.reset();
       st.task = to_state(*task);
       s.event(r.name, "report", fmt::format("task {}: {} -> {}", task->action_id, r.version, task->target_version));

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "util/cancel.hpp"
 #include "util/time.hpp"
 
 namespace ecuup::api {
@@ -24,6 +25,8 @@ Result<StepReport> restore(const Config& config, const Common& common) {
       continue;
     }
     ECUUP_ASSIGN(auto driver, s.driver(*ecu));
+    // What it ran before, unless an unfinished attempt already recorded that.
+    if (!flash_unfinished(st)) st.flash.from_version = st.installed ? st.installed->version : std::string();
     st.flash.state = FlashState::in_progress;
     st.flash.attempts += 1;
     st.flash.to_version = st.backup->version;
@@ -32,9 +35,14 @@ Result<StepReport> restore(const Config& config, const Common& common) {
     s.event(ecu->name, "restore", fmt::format("restoring backup {}", st.backup->version));
     ECUUP_TRY(s.save());
     PhaseProgress restoring(s.progress(), "restore");
+    // The way back: through the recovery window, and a first signal does not stop it.
+    InterruptShield shield;
+    driver->set_recovery(true);
     driver->set_image_version(st.backup->version);
     auto done = driver->flash(s.backups().absolute(*st.backup), restoring);
-    Result<EcuIdentity> id = done ? driver->read_identity() : Result<EcuIdentity>(std::move(done).error());
+    // Ask the ECU in any case: a restore cut off during its final reset may have landed.
+    Result<EcuIdentity> id = driver->read_identity();
+    if (!done && (!id || id->version != st.backup->version)) id = std::move(done).error();
     st.flash.finished_at = now_iso8601();
     if (id && id->version == st.backup->version) {
       // The restored software is what the ECU runs now; a pending task may be flashed again later.

@@ -119,6 +119,68 @@ Result<Repository*> Session::repository() {
   return m_repository.get();
 }
 
+bool flash_unfinished(const EcuState& st) {
+  return st.flash.state == FlashState::in_progress || st.flash.state == FlashState::failed_unrestored;
+}
+
+bool backup_behind(const EcuState& st) {
+  return st.flash.state == FlashState::succeeded && st.task && st.download &&
+         (!st.backup || st.backup->sha256 != st.download->image_sha256);
+}
+
+namespace {
+
+// One server action may update several ECUs (one chunk each): it is closed only when the last of
+// them is flashed and backed up; before that, each finished ECU is reported as progress.
+void queue_completion(Session& s, const std::string& ecu, const std::string& action_id, const std::string& version) {
+  int total = 0, done = 0;
+  for (const auto& [name, st] : s.manifest().ecus()) {
+    if (!st.task || st.task->action_id != action_id || st.task->download_only) continue;
+    ++total;
+    if (st.flash.state == FlashState::succeeded && !backup_behind(st)) ++done;
+  }
+  std::string detail = fmt::format("{}: installed {} and kept it as the new backup", ecu, version);
+  if (done < total) {
+    s.queue_feedback(ecu, action_id, FeedbackExecution::proceeding, FeedbackFinished::none, {detail}, done, total);
+  } else {
+    s.queue_feedback(ecu, action_id, FeedbackExecution::closed, FeedbackFinished::success, {detail}, done, total);
+  }
+}
+
+}  // namespace
+
+Result<EcuOutcome> Session::keep_flashed(const EcuConfig& ecu, EcuState& st) {
+  auto rec = backups().add(ecu.name, state_path(st.download->image), st.task->target_version, "flash");
+  if (!rec) return EcuOutcome{ecu.name, "error", "", std::move(rec).error().context("backup " + ecu.name)};
+  if (rec->sha256 != st.download->image_sha256)
+    return EcuOutcome{ecu.name, "error", "", make_error(Errc::verify, fmt::format(
+        "backup {}: the image changed since it was flashed (sha256 {})", ecu.name, rec->sha256))};
+  std::string version = rec->version;
+  // The backup's version is now the ECU's recorded version.
+  st.installed = InstalledState{version, now_iso8601(), st.installed ? st.installed->extra : std::map<std::string, std::string>{}};
+  event(ecu.name, "backup", fmt::format("new backup {}", version));
+  backups().rotate(ecu.name, st, std::move(*rec), config().backup_keep);
+  ECUUP_TRY(save());
+  queue_completion(*this, ecu.name, st.task->action_id, version);
+  return EcuOutcome{ecu.name, "kept", version, std::nullopt};
+}
+
+std::vector<EcuOutcome> Session::settle() {
+  std::vector<EcuOutcome> out;
+  if (m_common->dry_run) return out;
+  for (const EcuConfig* ecu : m_selected) {
+    const EcuState* found = manifest().find(ecu->name);
+    if (!found || !backup_behind(*found)) continue;
+    EcuState* st = &manifest().ecu(ecu->name);
+    progress().note(fmt::format("{}: {} was flashed but not yet kept as its backup; keeping it now", ecu->name,
+                                st->task->target_version));
+    auto kept = keep_flashed(*ecu, *st);
+    if (kept) out.push_back(std::move(*kept));
+    else out.push_back(EcuOutcome{ecu->name, "error", "", std::move(kept).error()});
+  }
+  return out;
+}
+
 void Session::event(const std::string& ecu, const std::string& step, const std::string& message) {
   manifest().add_event(ecu, step, message);
   progress().note(ecu.empty() ? message : ecu + ": " + message);

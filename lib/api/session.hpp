@@ -34,6 +34,13 @@ class Session {
   Result<std::unique_ptr<EcuDriver>> driver(const EcuConfig& ecu) const;
   Result<Repository*> repository();
 
+  // Finishes what an earlier run left behind that needs no ECU: a flash that succeeded but whose
+  // `backup` step never ran (killed, disk full) gets its new backup now, so the backup always
+  // follows what the ECU runs. Every step that changes the manifest calls it first.
+  std::vector<EcuOutcome> settle();
+  // Keeps the software `st` was flashed with as the ECU's new backup (the `backup` step).
+  Result<EcuOutcome> keep_flashed(const EcuConfig& ecu, EcuState& st);
+
   void event(const std::string& ecu, const std::string& step, const std::string& message);
   // Queues a result for the server; delivered by deliver_feedback().
   void queue_feedback(const std::string& ecu, const std::string& action_id, FeedbackExecution execution,
@@ -53,6 +60,13 @@ class Session {
   std::unique_ptr<Repository> m_repository;
   std::unique_ptr<std::mutex> m_mutex = std::make_unique<std::mutex>();  // movable Session, stable mutex
 };
+
+// An attempt of ours that has not ended (killed, interrupted, or failed and not restored): the ECU
+// may run the target, its old software, half of the new one or only its boot loader. Never a
+// version to compare; a flash to finish or restore.
+bool flash_unfinished(const EcuState& st);
+// A successful flash whose software is not yet the ECU's backup.
+bool backup_behind(const EcuState& st);
 
 // The worst of two exit codes for a combined result ("was the ECU touched?" wins).
 ExitCode worse(ExitCode a, ExitCode b);

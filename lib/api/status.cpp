@@ -6,8 +6,10 @@ namespace ecuup::api {
 
 namespace {
 
-// Work remains when a task is not yet flashed and kept as the backup.
+// Work remains when a task is not yet flashed and kept as the backup, and whenever a flash of ours
+// is unfinished, with or without a task.
 bool pending(const EcuState& st) {
+  if (flash_unfinished(st)) return true;
   if (!st.task || st.task->download_only) return false;
   if (st.flash.state != FlashState::succeeded) return true;
   return !st.backup || !st.download || st.backup->sha256 != st.download->image_sha256;
@@ -19,7 +21,9 @@ Result<StatusReport> status(const Config& config, const Common& common, const St
   ECUUP_ASSIGN(Session s, Session::open(config, common));
   StatusReport out;
   if (options.sync) {
-    out.notes = s.deliver_feedback();
+    for (auto& kept : s.settle())
+      out.notes.push_back(kept.error ? kept.error->message : fmt::format("{}: kept {} as the new backup", kept.ecu, kept.detail));
+    for (auto& n : s.deliver_feedback()) out.notes.push_back(std::move(n));
     ECUUP_TRY(s.save());
   }
   out.rows.push_back({"ECU", "INSTALLED", "TARGET", "DOWNLOAD", "FLASH", "BACKUP", "LAST ERROR"});
@@ -30,7 +34,10 @@ Result<StatusReport> status(const Config& config, const Common& common, const St
     const EcuState* found = s.manifest().find(ecu->name);
     EcuState empty;
     const EcuState& st = found ? *found : empty;
-    std::string installed = st.installed ? st.installed->version : "-";
+    // What an unfinished flash left is not known until the ECU is asked: never show the old
+    // version as installed then.
+    const bool unfinished = flash_unfinished(st);
+    std::string installed = unfinished ? "? (unfinished)" : st.installed ? st.installed->version : "-";
     std::string target = st.task ? st.task->target_version : "-";
     std::string download = !st.download ? "-" : (st.download->verified ? "verified" : "unverified");
     std::string flash = flash_state_name(st.flash.state);
@@ -43,7 +50,8 @@ Result<StatusReport> status(const Config& config, const Common& common, const St
     nlohmann::json j = {{"name", ecu->name},
                         {"part", ecu->part},
                         {"driver", ecu->driver},
-                        {"installed", st.installed ? nlohmann::json(st.installed->version) : nlohmann::json()},
+                        {"installed", st.installed && !unfinished ? nlohmann::json(st.installed->version) : nlohmann::json()},
+                        {"unfinished", unfinished},
                         {"installed_read_at", st.installed ? nlohmann::json(st.installed->read_at) : nlohmann::json()},
                         {"target", st.task ? nlohmann::json(st.task->target_version) : nlohmann::json()},
                         {"action_id", st.task ? nlohmann::json(st.task->action_id) : nlohmann::json()},

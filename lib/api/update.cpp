@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "util/cancel.hpp"
 
 namespace ecuup::api {
 
@@ -26,6 +27,15 @@ Result<StepReport> read_missing_backups(const Config& config, const Common& comm
   return backup(config, c, o);
 }
 
+// The selected ECUs whose flash is unfinished.
+Result<std::vector<std::string>> unfinished_ecus(const Config& config, const Common& common) {
+  ECUUP_ASSIGN(Session s, Session::open(config, common));
+  std::vector<std::string> out;
+  for (const EcuConfig* ecu : s.selected())
+    if (const EcuState* st = s.manifest().find(ecu->name); st && flash_unfinished(*st)) out.push_back(ecu->name);
+  return out;
+}
+
 }  // namespace
 
 Result<UpdateResult> update(const Config& config, const Common& outer, const FlashOptions& options) {
@@ -48,6 +58,8 @@ Result<UpdateResult> update(const Config& config, const Common& outer, const Fla
     if (!r) return std::move(r).error();
     out.steps.push_back(std::move(*r));
     ExitCode c = out.steps.back().exit_code();
+    // A signal ends the run after the step it arrived in (that step finished or put back the ECU).
+    if (interrupt_requested()) c = worse(c, ExitCode::interrupted);
     out.exit_code = worse(out.exit_code, c);
     return c == ExitCode::ok;
   };
@@ -59,7 +71,20 @@ Result<UpdateResult> update(const Config& config, const Common& outer, const Fla
     ECUUP_ASSIGN(StepReport read, read_missing_backups(config, common));
     if (!read.ecus.empty()) { ECUUP_ASSIGN(go, run(std::move(read))); }
   }
-  if (go) { ECUUP_ASSIGN(go, run(flash(config, common, options))); }
+  bool flashed = false;
+  if (go) {
+    flashed = true;
+    ECUUP_ASSIGN(go, run(flash(config, common, options)));
+  }
+  // Whatever stopped the run early (the server unreachable, a download failing), an ECU our own
+  // unfinished attempt left without known-good software is resolved now, from what is on disk.
+  if (!flashed && !common.dry_run && !interrupt_requested()) {
+    if (auto unfinished = unfinished_ecus(config, common); unfinished && !unfinished->empty()) {
+      Common c = common;
+      c.ecus = *unfinished;
+      ECUUP_TRY(run(flash(config, c, options)));
+    }
+  }
   if (go) { ECUUP_ASSIGN(go, run(backup(config, common, BackupOptions{}))); }
   ECUUP_ASSIGN(out.status, status(config, common, StatusOptions{}));
   if (out.exit_code == ExitCode::ok && out.status.exit_code != ExitCode::pending)

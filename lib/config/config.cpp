@@ -65,6 +65,14 @@ Result<void> yaml_known_keys(const fs::path& file, const YAML::Node& map, const 
   return success();
 }
 
+const char* rollback_name(Rollback r) { return r == Rollback::vehicle ? "vehicle" : "ecu"; }
+
+std::optional<Rollback> parse_rollback(const std::string& text) {
+  if (text == "ecu") return Rollback::ecu;
+  if (text == "vehicle") return Rollback::vehicle;
+  return std::nullopt;
+}
+
 const EcuConfig* Config::find_ecu(const std::string& name) const {
   for (const auto& ecu : ecus)
     if (ecu.name == name) return &ecu;
@@ -171,7 +179,7 @@ Result<Config> parse_config(const std::string& text, const fs::path& file) {
   }
   if (!root || root.IsNull()) return config_error_at(file, YAML::Mark(), "the config is empty");  // 1:1
   if (!root.IsMap()) return config_error_at(file, root, "the config must be a mapping (vehicle, server, ecus, ...)");
-  ECUUP_TRY(yaml_known_keys(file, root, {"vehicle", "state_dir", "allow_downgrade", "backups", "server", "ecus"}));
+  ECUUP_TRY(yaml_known_keys(file, root, {"vehicle", "state_dir", "allow_downgrade", "rollback", "backups", "server", "ecus"}));
 
   Config config;
   config.file = file;
@@ -181,6 +189,13 @@ Result<Config> parse_config(const std::string& text, const fs::path& file) {
   ECUUP_ASSIGN(std::string state, yaml_string(file, root, "state_dir", &def_state));
   config.state_dir = resolve(config.base_dir, state);
   ECUUP_ASSIGN(config.allow_downgrade, yaml_bool(file, root, "allow_downgrade", false));
+  if (YAML::Node r = root["rollback"]) {
+    std::string def = "ecu";
+    ECUUP_ASSIGN(std::string rollback_text, yaml_string(file, root, "rollback", &def));
+    auto parsed = parse_rollback(rollback_text);
+    if (!parsed) return config_error_at(file, r, fmt::format("rollback must be 'ecu' or 'vehicle', not '{}'", rollback_text));
+    config.rollback = *parsed;
+  }
   if (YAML::Node backups = root["backups"]) {
     ECUUP_TRY(yaml_known_keys(file, backups, {"keep"}));
     ECUUP_ASSIGN(long long keep, yaml_int(file, backups, "keep", 2, 1, 100));

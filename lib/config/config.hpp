@@ -2,6 +2,7 @@
 // ecuup.yaml, written by people (ecuup-config(5)). Every error names file:line:col.
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -40,6 +41,11 @@ struct EcuConfig {
   std::chrono::seconds flash_timeout{600};
 };
 
+// What a failed flash puts back: the failing ECU only, or every ECU flashed in that run too.
+enum class Rollback { ecu, vehicle };
+const char* rollback_name(Rollback r);
+std::optional<Rollback> parse_rollback(const std::string& text);
+
 struct Config {
   std::filesystem::path file;      // the config file itself
   std::filesystem::path base_dir;  // its directory; relative paths resolve against it
@@ -48,6 +54,7 @@ struct Config {
   std::filesystem::path state_dir;  // manifest.yaml, downloads/, backups/
   int backup_keep = 2;
   bool allow_downgrade = false;
+  Rollback rollback = Rollback::ecu;
   std::vector<EcuConfig> ecus;
 
   const EcuConfig* find_ecu(const std::string& name) const;

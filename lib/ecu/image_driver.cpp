@@ -61,9 +61,13 @@ class ImageDriver final : public EcuDriver {
     std::ifstream in(image, std::ios::binary);
     if (!in) return make_error(Errc::io, "cannot open image " + image.string());
     std::uint64_t total = fs::file_size(image);
+    m_touched = false;
+    // A stop asked for before the erase leaves the ECU as it was.
+    if (interrupt_requested()) return make_error(Errc::interrupted, "interrupted before programming started");
     int fd = ::open(m_memory.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return make_error(Errc::ecu, fmt::format("cannot open flash memory {}: {}", m_memory.string(), std::strerror(errno)));
     // "Erase": like real flash, the old content is gone as soon as programming starts.
+    m_touched = true;
     if (::ftruncate(fd, 0) != 0) {
       ::close(fd);
       return make_error(Errc::ecu, "cannot erase flash memory " + m_memory.string());
@@ -109,6 +113,7 @@ class ImageDriver final : public EcuDriver {
     return success();
   }
 
+  bool touched() const override { return m_touched; }
   bool can_read_out() const override { return true; }
 
   Result<void> read_out(const fs::path& dest, Progress& progress) override {
@@ -127,6 +132,7 @@ class ImageDriver final : public EcuDriver {
   std::uint64_t m_offset;
   std::uint64_t m_write_bps;
   FaultFile m_fault;
+  bool m_touched = false;
 };
 
 fs::path resolve(const fs::path& base, const std::string& v) {

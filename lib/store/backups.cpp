@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <vector>
@@ -11,6 +12,7 @@
 
 #include "util/fs.hpp"
 #include "util/hash.hpp"
+#include "util/sw_image.hpp"
 #include "util/time.hpp"
 
 namespace ecuup {
@@ -49,11 +51,34 @@ Result<BackupRecord> BackupStore::add(const std::string& ecu, const fs::path& so
 }
 
 Result<void> BackupStore::verify(const BackupRecord& record) const {
+  // Only files of the store are backups: a hand-edited manifest must not point a restore elsewhere.
+  const fs::path rel(record.path);
+  bool inside = rel.is_relative() && !rel.empty() && *rel.begin() == "backups";
+  for (const auto& part : rel) inside = inside && part != "..";
+  if (!inside)
+    return make_error(Errc::verify, fmt::format("backup path '{}' is not inside the state directory's backups/: refusing it",
+                                                record.path));
   fs::path path = absolute(record);
   if (!fs::exists(path)) return make_error(Errc::verify, fmt::format("backup file {} is missing", path.string()));
   ECUUP_ASSIGN(std::string sha, sha256_file(path));
   if (sha != record.sha256)
     return make_error(Errc::verify, fmt::format("backup file {} is corrupt (sha256 {} != recorded {})", path.string(), sha, record.sha256));
+  // Software that names its version in an ecuup image header must name the recorded one, and be
+  // whole (its payload's length and CRC).
+  Bytes head(k_sw_image_header_size);
+  {
+    std::ifstream in(path, std::ios::binary);
+    in.read(reinterpret_cast<char*>(head.data()), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  }
+  if (head.size() == k_sw_image_header_size &&
+      std::equal(k_sw_image_magic.begin(), k_sw_image_magic.end(), head.begin())) {
+    auto info = verify_sw_image_file(path);
+    if (!info) return make_error(Errc::verify, fmt::format("backup file {} is incomplete: {}", path.string(), info.error().message));
+    if (info->version != record.version)
+      return make_error(Errc::verify, fmt::format("backup file {} holds version {}, the manifest records {}", path.string(),
+                                                  info->version, record.version));
+  }
   return success();
 }
 
