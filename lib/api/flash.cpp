@@ -449,7 +449,7 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
       }
       rep.notes.push_back(fmt::format("rollback: vehicle: {} failed, so {} ECU(s) flashed in this run were put back on their "
                                       "backups, last flashed first", failed, programmed.size()));
-      break;
+      programmed.clear();
     }
     if (stop || interrupt_requested()) break;  // interrupted: the next run resolves what is `in_progress`
   }

@@ -85,11 +85,16 @@ grep -q needs "$WORK/ecuup.out" && fail "case 6: status says bms needs a person"
 
 # --- Case 1: kill -9 right after the erase; the ECU answers from its boot loader.
 restart_sim --fault "bms:silence:block=2:ms=4000"
+began=$(grep -c "programming 2.1.0" "$BENCH/state/manifest.yaml" || true)
 (cd "$BENCH" && exec "$ECUUP" update --progress none >"$WORK/update.out" 2>"$WORK/update.err") &
 pid=$!
-for _ in $(seq 200); do grep -q "programming 2.1.0" "$BENCH/state/manifest.yaml" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 300); do
+  (($(grep -c "programming 2.1.0" "$BENCH/state/manifest.yaml" || true) > began)) && break
+  sleep 0.05
+done
 sleep 1
-kill -9 "$pid"; wait "$pid" 2>/dev/null
+kill -9 "$pid"
+wait "$pid" 2>/dev/null || true
 restart_sim
 is bms invalid
 ecuup_run 10 status
