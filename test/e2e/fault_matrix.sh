@@ -32,10 +32,8 @@ write_bench() {
   # Short windows keep a cell quick; the restore still gets seconds to get through.
   sed -i 's|^      image: {format: raw|      timeouts: {reset_timeout_ms: 3000, recovery_window_ms: 5000}\n      image: {format: raw|' \
     "$BENCH/ecuup.yaml"
-  if ! (cd "$BENCH" && "$ECUUP" status --no-sync >/dev/null 2>&1 || [[ $? -ne 2 ]]); then
-    # This build's uds driver does not know recovery_window_ms yet.
-    sed -i 's|, recovery_window_ms: 5000||' "$BENCH/ecuup.yaml"
-  fi
+  # A build whose uds driver does not know recovery_window_ms yet gets reset_timeout_ms only.
+  grep -q recovery_window_ms "$ECUUP" || sed -i 's|, recovery_window_ms: 5000||' "$BENCH/ecuup.yaml"
 }
 restart_sim() {
   sim_run_stop TERM
@@ -55,7 +53,7 @@ ecuup_run 0 fetch
 ecuup_run 0 backup --read
 
 # The faults this simulator knows (newer kinds are added to the matrix when present).
-kinds=$("$SIM" run --help 2>&1 || true)
+kinds=$("$SIM" run --help 2>&1 | sed -n '/^FAULTS/,$p' | awk '{print $1}' | cut -d: -f1 || true)
 faults=(
   "nrc:0x10:0x22" "nrc:0x27:0x35" "nrc:0x31:0x22" "nrc:0x34:0x70" "nrc:0x36:0x72:block=2"
   "nrc:0x36:0x72:block=6" "nrc:0x37:0x72" "nrc:0x11:0x22"
@@ -64,9 +62,9 @@ faults=(
   "power_loss:block=1" "power_loss:block=4" "power_loss:block=12"
   "slow_erase:ms=1500" "wrong_checksum"
 )
-grep -q security_delay <<<"$kinds" && faults+=("security_delay:ms=800")
-grep -q slow_boot <<<"$kinds" && faults+=("slow_boot:ms=800")
-grep -q late <<<"$kinds" && faults+=("late:0x31:ms=300" "late:0x36:block=3:ms=300")
+grep -qx security_delay <<<"$kinds" && faults+=("security_delay:ms=800")
+grep -qx slow_boot <<<"$kinds" && faults+=("slow_boot:ms=800")
+grep -qx late <<<"$kinds" && faults+=("late:0x31:ms=300" "late:0x36:block=3:ms=300")
 
 cells=0
 for ecu in gw bms; do
@@ -76,6 +74,8 @@ for ecu in gw bms; do
       ecuup_run_any flash --ecu "$ecu"
       rc=$ECUUP_RC
       now=$(sim_version "$STATE" "$ecu")
+      grep -q "programming ${NEW[$ecu]}" "$WORK/ecuup.err" "$BENCH/state/manifest.yaml" ||
+        fail "$ecu $fault:$repeat: flash never began programming (exit $rc)"
       cells=$((cells + 1))
       cell="$ecu $fault:$repeat -> exit $rc, runs $now"
       case $rc in
