@@ -290,7 +290,7 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
       break;
     }
     // Nothing on the ECU changed: it still runs `from`. Never restore an untouched ECU.
-    const bool interrupted = cause.code == Errc::interrupted;
+    const bool interrupted = cause.code == Errc::interrupted || interrupt_requested();
     if (interrupted || attempt >= k_untouched_attempts) {
       st.flash.state = FlashState::none;
       st.installed = InstalledState{from, now_iso8601(), current ? current->extra : std::map<std::string, std::string>{}};
@@ -306,7 +306,8 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
   }
 
   Error cause = std::move(*failure);
-  const bool interrupted = cause.code == Errc::interrupted;
+  // A signal may surface as any error of the step it cut short (a wait for an answer, say).
+  const bool interrupted = cause.code == Errc::interrupted || interrupt_requested();
   s.event(ecu.name, "flash", interrupted ? "interrupted while programming: putting the ECU back" : "failed: " + cause.message);
   ECUUP_TRY(s.save());
   // Before claiming an outcome, ask the ECU: a flash cut during its final reset may have landed.
@@ -402,7 +403,7 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
     std::atomic<bool> stop{false};
     auto run_lane = [&](const FlashLane& lane, Progress& progress) {
       for (const EcuConfig* ecu : lane.ecus) {
-        if (stop) return;
+        if (stop || interrupt_requested()) return;  // a signal: no new ECU is begun
         auto r = flash_one(s, common, options, *ecu, earlier_failed, progress);
         auto lock = s.guard();
         if (!r) {
