@@ -86,6 +86,10 @@ _ecuup() {
             COMPREPLY=($(compgen -W "1 2 4 8" -- "$cur"))
             return 0
             ;;
+        --rollback)
+            COMPREPLY=($(compgen -W "ecu vehicle" -- "$cur"))
+            return 0
+            ;;
         --import)
             # ECU=FILE: the ECU names first, then files after the '='.
             if [[ $cur == *=* ]]; then
@@ -104,7 +108,7 @@ _ecuup() {
     local opts
     case $sub in
         inventory | report | fetch | restore) opts="$common -n --dry-run" ;;
-        flash | update) opts="$common -n --dry-run --no-backup --jobs" ;;
+        flash | update) opts="$common -n --dry-run --no-backup --jobs --rollback" ;;
         backup) opts="$common -n --dry-run --import --version --read --list" ;;
         status) opts="$common --sync --no-sync" ;;
     esac
