@@ -1,16 +1,14 @@
-#include <array>
-#include <fstream>
 #include <optional>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "ecu/image_check.hpp"
 #include "store/archive.hpp"
 #include "store/download_hash.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
-#include "util/sw_image.hpp"
 #include "util/time.hpp"
 
 namespace ecuup::api {
@@ -68,16 +66,6 @@ Result<Fetched> fetch_artifact(Session& s, Repository& repo, const std::string& 
     return make_error(Errc::verify, fmt::format("{}: stored copy is corrupt (removed); run fetch again", a.name));
   }
   return Fetched{final_path, sha, fs::file_size(final_path)};
-}
-
-// The ecuup image header at the start of `path`, if it has one.
-std::optional<SwImageInfo> read_header(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::array<char, k_sw_image_header_size> head{};
-  if (!in.read(head.data(), head.size())) return std::nullopt;
-  auto info = parse_sw_image_header(ByteView(reinterpret_cast<const std::uint8_t*>(head.data()), head.size()));
-  if (!info) return std::nullopt;
-  return *info;
 }
 
 struct ImageChoice {
@@ -160,12 +148,24 @@ Result<StepReport> fetch(const Config& config, const Common& common) {
     std::string image_sha;
     if (image) {
       image_version = image->version;
-      // Only the header: reading the whole image again for its CRC is the ECU's check, not fetch's.
-      if (image_version.empty())
-        if (auto head = read_header(image->path)) image_version = head->version;
       if (!image_version.empty() && image_version != task.target_version)
         image = make_error(Errc::verify, fmt::format("fetch {}: the artifact holds version {}, the task says {}",
                                                      ecu->name, image_version, task.target_version));
+    }
+    if (image) {
+      // The whole image, parsed as the ECU's driver will read it: a file that cannot be flashed is
+      // refused here, before any ECU is touched. The payload CRC stays the ECU's own check.
+      const DriverContext context{config.base_dir, common.trace_file, common.verbosity};
+      auto checked = check_ecu_image(*ecu, context, image->path);
+      if (!checked) {
+        image = std::move(checked).error().context(
+            fmt::format("fetch {}: artifact {}", ecu->name, task.artifacts.front().name));
+      } else if (!checked->version.empty() && checked->version != task.target_version) {
+        image = make_error(Errc::verify, fmt::format("fetch {}: the artifact holds version {}, the task says {}",
+                                                     ecu->name, checked->version, task.target_version));
+      } else if (image_version.empty()) {
+        image_version = checked->version;
+      }
     }
     if (image && image->path == fetched.front().file) {
       image_sha = fetched.front().sha256;  // the artifact itself: already hashed and verified

@@ -6,15 +6,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "util/fs.hpp"
+#include "util/sw_image.hpp"
 
 namespace ecuup {
 
@@ -28,6 +33,29 @@ constexpr int k_max_link_expansions = 40;
 constexpr mode_t k_dir_mode = 0755;
 constexpr mode_t k_owner_read_write = 0600;
 constexpr mode_t k_permission_bits = 0777;
+// RFC 1952: a gzip member ends in CRC-32 and ISIZE (the data's length modulo 2^32), little-endian.
+constexpr std::size_t k_gzip_trailer_bytes = 8;
+constexpr std::uint64_t k_gzip_isize_modulus = std::uint64_t{1} << 32;
+
+// How a file starts: a container (zip local file header or empty-archive record, POSIX ustar magic
+// at byte 257) is an archive whatever libarchive makes of it; a compressed stream (RFC 1952 gzip
+// with deflate, bzip2 "BZh" + level, xz, zstd frame) may hold a tar or a raw image.
+enum class Sniffed { other, container, compressed };
+struct Signature {
+  Sniffed kind;
+  std::size_t offset;
+  std::string_view bytes;
+};
+constexpr std::string_view k_ustar_magic{"ustar", 5};
+constexpr std::size_t k_ustar_magic_offset = 257;
+constexpr Signature k_signatures[] = {
+    {.kind = Sniffed::container, .offset = 0, .bytes = std::string_view("PK\x03\x04", 4)},
+    {.kind = Sniffed::container, .offset = 0, .bytes = std::string_view("PK\x05\x06", 4)},
+    {.kind = Sniffed::container, .offset = k_ustar_magic_offset, .bytes = k_ustar_magic},
+    {.kind = Sniffed::compressed, .offset = 0, .bytes = std::string_view("\x1f\x8b\x08", 3)},
+    {.kind = Sniffed::compressed, .offset = 0, .bytes = std::string_view("\xfd" "7zXZ\x00", 6)},
+    {.kind = Sniffed::compressed, .offset = 0, .bytes = std::string_view("\x28\xb5\x2f\xfd", 4)},
+};
 
 struct ReaderDeleter {
   void operator()(archive* a) const { archive_read_free(a); }
@@ -45,7 +73,9 @@ Reader open_reader(const fs::path& path, std::string* why = nullptr) {
   archive_read_support_filter_xz(a.get());
   archive_read_support_filter_zstd(a.get());
   archive_read_support_format_tar(a.get());
-  archive_read_support_format_zip(a.get());
+  // Zip through its central directory only: the streaming reader takes the first central
+  // directory record for the archive's end, so a zip cut anywhere in it would read as whole.
+  archive_read_support_format_zip_seekable(a.get());
   if (archive_read_open_filename(a.get(), path.c_str(), k_read_block_bytes) != ARCHIVE_OK) {
     if (why) *why = archive_error_string(a.get()) ? archive_error_string(a.get()) : "cannot open";
     a.reset();
@@ -56,6 +86,25 @@ Reader open_reader(const fs::path& path, std::string* why = nullptr) {
 std::string archive_message(archive* a) {
   const char* s = archive_error_string(a);
   return s ? s : "unknown libarchive error";
+}
+
+std::uint32_t get_le32(const std::uint8_t* p) {
+  return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
+}
+
+Sniffed sniff(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::array<char, k_ustar_magic_offset + k_ustar_magic.size()> head{};
+  in.read(head.data(), head.size());
+  const std::string_view got(head.data(), static_cast<std::size_t>(in.gcount()));
+  // bzip2: "BZh" and a block size digit 1-9.
+  if (got.size() >= 4 && got.substr(0, 3) == "BZh" && got[3] >= '1' && got[3] <= '9') return Sniffed::compressed;
+  for (const auto& sig : k_signatures) {
+    if (got.size() >= sig.offset + sig.bytes.size() && got.substr(sig.offset, sig.bytes.size()) == sig.bytes) {
+      return sig.kind;
+    }
+  }
+  return Sniffed::other;
 }
 
 Error refuse(const std::string& entry, const std::string& why) {
@@ -200,7 +249,9 @@ Result<void> write_regular(archive* a, const fs::path& root, const fs::path& rel
   for (;;) {
     int rc = archive_read_data_block(a, &buf, &size, &offset);
     if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) {
+    // A warning here is the entry's own integrity check failing (zip: "ZIP bad CRC", "compressed
+    // data is wrong size"), returned with the entry's last block: the entry is corrupt.
+    if (rc != ARCHIVE_OK) {
       result = make_error(Errc::verify, "entry '" + entry + "': " + archive_message(a));
       break;
     }
@@ -322,19 +373,102 @@ Result<void> check_links(const fs::path& root, const Extraction& x) {
   return success();
 }
 
+// libarchive reads what it can open; a file we can open ourselves that it cannot read is corrupt.
+Result<Reader> open_checked(const fs::path& archive_path) {
+  std::string why;
+  Reader a = open_reader(archive_path, &why);
+  if (!a) {
+    return make_error(Errc::verify, "archive " + archive_path.string() + " is corrupt or truncated" +
+                                        (why.empty() || why == "cannot open" ? "" : ": " + why));
+  }
+  return a;
+}
+
+// A compressed archive's stream is checked to its very end before anything is extracted: the tar
+// reader stops at the end-of-archive blocks and never reaches the compressor's own check. libarchive
+// (3.6) does not verify the gzip trailer itself, so its CRC-32 and ISIZE are compared here; bzip2,
+// xz and zstd check their streams in their libraries as the data is drained.
+Result<void> check_compressed_stream(const fs::path& archive_path) {
+  Reader a(archive_read_new());
+  if (!a) return make_error(Errc::io, "out of memory");
+  archive_read_support_filter_gzip(a.get());
+  archive_read_support_filter_bzip2(a.get());
+  archive_read_support_filter_xz(a.get());
+  archive_read_support_filter_zstd(a.get());
+  archive_read_support_format_raw(a.get());
+  const std::string what = "archive " + archive_path.string();
+  if (archive_read_open_filename(a.get(), archive_path.c_str(), k_read_block_bytes) != ARCHIVE_OK) {
+    return make_error(Errc::verify, what + ": compressed stream is corrupt or truncated");
+  }
+  archive_entry* e = nullptr;
+  int rc = archive_read_next_header(a.get(), &e);
+  if (rc != ARCHIVE_OK) return make_error(Errc::verify, what + ": " + archive_message(a.get()));
+  // Filters are numbered from the format's side; the last is the file itself ("none").
+  const int filters = archive_filter_count(a.get());
+  if (filters < 2) return success();  // not compressed: the format reader checks the rest
+  const bool gzip = filters == 2 && archive_filter_code(a.get(), 0) == ARCHIVE_FILTER_GZIP;
+  std::uint32_t crc = 0;
+  std::uint64_t size = 0;
+  const void* buf = nullptr;
+  std::size_t n = 0;
+  la_int64_t offset = 0;
+  while ((rc = archive_read_data_block(a.get(), &buf, &n, &offset)) == ARCHIVE_OK) {
+    if (gzip) crc = crc32(ByteView(static_cast<const std::uint8_t*>(buf), n), crc);
+    size += n;
+  }
+  if (rc != ARCHIVE_EOF) {
+    const char* msg = archive_error_string(a.get());
+    return make_error(Errc::verify, what + ": compressed stream " + (msg ? msg : "is truncated"));
+  }
+  if (!gzip) return success();
+  // One gzip member, as tar -z writes it: its trailer is the file's last 8 bytes. A second member
+  // or anything appended makes them differ, and is refused with the rest.
+  std::ifstream in(archive_path, std::ios::binary | std::ios::ate);
+  const auto file_size = static_cast<std::uint64_t>(in.tellg());
+  std::array<std::uint8_t, k_gzip_trailer_bytes> trailer{};
+  if (!in || file_size < trailer.size()) return make_error(Errc::verify, what + ": gzip trailer missing");
+  in.seekg(static_cast<std::streamoff>(file_size - trailer.size()));
+  in.read(reinterpret_cast<char*>(trailer.data()), trailer.size());
+  if (!in) return errno_io("cannot read", archive_path);
+  const std::uint32_t want_crc = get_le32(trailer.data());
+  const std::uint32_t want_size = get_le32(trailer.data() + 4);
+  if (want_crc != crc) {
+    return make_error(Errc::verify, what + fmt::format(": gzip trailer says CRC-32 0x{:08x}, the data has 0x{:08x}",
+                                                       want_crc, crc));
+  }
+  if (want_size != size % k_gzip_isize_modulus) {
+    return make_error(Errc::verify, what + fmt::format(": gzip trailer says {} bytes (ISIZE), the data has {}",
+                                                       want_size, size));
+  }
+  return success();
+}
+
 Result<void> extract_all(const fs::path& archive_path, const fs::path& root, Extraction& x,
                          const ExtractLimits& limits) {
   Budget budget{limits.max_total_bytes, limits.max_entries, limits.max_total_bytes};
-  std::string why;
-  Reader a = open_reader(archive_path, &why);
-  if (!a) return make_error(Errc::io, "cannot read archive " + archive_path.string() + ": " + why);
+  {
+    std::ifstream probe(archive_path, std::ios::binary);
+    if (!probe) return errno_io("cannot read archive", archive_path);
+  }
+  ECUUP_TRY(check_compressed_stream(archive_path));
+  ECUUP_ASSIGN(Reader a, open_checked(archive_path));
   archive_entry* e = nullptr;
   for (;;) {
     int rc = archive_read_next_header(a.get(), &e);
     if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN)
+    // Warnings (a header checksum or field libarchive had to guess) and RETRY (a damaged tar
+    // header skipped) all mean the archive is not what was written: refuse rather than extract.
+    if (rc != ARCHIVE_OK)
       return make_error(Errc::verify, "archive " + archive_path.string() + ": " + archive_message(a.get()));
     ECUUP_TRY(extract_entry(a.get(), e, root, x, budget));
+  }
+  // A tar cut at an entry boundary reads like one without its end: libarchive stops on the missing
+  // header with nothing consumed. POSIX ends an archive with two zero blocks; their absence is a
+  // truncation (GNU tar also accepts a lone zero block, and so does this).
+  if ((archive_format(a.get()) & ARCHIVE_FORMAT_BASE_MASK) == ARCHIVE_FORMAT_TAR &&
+      archive_filter_bytes(a.get(), 0) <= archive_read_header_position(a.get())) {
+    return make_error(Errc::verify, "archive " + archive_path.string() +
+                                        ": ends without the tar end-of-archive blocks (truncated)");
   }
   return check_links(root, x);
 }
@@ -378,11 +512,19 @@ Result<void> install_tree(const fs::path& tmp, const fs::path& dest) {
 }  // namespace
 
 bool looks_like_archive(const fs::path& path) {
-  Reader a = open_reader(path);
-  if (!a) return false;
-  archive_entry* e = nullptr;
-  int rc = archive_read_next_header(a.get(), &e);
-  return rc == ARCHIVE_OK || rc == ARCHIVE_WARN;
+  const Sniffed kind = sniff(path);
+  if (kind == Sniffed::container) return true;
+  {
+    Reader a = open_reader(path);
+    archive_entry* e = nullptr;
+    if (a) {
+      int rc = archive_read_next_header(a.get(), &e);
+      if (rc == ARCHIVE_OK || rc == ARCHIVE_WARN) return true;
+    }
+  }
+  // A compressed file whose stream is broken (cut short, a bad trailer) is no image either way:
+  // count it as an archive, which extract_archive then refuses.
+  return kind == Sniffed::compressed && !check_compressed_stream(path);
 }
 
 Result<std::vector<fs::path>> extract_archive(const fs::path& archive_path, const fs::path& dest_dir,

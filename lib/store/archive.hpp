@@ -16,7 +16,9 @@ struct ExtractLimits {
   std::size_t max_entries = 10000;
 };
 
-// True when the content (not the name) is a tar (plain or gzip-compressed) or zip archive.
+// True when the content (not the name) is a tar (plain or compressed) or zip archive, including a
+// corrupt one: a zip or ustar signature, or a compressed stream that is cut short or fails its
+// check. A sound gzip/xz/... stream of anything but a tar (a compressed raw image) is no archive.
 bool looks_like_archive(const std::filesystem::path& path);
 
 // Extracts `archive` into a temp dir beside `dest_dir`, then renames it to `dest_dir` (replacing
@@ -24,7 +26,10 @@ bool looks_like_archive(const std::filesystem::path& path);
 // `..` components, links whose target leaves the tree, writing through a link, and device, fifo
 // or socket entries. Returns the regular files extracted, relative to `dest_dir`.
 // An archive beyond `limits`, or an entry holding more data than its header declares, is
-// Errc::verify as well. A corrupt archive is Errc::verify too; Errc::io for local file system failures.
+// Errc::verify as well. So is any archive that fails its own integrity checks, before anything is
+// extracted or while it is: a zip entry's CRC-32 or sizes, a gzip trailer's CRC-32 or ISIZE (one
+// member, as tar -z writes), a bzip2/xz/zstd stream check, a tar header checksum or missing
+// end-of-archive blocks, any truncation, any libarchive warning. Errc::io for local file system failures.
 Result<std::vector<std::filesystem::path>> extract_archive(const std::filesystem::path& archive,
                                                            const std::filesystem::path& dest_dir,
                                                            const ExtractLimits& limits = {});

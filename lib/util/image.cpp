@@ -1,12 +1,17 @@
 #include "util/image.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
+#include <map>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "util/fs.hpp"
+#include "util/sw_image.hpp"
 
 namespace ecuup {
 
@@ -20,8 +25,22 @@ constexpr std::uint8_t k_ihex_ext_segment = 0x02;
 constexpr std::uint8_t k_ihex_start_segment = 0x03;
 constexpr std::uint8_t k_ihex_ext_linear = 0x04;
 constexpr std::uint8_t k_ihex_start_linear = 0x05;
+// Intel HEX record: ':' RECLEN LOAD-OFFSET(2) RECTYP data CHKSUM; bytes 0..3 come before the data.
+constexpr std::size_t k_ihex_head_bytes = 4;
+constexpr std::size_t k_ihex_type_index = 3;
+// Type 02 addresses bytes modulo a 64 KiB segment; 04 shifts its value into the upper 16 bits.
+constexpr std::uint32_t k_ihex_segment_span = 0x10000;
+constexpr unsigned k_ihex_segment_shift = 4;
+constexpr unsigned k_ihex_linear_shift = 16;
+constexpr std::size_t k_ihex_address_record_bytes = 2;
+constexpr std::size_t k_ihex_start_record_bytes = 4;
 constexpr std::size_t k_ihex_bytes_per_record = 32;
 constexpr std::size_t k_srec_bytes_per_record = 32;
+constexpr std::uint64_t k_address_space = std::uint64_t{1} << 32;
+// The longest record has 521 characters (HEX: ':' and 1 + 2 + 1 + 255 + 1 bytes as hex digits). A
+// line longer than this limit, blanks included, is no record and is never buffered whole: a binary
+// file read as text costs no memory.
+constexpr std::size_t k_max_line_chars = 1024;
 
 int hex_nibble(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -30,75 +49,137 @@ int hex_nibble(char c) {
   return -1;
 }
 
-Error parse_error(const std::string& name, std::size_t line, const std::string& message) {
-  return make_error(Errc::config, fmt::format("{}:{}: {}", name, line, message));
-}
+// Builds "name:line:col: message" errors (Errc::config) and records the defect for the caller.
+class Diagnoser {
+ public:
+  Diagnoser(const std::string& name, ImageDiagnostic* out) : m_name(name), m_out(out) {}
 
-// Decodes the hex digits of one record (after ':' or "Sn") into bytes.
-Result<Bytes> record_bytes(std::string_view digits, std::size_t prefix_size, const std::string& name,
-                           std::size_t line) {
-  if (digits.size() % 2 != 0) return parse_error(name, line, "odd number of hex digits in record");
-  Bytes out;
-  out.reserve(digits.size() / 2);
-  for (std::size_t i = 0; i < digits.size(); i += 2) {
-    int hi = hex_nibble(digits[i]);
-    int lo = hex_nibble(digits[i + 1]);
-    if (hi < 0 || lo < 0) {
-      return parse_error(name, line,
-                         fmt::format("expected a hex digit at column {}", prefix_size + i + (hi < 0 ? 0 : 1) + 1));
+  Error fail(ImageDefect defect, std::size_t line, std::size_t column, const std::string& message) const {
+    if (m_out) *m_out = ImageDiagnostic{defect, line, column};
+    if (line == 0) return make_error(Errc::config, fmt::format("{}: {}", m_name, message));
+    if (column == 0) return make_error(Errc::config, fmt::format("{}:{}: {}", m_name, line, message));
+    return make_error(Errc::config, fmt::format("{}:{}:{}: {}", m_name, line, column, message));
+  }
+
+ private:
+  const std::string& m_name;
+  ImageDiagnostic* m_out;
+};
+
+// One record's line after its marker (':' or "Sn"): the digits and the column of the first one.
+struct RecordText {
+  std::string_view digits;
+  std::size_t line = 0;
+  std::size_t first_column = 0;
+  // Column of the first digit of record byte `index`.
+  std::size_t column_of(std::size_t index) const { return first_column + 2 * index; }
+};
+
+// Decodes a record's digits into bytes. Every character must be a hex digit, the checksum's too.
+Result<Bytes> record_bytes(const RecordText& rec, const Diagnoser& d) {
+  for (std::size_t i = 0; i < rec.digits.size(); ++i) {
+    if (hex_nibble(rec.digits[i]) < 0) {
+      return d.fail(ImageDefect::hex_digit, rec.line, rec.first_column + i, "expected a hex digit");
     }
-    out.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
+  }
+  if (rec.digits.size() % 2 != 0) {
+    return d.fail(ImageDefect::byte_count, rec.line, rec.first_column + rec.digits.size() - 1,
+                  "odd number of hex digits: the record ends in half a byte");
+  }
+  Bytes out(rec.digits.size() / 2);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    out[i] = static_cast<std::uint8_t>(hex_nibble(rec.digits[2 * i]) << 4 | hex_nibble(rec.digits[2 * i + 1]));
   }
   return out;
 }
 
-// Collects data records and merges contiguous ones; records may come in any order.
+// Sum of all bytes but the last (the checksum), modulo 256.
+std::uint8_t byte_sum(const Bytes& rec) {
+  std::uint8_t sum = 0;
+  for (std::size_t i = 0; i + 1 < rec.size(); ++i) sum = static_cast<std::uint8_t>(sum + rec[i]);
+  return sum;
+}
+
+// Places data records in the address space and refuses any byte placed twice; records may come
+// in any order. Contiguous records merge into segments.
 class SegmentBuilder {
  public:
-  void add(std::uint64_t address, const std::uint8_t* data, std::size_t size) {
-    if (size == 0) return;
-    if (!m_chunks.empty()) {
-      auto& last = m_chunks.back();
-      if (last.address + last.data.size() == address) {
-        last.data.insert(last.data.end(), data, data + size);
-        return;
+  struct Chunk {
+    Bytes data;
+    std::size_t first_line = 0;
+    std::size_t last_line = 0;
+  };
+  // An earlier chunk that the new data overlaps, if any: [start, end) and the lines it came from.
+  struct Clash {
+    std::uint64_t start = 0;
+    std::uint64_t end = 0;
+    std::size_t first_line = 0;
+    std::size_t last_line = 0;
+  };
+
+  std::optional<Clash> add(std::uint64_t address, const std::uint8_t* data, std::size_t size, std::size_t line) {
+    if (size == 0) return std::nullopt;
+    auto next = m_chunks.upper_bound(address);
+    if (next != m_chunks.end() && next->first < address + size) return clash(*next);
+    if (next != m_chunks.begin()) {
+      auto prev = std::prev(next);
+      const std::uint64_t prev_end = prev->first + prev->second.data.size();
+      if (prev_end > address) return clash(*prev);
+      if (prev_end == address) {
+        prev->second.data.insert(prev->second.data.end(), data, data + size);
+        prev->second.last_line = line;
+        return std::nullopt;
       }
     }
-    m_chunks.push_back({address, Bytes(data, data + size)});
+    m_chunks.emplace_hint(next, address, Chunk{Bytes(data, data + size), line, line});
+    return std::nullopt;
   }
 
-  Result<FlashImage> finish(const std::string& name) {
-    std::stable_sort(m_chunks.begin(), m_chunks.end(),
-                     [](const Chunk& a, const Chunk& b) { return a.address < b.address; });
+  bool empty() const { return m_chunks.empty(); }
+
+  // Segments in address order; every address is below 4 GiB (add's callers check the range).
+  FlashImage finish() {
     FlashImage image;
     std::uint64_t end = 0;
-    for (auto& chunk : m_chunks) {
-      if (chunk.address + chunk.data.size() > (std::uint64_t{1} << 32)) {
-        return make_error(Errc::config, fmt::format("{}: data at 0x{:x} runs past the 32-bit address space",
-                                                    name, chunk.address));
-      }
-      if (!image.segments.empty() && chunk.address < end) {
-        return make_error(Errc::config, fmt::format("{}: overlapping data at 0x{:08x}", name, chunk.address));
-      }
-      if (!image.segments.empty() && chunk.address == end) {
+    for (auto& [address, chunk] : m_chunks) {
+      if (!image.segments.empty() && address == end) {
         auto& seg = image.segments.back().data;
         seg.insert(seg.end(), chunk.data.begin(), chunk.data.end());
       } else {
-        image.segments.push_back({static_cast<std::uint32_t>(chunk.address), std::move(chunk.data)});
+        image.segments.push_back({static_cast<std::uint32_t>(address), std::move(chunk.data)});
       }
-      end = image.segments.back().address + image.segments.back().data.size();
+      end = image.segments.back().address + std::uint64_t{image.segments.back().data.size()};
     }
-    if (image.segments.empty()) return make_error(Errc::config, name + ": image holds no data records");
+    m_chunks.clear();
     return image;
   }
 
  private:
-  struct Chunk {
-    std::uint64_t address;
-    Bytes data;
-  };
-  std::vector<Chunk> m_chunks;
+  static Clash clash(const std::pair<const std::uint64_t, Chunk>& c) {
+    return Clash{c.first, c.first + c.second.data.size(), c.second.first_line, c.second.last_line};
+  }
+  std::map<std::uint64_t, Chunk> m_chunks;
 };
+
+std::string lines_text(std::size_t first, std::size_t last) {
+  return first == last ? fmt::format("line {}", first) : fmt::format("lines {}-{}", first, last);
+}
+
+// Places a data record's bytes, naming the record on a clash or when they leave the address space.
+Result<void> place(SegmentBuilder& builder, std::uint64_t address, const std::uint8_t* data, std::size_t size,
+                   const RecordText& rec, std::size_t address_column, const Diagnoser& d) {
+  if (address + size > k_address_space) {
+    return d.fail(ImageDefect::address_range, rec.line, address_column,
+                  fmt::format("{} data bytes at 0x{:X} run past 4 GiB (the 32-bit address space)", size, address));
+  }
+  if (auto clash = builder.add(address, data, size, rec.line)) {
+    return d.fail(ImageDefect::overlap, rec.line, address_column,
+                  fmt::format("data at 0x{:08X}-0x{:08X} overlaps data from {} (0x{:08X}-0x{:08X})", address,
+                              address + size - 1, lines_text(clash->first_line, clash->last_line), clash->start,
+                              clash->end - 1));
+  }
+  return success();
+}
 
 // Lines of a text held in memory.
 class TextLines {
@@ -118,15 +199,21 @@ class TextLines {
   std::size_t m_pos = 0;
 };
 
-// Lines read from a file one at a time, so a large HEX file is never held as text.
+// Lines read from a file one at a time, so a large HEX file is never held as text. A line longer
+// than k_max_line_chars is cut one character beyond it (the parser refuses it).
 class FileLines {
  public:
   explicit FileLines(std::FILE* file) : m_file(file) {}
   bool next(std::string_view& line) {
     m_line.clear();
     int c = 0;
-    while ((c = std::getc(m_file)) != EOF && c != '\n') m_line.push_back(static_cast<char>(c));
-    if (c == EOF && m_line.empty()) return false;
+    bool any = false;
+    while ((c = std::getc(m_file)) != EOF) {
+      any = true;
+      if (c == '\n') break;
+      if (m_line.size() <= k_max_line_chars) m_line.push_back(static_cast<char>(c));
+    }
+    if (!any) return false;
     line = m_line;
     return true;
   }
@@ -136,19 +223,28 @@ class FileLines {
   std::string m_line;
 };
 
-// Feeds trimmed, non-blank lines with 1-based numbers to `f`; tolerates CRLF.
+bool blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+// Feeds trimmed, non-blank lines to `f` with their 1-based number and the column of their first
+// character; tolerates CRLF and surrounding blanks.
 template <class Lines, class F>
-Result<void> for_each_line(Lines& lines, F&& f) {
+Result<void> for_each_line(Lines& lines, const Diagnoser& d, F&& f) {
   std::size_t line_no = 0;
   std::string_view line;
   while (lines.next(line)) {
     ++line_no;
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
-    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.size() > k_max_line_chars) {
+      return d.fail(ImageDefect::syntax, line_no, k_max_line_chars + 1,
+                    fmt::format("line is longer than {} characters: not a record", k_max_line_chars));
+    }
+    std::size_t first_column = 1;
+    while (!line.empty() && blank(line.back())) line.remove_suffix(1);
+    while (!line.empty() && blank(line.front())) {
+      line.remove_prefix(1);
+      ++first_column;
+    }
     if (line.empty()) continue;
-    bool stop = false;
-    ECUUP_TRY(f(line, line_no, stop));
-    if (stop) break;
+    ECUUP_TRY(f(line, line_no, first_column));
   }
   return success();
 }
@@ -188,88 +284,131 @@ std::uint64_t FlashImage::total_size() const {
 namespace {
 
 template <class Lines>
-Result<FlashImage> parse_ihex_lines(Lines& lines, const std::string& name) {
+Result<FlashImage> parse_ihex_lines(Lines& lines, const Diagnoser& d) {
+  enum class Base { none, segment, linear };
   SegmentBuilder builder;
+  Base base_kind = Base::none;
   std::uint64_t base = 0;
-  bool seen_eof = false;
+  std::size_t eof_line = 0;
   std::size_t last_line = 0;
-  auto parsed = for_each_line(lines, [&](std::string_view line, std::size_t line_no, bool& stop) -> Result<void> {
+  auto parsed = for_each_line(lines, d, [&](std::string_view line, std::size_t line_no,
+                                            std::size_t column) -> Result<void> {
     last_line = line_no;
-    if (line.front() != ':') return parse_error(name, line_no, "expected ':' at the start of an Intel HEX record");
-    ECUUP_ASSIGN(Bytes rec, record_bytes(line.substr(1), 1, name, line_no));
-    if (rec.size() < 5) return parse_error(name, line_no, "record too short (expected at least 5 bytes)");
-    std::size_t len = rec[0];
-    if (rec.size() != len + 5) {
-      return parse_error(name, line_no,
-                         fmt::format("record length says {} data bytes but the line holds {}", len, rec.size() - 5));
+    if (eof_line) {
+      return d.fail(ImageDefect::after_end, line_no, column,
+                    fmt::format("a record after the end-of-file record on line {}", eof_line));
     }
-    std::uint8_t sum = 0;
-    for (std::size_t i = 0; i + 1 < rec.size(); ++i) sum = static_cast<std::uint8_t>(sum + rec[i]);
-    std::uint8_t expected = static_cast<std::uint8_t>(0x100 - sum);
+    if (line.front() != ':') {
+      return d.fail(ImageDefect::syntax, line_no, column, "expected ':' at the start of an Intel HEX record");
+    }
+    const RecordText text{line.substr(1), line_no, column + 1};
+    ECUUP_ASSIGN(Bytes rec, record_bytes(text, d));
+    if (rec.size() < k_ihex_head_bytes + 1) {
+      return d.fail(ImageDefect::byte_count, line_no, text.first_column,
+                    fmt::format("record holds {} bytes, at least 5 expected (length, offset, type, checksum)",
+                                rec.size()));
+    }
+    const std::size_t len = rec[0];
+    if (rec.size() != len + k_ihex_head_bytes + 1) {
+      return d.fail(ImageDefect::byte_count, line_no, text.first_column,
+                    fmt::format("record length says {} data bytes but the line holds {}", len,
+                                rec.size() - k_ihex_head_bytes - 1));
+    }
+    const std::uint8_t expected = static_cast<std::uint8_t>(0x100 - byte_sum(rec));
     if (rec.back() != expected) {
-      return parse_error(name, line_no,
-                         fmt::format("bad checksum 0x{:02x} (expected 0x{:02x})", rec.back(), expected));
+      return d.fail(ImageDefect::checksum, line_no, text.column_of(rec.size() - 1),
+                    fmt::format("bad checksum 0x{:02X} (expected 0x{:02X})", rec.back(), expected));
     }
-    std::uint32_t offset = static_cast<std::uint32_t>(rec[1] << 8 | rec[2]);
-    std::uint8_t type = rec[3];
-    const std::uint8_t* data = rec.data() + 4;
+    const std::uint32_t offset = static_cast<std::uint32_t>(rec[1] << 8 | rec[2]);
+    const std::uint8_t type = rec[k_ihex_type_index];
+    const std::uint8_t* data = rec.data() + k_ihex_head_bytes;
+    // Every record but data has a fixed length and a load offset of 0000.
+    auto fixed = [&](std::size_t want_len, const char* what) -> Result<void> {
+      if (len != want_len) {
+        return d.fail(ImageDefect::record_field, line_no, text.column_of(0),
+                      fmt::format("{} record holds {} data bytes, {} expected", what, len, want_len));
+      }
+      if (offset != 0) {
+        return d.fail(ImageDefect::record_field, line_no, text.column_of(1),
+                      fmt::format("{} record has load offset {:04X}, 0000 expected", what, offset));
+      }
+      return success();
+    };
     switch (type) {
-      case k_ihex_data:
-        builder.add(base + offset, data, len);
-        break;
+      case k_ihex_data: {
+        if (base_kind == Base::segment && offset + len > k_ihex_segment_span) {
+          return d.fail(ImageDefect::address_range, line_no, text.column_of(1),
+                        fmt::format("{} data bytes at offset {:04X} wrap around their 64 KiB segment", len, offset));
+        }
+        return place(builder, base + offset, data, len, text, text.column_of(1), d);
+      }
       case k_ihex_eof:
-        seen_eof = true;
-        stop = true;
-        break;
+        ECUUP_TRY(fixed(0, "an end-of-file"));
+        eof_line = line_no;
+        return success();
       case k_ihex_ext_segment:
-        if (len != 2) return parse_error(name, line_no, "extended segment address record needs 2 data bytes");
-        base = static_cast<std::uint64_t>(data[0] << 8 | data[1]) << 4;
-        break;
+        ECUUP_TRY(fixed(k_ihex_address_record_bytes, "an extended segment address"));
+        base = std::uint64_t{static_cast<std::uint32_t>(data[0] << 8 | data[1])} << k_ihex_segment_shift;
+        base_kind = Base::segment;
+        return success();
       case k_ihex_ext_linear:
-        if (len != 2) return parse_error(name, line_no, "extended linear address record needs 2 data bytes");
-        base = static_cast<std::uint64_t>(data[0] << 8 | data[1]) << 16;
-        break;
+        ECUUP_TRY(fixed(k_ihex_address_record_bytes, "an extended linear address"));
+        base = std::uint64_t{static_cast<std::uint32_t>(data[0] << 8 | data[1])} << k_ihex_linear_shift;
+        base_kind = Base::linear;
+        return success();
       case k_ihex_start_segment:
+        return fixed(k_ihex_start_record_bytes, "a start segment address");
       case k_ihex_start_linear:
-        break;  // entry point: irrelevant for flashing
+        return fixed(k_ihex_start_record_bytes, "a start linear address");
       default:
-        return parse_error(name, line_no,
-                           fmt::format("unknown record type {:02x} (expected 00, 01, 02, 03, 04 or 05)", type));
+        return d.fail(ImageDefect::record_type, line_no, text.column_of(k_ihex_type_index),
+                      fmt::format("unknown record type {:02X} (expected 00, 01, 02, 03, 04 or 05)", type));
     }
-    return success();
   });
   if (!parsed) return std::move(parsed).error();
-  if (!seen_eof) {
-    return parse_error(name, last_line + 1, "expected an end-of-file record (:00000001FF) before the end of the file");
+  if (!eof_line) {
+    return d.fail(ImageDefect::missing_end, last_line + 1, 0,
+                  "expected an end-of-file record (:00000001FF) before the end of the file");
   }
-  return builder.finish(name);
+  if (builder.empty()) return d.fail(ImageDefect::no_data, 0, 0, "image holds no data records");
+  return builder.finish();
 }
 
 template <class Lines>
-Result<FlashImage> parse_srec_lines(Lines& lines, const std::string& name) {
+Result<FlashImage> parse_srec_lines(Lines& lines, const Diagnoser& d) {
   SegmentBuilder builder;
-  bool seen_end = false;
+  std::size_t end_line = 0;
+  std::size_t records = 0;
   std::size_t data_records = 0;
   std::size_t last_line = 0;
-  auto parsed = for_each_line(lines, [&](std::string_view line, std::size_t line_no, bool& stop) -> Result<void> {
+  auto parsed = for_each_line(lines, d, [&](std::string_view line, std::size_t line_no,
+                                            std::size_t column) -> Result<void> {
     last_line = line_no;
+    if (end_line) {
+      return d.fail(ImageDefect::after_end, line_no, column,
+                    fmt::format("a record after the termination record on line {}", end_line));
+    }
     if (line.size() < 2 || line[0] != 'S' || line[1] < '0' || line[1] > '9') {
-      return parse_error(name, line_no, "expected 'S' and a record type digit at the start of an S-record");
+      return d.fail(ImageDefect::syntax, line_no, column,
+                    "expected 'S' and a record type digit at the start of an S-record");
     }
-    char type = line[1];
-    ECUUP_ASSIGN(Bytes rec, record_bytes(line.substr(2), 2, name, line_no));
-    if (rec.empty()) return parse_error(name, line_no, "record has no byte count");
-    std::size_t count = rec[0];
+    const char type = line[1];
+    const RecordText text{line.substr(2), line_no, column + 2};
+    ECUUP_ASSIGN(Bytes rec, record_bytes(text, d));
+    if (rec.size() < 2) {
+      return d.fail(ImageDefect::byte_count, line_no, text.first_column,
+                    "record holds no byte count and checksum");
+    }
+    // The count covers the address, the data and the checksum.
+    const std::size_t count = rec[0];
     if (rec.size() != count + 1) {
-      return parse_error(name, line_no,
-                         fmt::format("byte count says {} but the line holds {}", count, rec.size() - 1));
+      return d.fail(ImageDefect::byte_count, line_no, text.first_column,
+                    fmt::format("byte count says {} but the line holds {}", count, rec.size() - 1));
     }
-    std::uint8_t sum = 0;
-    for (std::size_t i = 0; i + 1 < rec.size(); ++i) sum = static_cast<std::uint8_t>(sum + rec[i]);
-    std::uint8_t expected = static_cast<std::uint8_t>(~sum);
+    const std::uint8_t expected = static_cast<std::uint8_t>(~byte_sum(rec));
     if (rec.back() != expected) {
-      return parse_error(name, line_no,
-                         fmt::format("bad checksum 0x{:02x} (expected 0x{:02x})", rec.back(), expected));
+      return d.fail(ImageDefect::checksum, line_no, text.column_of(rec.size() - 1),
+                    fmt::format("bad checksum 0x{:02X} (expected 0x{:02X})", rec.back(), expected));
     }
     std::size_t addr_len = 0;
     switch (type) {
@@ -277,51 +416,72 @@ Result<FlashImage> parse_srec_lines(Lines& lines, const std::string& name) {
       case '2': case '6': case '8': addr_len = 3; break;
       case '3': case '7': addr_len = 4; break;
       default:
-        return parse_error(name, line_no, fmt::format("unknown record type S{} (expected S0-S3, S5-S9)", type));
+        return d.fail(ImageDefect::record_type, line_no, column + 1,
+                      fmt::format("unknown record type S{} (expected S0-S3, S5-S9)", type));
     }
-    if (count < addr_len + 1) return parse_error(name, line_no, fmt::format("S{} record too short", type));
+    if (count < addr_len + 1) {
+      return d.fail(ImageDefect::byte_count, line_no, text.first_column,
+                    fmt::format("an S{} record counts at least {} bytes (address and checksum), not {}", type,
+                                addr_len + 1, count));
+    }
     std::uint64_t address = 0;
     for (std::size_t i = 0; i < addr_len; ++i) address = address << 8 | rec[1 + i];
     const std::uint8_t* data = rec.data() + 1 + addr_len;
-    std::size_t data_len = count - addr_len - 1;
+    const std::size_t data_len = count - addr_len - 1;
+    const std::size_t address_column = text.column_of(1);
+    ++records;
+    // Records other than S0-S3 carry no data: their address field is all they hold.
+    auto no_data = [&]() -> Result<void> {
+      if (data_len == 0) return success();
+      return d.fail(ImageDefect::record_field, line_no, text.column_of(1 + addr_len),
+                    fmt::format("an S{} record holds no data, yet this one has {} bytes", type, data_len));
+    };
     switch (type) {
+      case '0':
+        if (records != 1) {
+          return d.fail(ImageDefect::record_order, line_no, column, "an S0 header record is allowed only first");
+        }
+        if (address != 0) {
+          return d.fail(ImageDefect::record_field, line_no, address_column,
+                        fmt::format("the S0 header record has address {:04X}, 0000 expected", address));
+        }
+        return success();
       case '1': case '2': case '3':
-        builder.add(address, data, data_len);
         ++data_records;
-        break;
+        return place(builder, address, data, data_len, text, address_column, d);
       case '5': case '6':
+        ECUUP_TRY(no_data());
         // S5/S6 carry the number of data records so far in the address field.
         if (address != data_records) {
-          return parse_error(name, line_no,
-                             fmt::format("record count says {} data records but {} were read", address, data_records));
+          return d.fail(ImageDefect::record_count, line_no, address_column,
+                        fmt::format("record count says {} data records but {} were read", address, data_records));
         }
-        break;
-      case '7': case '8': case '9':
-        seen_end = true;
-        stop = true;
-        break;
-      default:
-        break;  // S0 header
+        return success();
+      default:  // S7, S8, S9: the termination record, with the start address
+        ECUUP_TRY(no_data());
+        end_line = line_no;
+        return success();
     }
-    return success();
   });
   if (!parsed) return std::move(parsed).error();
-  if (!seen_end) {
-    return parse_error(name, last_line + 1, "expected a termination record (S7, S8 or S9) before the end of the file");
+  if (!end_line) {
+    return d.fail(ImageDefect::missing_end, last_line + 1, 0,
+                  "expected a termination record (S7, S8 or S9) before the end of the file");
   }
-  return builder.finish(name);
+  if (builder.empty()) return d.fail(ImageDefect::no_data, 0, 0, "image holds no data records");
+  return builder.finish();
 }
 
 }  // namespace
 
-Result<FlashImage> parse_ihex(std::string_view text, const std::string& name) {
+Result<FlashImage> parse_ihex(std::string_view text, const std::string& name, ImageDiagnostic* diagnostic) {
   TextLines lines(text);
-  return parse_ihex_lines(lines, name);
+  return parse_ihex_lines(lines, Diagnoser(name, diagnostic));
 }
 
-Result<FlashImage> parse_srec(std::string_view text, const std::string& name) {
+Result<FlashImage> parse_srec(std::string_view text, const std::string& name, ImageDiagnostic* diagnostic) {
   TextLines lines(text);
-  return parse_srec_lines(lines, name);
+  return parse_srec_lines(lines, Diagnoser(name, diagnostic));
 }
 
 Result<ImageFormat> detect_image_format(const fs::path& path) {
@@ -344,16 +504,19 @@ Result<ImageFormat> detect_image_format(const fs::path& path) {
   return ImageFormat::raw;
 }
 
-Result<FlashImage> load_image(const fs::path& path, ImageFormat format, std::uint32_t raw_base_address) {
+Result<FlashImage> load_image(const fs::path& path, ImageFormat format, std::uint32_t raw_base_address,
+                              ImageDiagnostic* diagnostic) {
   if (format == ImageFormat::auto_detect) {
     ECUUP_ASSIGN(format, detect_image_format(path));
   }
+  const std::string name = path.string();
+  const Diagnoser d(name, diagnostic);
   if (format == ImageFormat::raw) {
     auto data = read_binary_file(path);
     if (!data) return std::move(data).error();
-    if (data->empty()) return make_error(Errc::config, path.string() + ": image is empty");
-    if (raw_base_address + std::uint64_t{data->size()} > (std::uint64_t{1} << 32)) {
-      return make_error(Errc::config, path.string() + ": image runs past the 32-bit address space");
+    if (data->empty()) return d.fail(ImageDefect::no_data, 0, 0, "image is empty");
+    if (raw_base_address + std::uint64_t{data->size()} > k_address_space) {
+      return d.fail(ImageDefect::address_range, 0, 0, "image runs past the 32-bit address space");
     }
     FlashImage image;
     image.segments.push_back({raw_base_address, std::move(data).value()});
@@ -362,10 +525,108 @@ Result<FlashImage> load_image(const fs::path& path, ImageFormat format, std::uin
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return errno_io("cannot open image", path);
   FileLines lines(f.get());
-  auto image = format == ImageFormat::ihex ? parse_ihex_lines(lines, path.string())
-                                           : parse_srec_lines(lines, path.string());
-  if (image && std::ferror(f.get())) return make_error(Errc::io, "cannot read " + path.string());
+  auto image = format == ImageFormat::ihex ? parse_ihex_lines(lines, d) : parse_srec_lines(lines, d);
+  // A read error looks like the end of the file to the parser: report it, not "no end record".
+  if (std::ferror(f.get())) return make_error(Errc::io, "cannot read " + name);
   return image;
+}
+
+namespace {
+
+// The ecuup image header at the start of `head`, whose payload must fit in the `available` bytes
+// from the header's start to the end of its segment (or file).
+Result<SwImageInfo> check_sw_header(ByteView head, std::uint64_t available, const std::string& where,
+                                    const Diagnoser& d) {
+  if (head.size() < k_sw_image_header_size) {
+    return d.fail(ImageDefect::sw_header, 0, 0,
+                  fmt::format("{}: {} bytes, too short for an ecuup image header ({} bytes)", where, head.size(),
+                              k_sw_image_header_size));
+  }
+  auto info = parse_sw_image_header(head.first(k_sw_image_header_size));
+  if (!info) return d.fail(ImageDefect::sw_header, 0, 0, where + ": " + info.error().message);
+  if (k_sw_image_header_size + std::uint64_t{info->payload_size} > available) {
+    return d.fail(ImageDefect::sw_header, 0, 0,
+                  fmt::format("{}: the image header announces {} payload bytes, but only {} follow it", where,
+                              info->payload_size, available - k_sw_image_header_size));
+  }
+  return info;
+}
+
+bool starts_with_magic(ByteView bytes) {
+  return bytes.size() >= k_sw_image_magic.size() &&
+         std::equal(k_sw_image_magic.begin(), k_sw_image_magic.end(), bytes.begin());
+}
+
+Result<ImageSummary> check_raw_file(const fs::path& path, const ImageSpec& spec, const Diagnoser& d) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return errno_io("cannot open image", path);
+  std::error_code ec;
+  const std::uint64_t size = fs::file_size(path, ec);
+  if (ec) return make_error(Errc::io, "cannot stat " + path.string() + ": " + ec.message());
+  if (size == 0) return d.fail(ImageDefect::no_data, 0, 0, "image is empty");
+  if (spec.raw_base_address + size > k_address_space) {
+    return d.fail(ImageDefect::address_range, 0, 0,
+                  fmt::format("{} bytes at 0x{:08X} run past 4 GiB (the 32-bit address space)", size,
+                              spec.raw_base_address));
+  }
+  ImageSummary summary{ImageFormat::raw, 1, size, {}};
+  const std::uint64_t at = spec.required_header_offset.value_or(0);
+  std::array<std::uint8_t, k_sw_image_header_size> head{};
+  std::size_t got = 0;
+  if (at < size) {
+    if (::fseeko(f.get(), static_cast<off_t>(at), SEEK_SET) != 0) return errno_io("cannot seek in", path);
+    got = std::fread(head.data(), 1, head.size(), f.get());
+    if (std::ferror(f.get())) return make_error(Errc::io, "cannot read " + path.string());
+  }
+  const ByteView bytes(head.data(), got);
+  if (!spec.required_header_offset && !starts_with_magic(bytes)) return summary;
+  ECUUP_ASSIGN(SwImageInfo info, check_sw_header(bytes, at < size ? size - at : 0,
+                                                 fmt::format("image header at offset {}", at), d));
+  summary.version = info.version;
+  return summary;
+}
+
+}  // namespace
+
+Result<ImageSummary> check_image_file(const fs::path& path, const ImageSpec& spec, ImageDiagnostic* diagnostic) {
+  ImageFormat format = spec.format;
+  if (format == ImageFormat::auto_detect) {
+    ECUUP_ASSIGN(format, detect_image_format(path));
+  }
+  const std::string name = path.string();
+  const Diagnoser d(name, diagnostic);
+  // Content that cannot be flashed is a failed verification (exit 4), not a bad config.
+  auto as_verify = [](Error e) {
+    if (e.code == Errc::config) e.code = Errc::verify;
+    return e;
+  };
+  if (format == ImageFormat::raw) {
+    auto summary = check_raw_file(path, spec, d);
+    if (!summary) return as_verify(std::move(summary).error());
+    return summary;
+  }
+  auto image = load_image(path, format, 0, diagnostic);
+  if (!image) return as_verify(std::move(image).error());
+  ImageSummary summary{format, image->segments.size(), image->total_size(), {}};
+  const auto& segments = image->segments;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const ByteView data(segments[i].data);
+    if (!starts_with_magic(data)) continue;
+    auto info = check_sw_header(data, data.size(),
+                                fmt::format("image header of the segment at 0x{:08X}", segments[i].address), d);
+    if (!info) return as_verify(std::move(info).error());
+    if (i == 0) summary.version = info->version;
+  }
+  if (spec.required_header_offset) {
+    const ByteView first(segments.front().data);
+    const std::uint64_t at = *spec.required_header_offset;
+    const ByteView head = at < first.size() ? first.subspan(static_cast<std::size_t>(at)) : ByteView();
+    auto info = check_sw_header(head, head.size(),
+                                fmt::format("image header at 0x{:08X}", segments.front().address + at), d);
+    if (!info) return as_verify(std::move(info).error());
+    summary.version = info->version;
+  }
+  return summary;
 }
 
 Result<ImageSource> ImageSource::open(const fs::path& path, ImageFormat format, std::uint32_t raw_base_address) {

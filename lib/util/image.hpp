@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,15 +33,70 @@ struct FlashImage {
   std::uint64_t total_size() const;
 };
 
+// What is wrong with a HEX or S-record file (or an image as a whole), for callers and tests that
+// act on the kind rather than the wording.
+enum class ImageDefect {
+  none,
+  syntax,          // a line that is no record: no ':' (HEX) or 'S' and a type digit (S-record)
+  hex_digit,       // a character that is not a hex digit, in any field including the checksum
+  byte_count,      // the record's length/count byte disagrees with the digits on the line
+  checksum,        // the record's checksum does not match its bytes
+  record_type,     // an unknown or reserved record type (HEX 06-FF, S4)
+  record_field,    // a field the record type fixes has another value (EOF with data, 04 with 3 bytes)
+  record_count,    // an S5/S6 count that is not the number of data records before it
+  record_order,    // a record where the format does not allow it (S0 after the first record)
+  missing_end,     // no end-of-file (HEX 01) or termination (S7/S8/S9) record
+  after_end,       // a record after the end-of-file or termination record
+  overlap,         // two records place data at the same address
+  address_range,   // data past 4 GiB, or wrapping around its 64 KiB segment (HEX type 02)
+  no_data,         // no data at all
+  sw_header,       // an ecuup image header (util/sw_image.hpp) that is malformed or overruns its data
+};
+
+// Where the first defect is: 1-based line and column (0 when the defect has no place, e.g. no_data).
+struct ImageDiagnostic {
+  ImageDefect defect = ImageDefect::none;
+  std::size_t line = 0;
+  std::size_t column = 0;
+};
+
 // Loads a whole image into memory (HEX, S-record, or raw at `raw_base_address`). Errc::config
-// names file:line and what was expected; Errc::io when the file cannot be read.
+// names file:line:col and what was expected (and fills `diagnostic`); Errc::io / not_found when
+// the file cannot be read.
 Result<FlashImage> load_image(const std::filesystem::path& path, ImageFormat format_or_auto,
-                              std::uint32_t raw_base_address);
-// Parses HEX or S-record text; `name` appears in error messages.
-Result<FlashImage> parse_ihex(std::string_view text, const std::string& name);
-Result<FlashImage> parse_srec(std::string_view text, const std::string& name);
+                              std::uint32_t raw_base_address, ImageDiagnostic* diagnostic = nullptr);
+// Parses HEX or S-record text strictly: every record's hex digits, byte count and checksum, known
+// record types only, the end record present and last, no two records at one address, nothing past
+// 4 GiB. `name` appears in error messages.
+Result<FlashImage> parse_ihex(std::string_view text, const std::string& name, ImageDiagnostic* diagnostic = nullptr);
+Result<FlashImage> parse_srec(std::string_view text, const std::string& name, ImageDiagnostic* diagnostic = nullptr);
 // Sniffs the first non-blank character: ':' = HEX, 'S' + digit = S-record, else raw.
 Result<ImageFormat> detect_image_format(const std::filesystem::path& path);
+
+// How a driver takes an image file: the format it reads it as, where a raw file goes, and where
+// the ECU insists on an ecuup image header (the image driver: at its version_offset).
+struct ImageSpec {
+  ImageFormat format = ImageFormat::auto_detect;
+  std::uint32_t raw_base_address = 0;
+  // Offset of a required ecuup image header from the start of the image's first segment.
+  std::optional<std::uint64_t> required_header_offset;
+};
+
+struct ImageSummary {
+  ImageFormat format = ImageFormat::raw;  // as read (auto_detect resolved)
+  std::size_t segments = 0;
+  std::uint64_t data_bytes = 0;  // what programming the ECU sends
+  std::string version;           // from the ecuup image header at the image's start, if it has one
+};
+
+// Reads `path` completely the way flashing will (the same parser, strict): every HEX/S-record
+// record, a raw file's extent within the 32-bit address space, and every ecuup image header at
+// the start of a segment (well-formed, payload inside the segment); the header at
+// `required_header_offset` must exist. The payload CRC is left to the ECU's own check.
+// Errc::verify for malformed content (file:line:col, `diagnostic` filled); Errc::io / not_found
+// when the file cannot be read. fetch runs it on every download; flash again before touching an ECU.
+Result<ImageSummary> check_image_file(const std::filesystem::path& path, const ImageSpec& spec,
+                                      ImageDiagnostic* diagnostic = nullptr);
 
 // Random access to an image's segments without holding a raw binary in memory.
 class ImageSource {

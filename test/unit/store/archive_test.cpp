@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-enum class Format { tar, tar_gz, zip };
+enum class Format { tar, tar_gz, zip, zip_stored };
 enum class Kind { file, dir, symlink, hardlink, fifo, chardev };
 
 struct Item {
@@ -33,8 +33,9 @@ struct Item {
 // Writes an archive with libarchive's writer, exactly as given: no path sanitizing.
 void write_archive(const fs::path& path, Format format, const std::vector<Item>& items) {
   archive* a = archive_write_new();
-  if (format == Format::zip) {
+  if (format == Format::zip || format == Format::zip_stored) {
     archive_write_set_format_zip(a);
+    if (format == Format::zip_stored) archive_write_zip_set_compression_store(a);
   } else {
     archive_write_set_format_pax_restricted(a);
     if (format == Format::tar_gz) archive_write_add_filter_gzip(a);
@@ -92,6 +93,17 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   return s;
 }
 
+void write_bytes(const fs::path& p, const std::string& bytes) { std::ofstream(p, std::ios::binary) << bytes; }
+
+// Flips the bits of the byte at `offset` (from the end when negative).
+void flip_byte(const fs::path& p, long long offset) {
+  std::string bytes = read_file(p);
+  const auto at = static_cast<std::size_t>(offset < 0 ? static_cast<long long>(bytes.size()) + offset : offset);
+  REQUIRE(at < bytes.size());
+  bytes[at] = static_cast<char>(~bytes[at]);
+  write_bytes(p, bytes);
+}
+
 std::vector<std::string> listing(const fs::path& dir) {
   std::vector<std::string> out;
   if (!fs::exists(dir)) return out;
@@ -105,6 +117,7 @@ const char* format_name(Format f) {
     case Format::tar: return "tar";
     case Format::tar_gz: return "tar.gz";
     case Format::zip: return "zip";
+    case Format::zip_stored: return "zip (stored)";
   }
   return "?";
 }
@@ -224,6 +237,100 @@ TEST_CASE("a corrupt archive is refused", "[archive]") {
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == Errc::verify);
   CHECK(listing(tmp / "out").empty());
+}
+
+// The archive is refused (Errc::verify), nothing is extracted, and fetch would see an archive (not
+// an image to flash as it is).
+void check_refused(const fs::path& archive, const fs::path& out) {
+  CHECK(looks_like_archive(archive));
+  auto r = extract_archive(archive, out / "dest");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == Errc::verify);
+  CHECK(listing(out).empty());
+}
+
+TEST_CASE("an archive failing its own integrity check is refused and leaves nothing behind", "[archive]") {
+  TempDir tmp;
+  const std::string image = random_bytes(300000, 5);
+  const std::vector<Item> items = {{"package.yaml", Kind::file, "image: app.bin\nversion: 1.0.0\n"},
+                                   {"app.bin", Kind::file, image}};
+  const fs::path a = tmp / "artifact";
+  SECTION("a zip entry whose data fails its CRC-32") {
+    write_archive(a, Format::zip_stored, items);
+    const auto at = read_file(a).find(image.substr(1000, 64));
+    REQUIRE(at != std::string::npos);
+    flip_byte(a, static_cast<long long>(at));
+    check_refused(a, tmp / "out");
+  }
+  SECTION("a zip entry whose deflated data is damaged") {
+    write_archive(a, Format::zip, items);
+    flip_byte(a, static_cast<long long>(fs::file_size(a) / 2));
+    check_refused(a, tmp / "out");
+  }
+  SECTION("a tar.gz whose trailer CRC-32 is wrong") {
+    write_archive(a, Format::tar_gz, items);
+    flip_byte(a, -8);
+    check_refused(a, tmp / "out");
+  }
+  SECTION("a tar.gz whose trailer length (ISIZE) is wrong") {
+    write_archive(a, Format::tar_gz, items);
+    flip_byte(a, -2);
+    check_refused(a, tmp / "out");
+  }
+  SECTION("a tar.gz with bytes after its trailer") {
+    write_archive(a, Format::tar_gz, items);
+    write_bytes(a, read_file(a) + "appended");
+    auto r = extract_archive(a, tmp / "out/dest");
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::verify);
+  }
+  SECTION("a tar.gz whose deflate data is damaged") {
+    write_archive(a, Format::tar_gz, items);
+    flip_byte(a, static_cast<long long>(fs::file_size(a) / 2));
+    check_refused(a, tmp / "out");
+  }
+  SECTION("a tar whose second header fails its checksum") {
+    write_archive(a, Format::tar, items);
+    flip_byte(a, 1024 + 1);  // package.yaml takes blocks 0-1; app.bin's header is block 2
+    check_refused(a, tmp / "out");
+  }
+}
+
+TEST_CASE("a truncated archive is refused and leaves nothing behind", "[archive]") {
+  const std::string first(3000, 'a');
+  const std::string second = random_bytes(100000, 6);
+  const std::vector<Item> items = {{"first.bin", Kind::file, first}, {"second.bin", Kind::file, second}};
+  // In a ustar archive: header, data padded to 512, header, data: the second entry ends here.
+  constexpr std::size_t k_block = 512;
+  const std::size_t tar_entries_end =
+      k_block + (first.size() + k_block - 1) / k_block * k_block + k_block + (second.size() + k_block - 1) / k_block * k_block;
+  struct Cut {
+    Format format;
+    const char* where;
+    long long keep;  // bytes kept; negative: all but that many
+  };
+  auto cut = GENERATE_COPY(Cut{Format::tar, "in the middle", 50000}, Cut{Format::tar, "inside its end blocks", static_cast<long long>(tar_entries_end) + 100},
+                           Cut{Format::tar, "at an entry boundary, before the end blocks",
+                               static_cast<long long>(tar_entries_end)},
+                           Cut{Format::tar, "in a header", 3584 + 100}, Cut{Format::tar_gz, "in the middle", 50000},
+                           Cut{Format::tar_gz, "without its trailer", -8}, Cut{Format::tar_gz, "in its trailer", -3},
+                           Cut{Format::tar_gz, "right after its header", 40}, Cut{Format::zip, "in the middle", 50000},
+                           Cut{Format::zip, "one byte short", -1}, Cut{Format::zip_stored, "in the central directory", -60},
+                           Cut{Format::zip_stored, "before the central directory", 0});
+  INFO(format_name(cut.format) << " cut " << cut.where);
+  TempDir tmp;
+  const fs::path a = tmp / "artifact";
+  write_archive(a, cut.format, items);
+  std::string bytes = read_file(a);
+  std::size_t keep = cut.keep < 0 ? bytes.size() - static_cast<std::size_t>(-cut.keep) : static_cast<std::size_t>(cut.keep);
+  if (cut.format == Format::zip_stored && cut.keep == 0) keep = bytes.find("PK\x01\x02");
+  REQUIRE(keep < bytes.size());
+  if (cut.format == Format::tar && keep == tar_entries_end) {
+    REQUIRE(bytes.size() > keep);
+    REQUIRE(bytes.find_first_not_of('\0', keep) == std::string::npos);  // only the end blocks cut off
+  }
+  write_bytes(a, bytes.substr(0, keep));
+  check_refused(a, tmp / "out");
 }
 
 TEST_CASE("looks_like_archive judges by content", "[archive]") {
