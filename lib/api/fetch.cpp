@@ -111,6 +111,7 @@ Result<ImageChoice> choose_image(Session& s, const Fetched& artifact, const std:
 Result<StepReport> fetch(const Config& config, const Common& common) {
   ECUUP_ASSIGN(Session s, Session::open(config, common));
   StepReport rep{"fetch", common.dry_run, {}, {}};
+  for (auto& kept : s.settle()) rep.ecus.push_back(std::move(kept));
   for (const EcuConfig* ecu : s.selected()) {
     EcuState& st = s.manifest().ecu(ecu->name);
     if (!st.task) {

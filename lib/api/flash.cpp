@@ -6,6 +6,7 @@
 
 #include "api/flash_plan.hpp"
 #include "api/session.hpp"
+#include "ecu/image_check.hpp"
 #include "util/cancel.hpp"
 #include "util/hash.hpp"
 #include "util/time.hpp"
@@ -204,6 +205,18 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     st.download->verified = false;
     return outcome("verify-failed", "", make_error(Errc::verify, fmt::format("{}: image {} no longer matches its verified sha256; "
                                                                              "run `ecuup fetch` again", ecu.name, image.string())),
+                   Verdict::failed);
+  }
+  // And it must read as the driver will read it: a download verified by an older ecuup, or a
+  // config whose image format changed since, is caught here, before the first request.
+  lock.unlock();
+  auto readable = check_ecu_image(ecu, DriverContext{s.config().base_dir, common.trace_file, common.verbosity}, image);
+  lock.lock();
+  if (!readable) {
+    if (readable.error().code != Errc::verify && readable.error().code != Errc::config)
+      return outcome("error", "", std::move(readable).error().context(ecu.name), Verdict::failed);
+    st.download->verified = false;
+    return outcome("verify-failed", "", std::move(readable).error().context(ecu.name + ": the image cannot be flashed"),
                    Verdict::failed);
   }
   if (options.backup == BackupPolicy::required) {

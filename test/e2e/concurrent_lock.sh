@@ -20,7 +20,8 @@ check "the first run finished normally (exit $code)" test "$code" -eq 0
 "$ecuup" flash --ecu gateway --progress=none >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do grep -q "state: in_progress" "$B/state/manifest.yaml" 2>/dev/null && break; sleep 0.05; done
-expect 10 "a bare --wait queues behind the first (then: backups pending)" "$ecuup" status --wait
+expect 0 "a bare --wait queues behind the first (then keeps the flashed software as the backup)" "$ecuup" status --wait
+check "status said it kept the backup" out_has "kept"
 wait "$pid"
 expect 2 "--wait=soon is refused" "$ecuup" status --wait=soon
 check "says what --wait takes" err_has "not a number of seconds"

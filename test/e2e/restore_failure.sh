@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Flash fails and the restore fails too: exit 6, and the ECU that needs a person is named.
+# Flash fails and every restore attempt fails too (ecuup tries three times): exit 6, and the ECU
+# that needs a person is named.
 source "$ECUUP_SRC/test/support/testlib.sh"
 bench
 prepare_flash
-mkdir -p "$B/faults"; echo "fail-write 2" >"$B/faults/bms"
+mkdir -p "$B/faults"; echo "fail-write 4" >"$B/faults/bms"
 expect 6 "flash and restore fail" "$ecuup" flash
 check "says the ECU needs attention" err_has "RESTORE FAILED.*ECU bms needs attention"
 expect 6 "status keeps saying so" "$ecuup" status --json
