@@ -93,7 +93,7 @@ class Parser {
   }
 
   Result<EcuConfig> ecu(const YAML::Node& node) const {
-    ECUUP_TRY(check_keys(node, {"name", "doip_address", "can", "dids", "memory", "initial_image", "security_levels",
+    ECUUP_TRY(check_keys(node, {"name", "doip_address", "doip_port", "can", "dids", "memory", "initial_image", "security_levels",
                                 "programming_level", "security_attempts", "timing", "max_block_length",
                                 "programming_from_default", "boot_marker", "faults"},
                          "ecu"));
@@ -106,6 +106,11 @@ class Parser {
     if (auto a = node["doip_address"]) {
       ECUUP_ASSIGN(auto addr, number(a, where + " doip_address", k_max_u16));
       ecu.doip_address = static_cast<std::uint16_t>(addr);
+    }
+    if (auto p = node["doip_port"]) {
+      if (!ecu.doip_address) return error_at(p, where + ": doip_port needs doip_address");
+      ECUUP_ASSIGN(auto port, number(p, where + " doip_port", k_max_u16));
+      ecu.doip_port = static_cast<std::uint16_t>(port);
     }
     if (auto c = node["can"]) {
       ECUUP_TRY(check_keys(c, {"request_id", "response_id", "extended", "fd"}, where + " can"));

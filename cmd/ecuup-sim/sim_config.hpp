@@ -55,6 +55,9 @@ struct InitialImage {
 struct EcuConfig {
   std::string name;
   std::optional<std::uint16_t> doip_address;
+  // Its own DoIP entity on this TCP port (0 = a free one), rather than the shared one on doip.port:
+  // then its power cuts and boots close and reopen a listener nothing else uses.
+  std::optional<std::uint16_t> doip_port;
   std::optional<CanIds> can;
   std::vector<DidConfig> dids;
   std::vector<MemoryRegion> memory;
