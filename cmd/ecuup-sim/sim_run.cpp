@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -39,25 +40,69 @@ constexpr std::uint8_t k_can_fd_data_length = 64;
 constexpr std::string_view k_all_ecus = "*";
 
 #ifdef ECUUP_SIM_HAVE_CAN
+constexpr std::uint8_t k_pci_single_frame = 0x0;
+constexpr std::uint8_t k_pci_first_frame = 0x1;
+
+// The ECU's end of the bus, under its ISO-TP link. ISO 15765-2 9.8.3: a sender waiting for flow
+// control that receives a SingleFrame or FirstFrame takes it as the start of a new reception; the
+// tester gave up on the answer (it died, or timed out). The link ignores such frames while it
+// waits, which would lose a new tester's first requests for N_Bs; this view ends the send instead
+// and hands the frame to the link's next receive.
+class EcuBusEnd final : public FrameBus {
+ public:
+  explicit EcuBusEnd(std::shared_ptr<FrameBus> bus) : m_bus(std::move(bus)) {}
+
+  void set_sending(bool sending) { m_sending = sending; }
+  void forget() { m_held.reset(); }
+
+  Result<void> send(const CanFrame& frame) override { return m_bus->send(frame); }
+  Result<CanFrame> receive(std::chrono::microseconds timeout) override {
+    if (m_held) {
+      CanFrame frame = *m_held;
+      m_held.reset();
+      return frame;
+    }
+    auto frame = m_bus->receive(timeout);
+    if (frame && m_sending && frame->len > 0) {
+      const std::uint8_t pci_type = frame->data[0] >> 4;
+      if (pci_type == k_pci_single_frame || pci_type == k_pci_first_frame) {
+        m_held = *frame;
+        return make_error(Errc::protocol, "the tester sent a new request instead of flow control");
+      }
+    }
+    return frame;
+  }
+  std::string name() const override { return m_bus->name(); }
+
+ private:
+  std::shared_ptr<FrameBus> m_bus;  // a BusMux view: only the frames the ECU receives
+  bool m_sending = false;
+  std::optional<CanFrame> m_held;
+};
+
 // One ECU on the CAN bus: ISO-TP messages in, model, ISO-TP messages out, until `stop`. While the
 // ECU is off the network its node is off the bus: no ISO-TP link (so no flow control answers a
 // first frame), and the frames sent to it meanwhile are read and lost.
 void serve_can(EcuModel& ecu, std::shared_ptr<FrameBus> view, const IsoTpOptions& iso, const std::atomic<bool>& stop) {
   const std::string& name = ecu.config().name;
+  auto end = std::make_shared<EcuBusEnd>(std::move(view));
   std::unique_ptr<DiagLink> link;
   ReplySink sink{[&](ByteView bytes) {
-                   if (auto r = link->send(bytes); !r)
-                     std::fprintf(stderr, "ecuup-sim: %s: send: %s\n", name.c_str(), r.error().message.c_str());
+                   end->set_sending(true);
+                   auto r = link->send(bytes);
+                   end->set_sending(false);
+                   if (!r) std::fprintf(stderr, "ecuup-sim: %s: send: %s\n", name.c_str(), r.error().message.c_str());
                  },
                  {}};
   while (!stop.load()) {
     if (!ecu.on_network(Clock::now())) {
       link.reset();
-      (void)view->receive(k_network_tick);
+      end->forget();
+      (void)end->receive(k_network_tick);
       continue;
     }
     if (!link) {
-      auto opened = make_isotp_link(view, iso);
+      auto opened = make_isotp_link(end, iso);
       if (!opened) {
         std::fprintf(stderr, "ecuup-sim: %s: ISO-TP: %s\n", name.c_str(), opened.error().message.c_str());
         std::this_thread::sleep_for(k_retry_open);
