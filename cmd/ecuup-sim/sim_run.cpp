@@ -178,8 +178,24 @@ class DoipEntity {
 };
 #endif
 
+// Counts the passes of the thread that opens and closes the DoIP listeners, so that power-cut
+// answers only once its ECUs are off the network.
+struct NetworkPasses {
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<bool> running{false};
+
+  void wait_for_next() const {
+    if (!running.load()) return;
+    // Two more passes: the next one may have begun before the cut.
+    const std::uint64_t target = count.load() + 2;
+    const auto deadline = Clock::now() + milliseconds(1000);
+    while (count.load() < target && Clock::now() < deadline) std::this_thread::sleep_for(milliseconds(1));
+  }
+};
+
 // The control socket's requests (see control.hpp).
-std::string control_answer(std::string_view request, const std::vector<std::unique_ptr<EcuModel>>& ecus) {
+std::string control_answer(std::string_view request, const std::vector<std::unique_ptr<EcuModel>>& ecus,
+                           const NetworkPasses& passes) {
   std::istringstream in{std::string(request)};
   std::string verb;
   in >> verb;
@@ -199,6 +215,7 @@ std::string control_answer(std::string_view request, const std::vector<std::uniq
       if (name == k_all_ecus || ecu->config().name == name) targets.push_back(ecu.get());
     if (targets.empty()) return "error no ECU named '" + name + "'";
     for (auto* ecu : targets) ecu->power_cut(now, milliseconds(*ms));
+    passes.wait_for_next();
     return "ok";
   }
   return "error unknown request '" + verb + "' (power-cut, status)";
@@ -243,6 +260,7 @@ Result<void> run_simulator(const RunOptions& options) {
   std::vector<std::unique_ptr<DoipEntity>> entities;
 #endif
   std::atomic<bool> stop{false};
+  NetworkPasses passes;
   // Stops and joins the threads on every way out, errors included (a joinable thread must not die).
   struct Threads {
     std::atomic<bool>& stop;
@@ -265,7 +283,8 @@ Result<void> run_simulator(const RunOptions& options) {
     };
     std::vector<Group> groups;
     auto group_for = [&](const EcuConfig& ecu) -> Group& {
-      const bool shared = !ecu.doip_port || *ecu.doip_port == config.doip_port;
+      // Port 0 asks for a free port of its own, never the shared one.
+      const bool shared = !ecu.doip_port || (*ecu.doip_port != 0 && *ecu.doip_port == config.doip_port);
       for (auto& g : groups)
         if ((shared && g.label.empty()) || (!shared && *ecu.doip_port != 0 && !g.label.empty() && g.port == *ecu.doip_port))
           return g;
@@ -295,9 +314,11 @@ Result<void> run_simulator(const RunOptions& options) {
       }
       entities.push_back(std::move(entity));
     }
-    threads.list.emplace_back([&entities, &stop] {
+    passes.running = true;
+    threads.list.emplace_back([&entities, &stop, &passes] {
       while (!stop.load()) {
         for (auto& entity : entities) entity->follow_power(Clock::now());
+        ++passes.count;
         std::this_thread::sleep_for(k_network_tick);
       }
     });
@@ -339,8 +360,8 @@ Result<void> run_simulator(const RunOptions& options) {
 #endif
 
   std::unique_ptr<ControlServer> control;
-  auto started = ControlServer::start(options.state_dir, [&ecus](std::string_view request) {
-    return control_answer(request, ecus);
+  auto started = ControlServer::start(options.state_dir, [&ecus, &passes](std::string_view request) {
+    return control_answer(request, ecus, passes);
   });
   if (started) {
     control = std::move(*started);
