@@ -129,7 +129,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--trace", run.trace_file, "write the CAN side's frames to FILE (candump log; pcapng if FILE ends in .pcapng)");
   run_cmd->add_option("--bitrate", run.bitrate, "pace the CAN side as a bus of this bitrate would (benchmarks)");
   run_cmd->add_option("--data-bitrate", run.data_bitrate, "CAN FD data-phase bitrate of the paced bus (0 = --bitrate)");
-  run_cmd->footer(std::string("Prints 'ready doip_port=N' (or 'ready') on stdout once listening.\n\n") + k_config_help +
+  run_cmd->footer(std::string("Prints 'ready doip_port=N' (or 'ready') on stdout once listening, and takes power cuts "
+                              "('ecuup-sim power-cut') on STATE/control.sock.\n\n") +
+                  k_config_help +
                   "\n" + k_fault_help);
 
   RunOptions console;
