@@ -44,7 +44,7 @@ int connect_to(const sockaddr_un& addr) {
   return fd;
 }
 
-// Reads up to a newline (dropped) within the timeout; empty optional-like: false on EOF/timeout.
+// Reads one line (without its newline); false when the peer hung up or stayed silent too long.
 bool read_line(int fd, std::string& line) {
   line.clear();
   char c = 0;
