@@ -64,6 +64,9 @@ constexpr std::uint8_t k_routine_status_failed = 0x01;
 constexpr std::uint8_t k_length_format_2_bytes = 0x20;  // 0x34/0x35 response: maxNumberOfBlockLength in 2 bytes
 
 constexpr milliseconds k_default_silence{2000};
+constexpr milliseconds k_default_security_delay{1000};
+constexpr milliseconds k_default_slow_boot{3000};
+constexpr milliseconds k_default_late{1000};
 
 Reply respond(Bytes bytes) { return Reply{ReplyKind::respond, std::move(bytes), {}, false}; }
 Reply negative(std::uint8_t sid, std::uint8_t nrc) { return respond(Bytes{k_negative_response, sid, nrc}); }
@@ -89,12 +92,61 @@ Result<std::unique_ptr<EcuModel>> EcuModel::open(const EcuConfig& config, const 
   return std::unique_ptr<EcuModel>(new EcuModel(config, std::move(*flash), std::move(faults)));
 }
 
+// Opening the ECU is its power-on: the security delay runs from here (no boot time: "ready"
+// means reachable).
 EcuModel::EcuModel(const EcuConfig& config, std::unique_ptr<FlashStore> flash, std::vector<FaultSpec> faults)
-    : m_config(config), m_flash(std::move(flash)), m_faults(std::move(faults)) {}
+    : m_config(config), m_flash(std::move(flash)), m_faults(std::move(faults)) {
+  arm_security_delay(Clock::now());
+}
+
+const char* power_state_name(PowerState state) {
+  switch (state) {
+    case PowerState::on: return "on";
+    case PowerState::off: return "off";
+    case PowerState::booting: return "booting";
+  }
+  return "?";
+}
+
+void EcuModel::power_cut(Clock::time_point now, milliseconds off_time) {
+  std::lock_guard lock(m_mutex);
+  std::fprintf(stderr, "ecuup-sim: %s: power cut for %lld ms\n", m_config.name.c_str(),
+               static_cast<long long>(off_time.count()));
+  // A block still being programmed keeps only its first half, as with the power_loss fault.
+  if (now < m_busy_until && m_writing_size > 0) {
+    const std::uint32_t half = m_writing_size / 2;
+    if (auto r = m_flash->erase(m_writing_address + half, m_writing_size - half); !r)
+      std::fprintf(stderr, "ecuup-sim: %s: %s\n", m_config.name.c_str(), r.error().message.c_str());
+  }
+  m_power_off_until = std::max(m_power_off_until, now + off_time);
+  m_offline_until = std::max(m_offline_until, m_power_off_until);
+  reboot(m_power_off_until);
+}
+
+PowerState EcuModel::power_state(Clock::time_point now) {
+  std::lock_guard lock(m_mutex);
+  if (now < m_power_off_until) return PowerState::off;
+  return now < m_booted_at ? PowerState::booting : PowerState::on;
+}
+
+bool EcuModel::on_network(Clock::time_point now) {
+  std::lock_guard lock(m_mutex);
+  return now >= m_offline_until;
+}
+
+std::uint64_t EcuModel::power_epoch() {
+  std::lock_guard lock(m_mutex);
+  return m_power_epoch;
+}
+
+bool EcuModel::wait_powered(Clock::time_point deadline, std::uint64_t epoch) {
+  std::unique_lock lock(m_mutex);
+  return !m_restarted.wait_until(lock, deadline, [&] { return m_power_epoch != epoch; });
+}
 
 Reply EcuModel::handle(ByteView request, Clock::time_point now) {
   std::lock_guard lock(m_mutex);
-  if (now < m_silent_until || request.empty()) return silent();
+  if (now < m_offline_until || now < m_silent_until || request.empty()) return silent();
   if (now < m_busy_until) {
     // A suppressed TesterPresent only keeps the session alive; anything else is told to come back.
     const bool quiet_keepalive = request[0] == k_sid_tester_present && request.size() == 2 &&
@@ -105,20 +157,37 @@ Reply EcuModel::handle(ByteView request, Clock::time_point now) {
   if (m_session != Session::default_session && now - m_last_request > milliseconds(m_config.timing.s3_timeout_ms))
     enter_session(Session::default_session);
   m_last_request = now;
+  const std::uint32_t blocks_before = m_blocks;
+  m_writing_size = 0;
   Reply reply = dispatch(request, now);
   if (reply.work_time.count() > 0) {
-    m_busy_until = now + reply.work_time;
-    m_last_request = m_busy_until;
     // P2server: an answer that takes longer than (about half) P2 is announced with 0x78.
     reply.pending = reply.work_time > milliseconds(m_config.timing.p2_ms / 2);
   }
+  if (reply.kind == ReplyKind::respond) {
+    // A late answer comes after the tester's P2 without a 0x78 to hold it off (a stalled ECU).
+    const bool new_block = request[0] == k_sid_transfer_data && m_blocks == blocks_before + 1;
+    if (const FaultSpec* f = m_faults.find(FaultKind::late, [&](const FaultSpec& s) {
+          return s.matches(request) && (!s.block || (new_block && *s.block == m_blocks));
+        })) {
+      m_faults.fire(f);
+      std::fprintf(stderr, "ecuup-sim: %s: fault %s: answering late\n", m_config.name.c_str(), f->text.c_str());
+      reply.work_time = f->duration_ms ? milliseconds(*f->duration_ms) : k_default_late;
+      reply.pending = false;
+    }
+  }
+  if (reply.work_time.count() > 0) {
+    m_busy_until = now + reply.work_time;
+    m_last_request = m_busy_until;
+  }
+  reply.power_epoch = m_power_epoch;
   return reply;
 }
 
 Reply EcuModel::dispatch(ByteView req, Clock::time_point now) {
   const std::uint8_t sid = req[0];
   if (const FaultSpec* f = m_faults.find(FaultKind::nrc, [&](const FaultSpec& s) {
-        return s.sid == sid && !(sid == k_sid_transfer_data && s.block);
+        return s.matches(req) && !(sid == k_sid_transfer_data && s.block);
       })) {
     m_faults.fire(f);
     if (sid == k_sid_transfer_data) abort_transfer();
@@ -167,12 +236,45 @@ void EcuModel::abort_transfer() {
   m_last_upload_block.clear();
 }
 
-void EcuModel::reboot(Clock::time_point now, milliseconds duration) {
+// The ECU restarts at `at` (after 0x11, a power loss, or when power returns): default session,
+// security locked, nothing erased, work in progress lost. With a boot time it is off the network
+// until booted; otherwise it stays reachable and silent for reset_time_ms.
+void EcuModel::reboot(Clock::time_point at) {
   enter_session(Session::default_session);
   m_erased.clear();
   m_busy_until = {};
-  m_silent_until = now + duration;
-  m_last_request = m_silent_until;
+  m_writing_size = 0;
+  ++m_power_epoch;
+  m_restarted.notify_all();
+  milliseconds boot_time{m_config.timing.boot_time_ms};
+  if (const FaultSpec* f = m_faults.find(FaultKind::slow_boot, [](const FaultSpec&) { return true; })) {
+    m_faults.fire(f);
+    boot_time = f->duration_ms ? milliseconds(*f->duration_ms) : k_default_slow_boot;
+    std::fprintf(stderr, "ecuup-sim: %s: fault %s: booting for %lld ms\n", m_config.name.c_str(), f->text.c_str(),
+                 static_cast<long long>(boot_time.count()));
+  }
+  Clock::time_point up;
+  if (boot_time.count() > 0) {
+    m_offline_until = std::max(m_offline_until, at + boot_time);
+    up = m_offline_until;
+  } else {
+    up = std::max(m_offline_until, at + milliseconds(m_config.timing.reset_time_ms));
+  }
+  m_silent_until = up;
+  m_booted_at = up;
+  m_last_request = up;
+  arm_security_delay(up);
+}
+
+// ISO 14229-1 lets a server refuse requestSeed with 0x37 for a while after power-on; counted from
+// `up`, when the ECU answers again.
+void EcuModel::arm_security_delay(Clock::time_point up) {
+  milliseconds delay{m_config.timing.boot_security_delay_ms};
+  if (const FaultSpec* f = m_faults.find(FaultKind::security_delay, [](const FaultSpec&) { return true; })) {
+    m_faults.fire(f);
+    delay = f->duration_ms ? milliseconds(*f->duration_ms) : k_default_security_delay;
+  }
+  if (delay.count() > 0) m_security_delay_until = std::max(m_security_delay_until, up + delay);
 }
 
 bool EcuModel::unlocked_for_programming() const { return m_unlocked_level == m_config.programming_level; }
@@ -214,7 +316,7 @@ Reply EcuModel::ecu_reset(ByteView req, Clock::time_point now) {
   constexpr std::uint8_t k_hard_reset = 0x01, k_soft_reset = 0x03;
   if (sf < k_hard_reset || sf > k_soft_reset) return negative(req[0], k_nrc_subfunction_not_supported);
   // The response goes out first; then the ECU is silent while it "reboots".
-  reboot(now, milliseconds(m_config.timing.reset_time_ms));
+  reboot(now);
   return positive_or_silent(req[1], Bytes{static_cast<std::uint8_t>(req[0] + k_positive_offset), sf});
 }
 
@@ -356,6 +458,9 @@ Reply EcuModel::erase_routine(ByteView req) {
     if (size == 0 || !m_flash->region_of(address, size)) return negative(sid, k_nrc_out_of_range);
     ranges.emplace_back(address, size);
   }
+  // The software is marked invalid before the first byte goes, so that a simulator killed during
+  // the erase restarts in boot mode rather than "valid" over erased flash.
+  if (auto r = m_flash->set_valid(false); !r) return write_failure(r.error(), sid);
   for (auto [address, size] : ranges) {
     if (auto r = m_flash->erase(address, size); !r) return write_failure(r.error(), sid);
     m_erased.emplace_back(address, std::uint64_t{address} + size);
@@ -370,7 +475,6 @@ Reply EcuModel::erase_routine(ByteView req) {
       merged.push_back(e);
   }
   m_erased = std::move(merged);
-  if (auto r = m_flash->set_valid(false); !r) return write_failure(r.error(), sid);
   m_last_check_ok.reset();
 
   milliseconds work{m_config.timing.erase_time_ms};
@@ -516,7 +620,7 @@ Reply EcuModel::transfer_data(ByteView req, Clock::time_point now) {
     auto half = data.first(data.size() / 2);
     if (!half.empty()) (void)m_flash->write(address, half);
     (void)m_flash->set_valid(false);
-    reboot(now, milliseconds(m_config.timing.reset_time_ms));
+    reboot(now);
     return Reply{ReplyKind::drop_connection, {}, {}, false};
   }
   if (auto r = m_flash->write(address, data); !r) return write_failure(r.error(), sid);
@@ -525,8 +629,11 @@ Reply EcuModel::transfer_data(ByteView req, Clock::time_point now) {
   m_blocks = block;
 
   Reply reply = respond(ack);
-  if (m_config.timing.write_bytes_per_s > 0)
+  if (m_config.timing.write_bytes_per_s > 0) {
     reply.work_time = milliseconds(std::uint64_t{data.size()} * 1000 / m_config.timing.write_bytes_per_s);
+    m_writing_address = address;
+    m_writing_size = static_cast<std::uint32_t>(data.size());
+  }
   if (const FaultSpec* f = m_faults.find(FaultKind::drop, at_block)) {
     m_faults.fire(f);
     std::fprintf(stderr, "ecuup-sim: %s: fault %s: dropping after block %u\n", m_config.name.c_str(), f->text.c_str(), block);

@@ -2,6 +2,7 @@
 // One simulated ECU as a UDS (ISO 14229-1) server: request bytes in, a Reply out. Pure logic plus
 // the persisted FlashStore; the transports (DoIP, ISO-TP) and the 0x78 pacing live in sim_server.
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -31,7 +32,12 @@ struct Reply {
   Bytes response;
   std::chrono::milliseconds work_time{0};  // modelled erase/write time before the final response
   bool pending = false;                    // send 7F SID 78 at once and then periodically meanwhile
+  std::uint64_t power_epoch = 0;           // EcuModel::power_epoch() when the reply was made
 };
+
+// Where an ECU's supply and boot stand (`ecuup-sim power-cut`'s status).
+enum class PowerState { on, off, booting };
+const char* power_state_name(PowerState state);
 
 enum class Session : std::uint8_t { default_session = 0x01, programming = 0x02, extended = 0x03 };
 
@@ -42,6 +48,18 @@ class EcuModel {
 
   // Thread-safe: DoIP and CAN may reach the same ECU.
   Reply handle(ByteView request, Clock::time_point now);
+
+  // Cuts the supply now for `off_time`: work in progress is lost (a block being written is left
+  // half-written), nothing answers meanwhile, and then the ECU boots as after a reset.
+  void power_cut(Clock::time_point now, std::chrono::milliseconds off_time);
+  PowerState power_state(Clock::time_point now);
+  // False while the ECU is off or booting: its DoIP entity refuses connections and its CAN node
+  // is off the bus.
+  bool on_network(Clock::time_point now);
+  // Changes whenever the ECU loses power or restarts: a reply made before is never sent.
+  std::uint64_t power_epoch();
+  // Waits until `deadline`; false (at once) if the ECU restarted since `epoch`.
+  bool wait_powered(Clock::time_point deadline, std::uint64_t epoch);
 
   const EcuConfig& config() const { return m_config; }
   Session session() const { return m_session; }
@@ -70,7 +88,8 @@ class EcuModel {
   Reply read_dtc(ByteView req);
 
   void enter_session(Session session);
-  void reboot(Clock::time_point now, std::chrono::milliseconds duration);
+  void reboot(Clock::time_point at);
+  void arm_security_delay(Clock::time_point up);
   void abort_transfer();
   bool unlocked_for_programming() const;
   std::string current_version() const;
@@ -80,13 +99,20 @@ class EcuModel {
   std::unique_ptr<FlashStore> m_flash;
   FaultSet m_faults;
   std::mutex m_mutex;
+  std::condition_variable m_restarted;  // notified when m_power_epoch changes
   std::mt19937 m_rng{std::random_device{}()};
 
   Session m_session = Session::default_session;
   Clock::time_point m_last_request{};
-  Clock::time_point m_silent_until{};
+  Clock::time_point m_silent_until{};    // up but answering nothing (rebooting, silence fault)
+  Clock::time_point m_power_off_until{};  // no supply (power-cut)
+  Clock::time_point m_offline_until{};   // off the network: no supply, or booting (boot_time_ms)
+  Clock::time_point m_booted_at{};       // when the last boot ends and the ECU answers again
   Clock::time_point m_busy_until{};
-  bool m_reset_after_silence = false;
+  std::uint64_t m_power_epoch = 0;
+  // A TransferData block still being written until m_busy_until: a power cut leaves it half-written.
+  std::uint32_t m_writing_address = 0;
+  std::uint32_t m_writing_size = 0;
 
   std::uint8_t m_unlocked_level = 0;  // 0 = locked
   std::uint8_t m_seed_level = 0;      // level whose seed was handed out and awaits its key

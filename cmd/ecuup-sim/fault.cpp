@@ -6,6 +6,10 @@ namespace ecuup::sim {
 
 namespace {
 
+constexpr std::uint8_t k_subfunction_mask = 0x7F;  // bit 7 is suppressPosRspMsgIndicationBit
+constexpr std::uint8_t k_sid_routine_control = 0x31;
+constexpr std::uint8_t k_sid_transfer_data = 0x36;
+
 std::vector<std::string_view> split(std::string_view text, char sep) {
   std::vector<std::string_view> parts;
   std::size_t start = 0;
@@ -48,6 +52,9 @@ const char* fault_kind_name(FaultKind kind) {
     case FaultKind::power_loss: return "power_loss";
     case FaultKind::slow_erase: return "slow_erase";
     case FaultKind::wrong_checksum: return "wrong_checksum";
+    case FaultKind::security_delay: return "security_delay";
+    case FaultKind::slow_boot: return "slow_boot";
+    case FaultKind::late: return "late";
   }
   return "?";
 }
@@ -69,6 +76,20 @@ Result<FaultSpec> parse_fault(std::string_view text) {
     spec.sid = *sid;
     spec.nrc = *nrc;
     next = 3;
+  } else if (kind == "late") {
+    spec.kind = FaultKind::late;
+    // The SID may be left out with block=K: TransferData is the only service with blocks.
+    spec.sid = k_sid_transfer_data;
+    if (parts.size() >= 2 && parts[1].find('=') == std::string_view::npos && parts[1] != "once" && parts[1] != "always") {
+      auto sid = parse_byte(parts[1], "SID");
+      if (!sid) return bad(sid.error().message);
+      spec.sid = *sid;
+      next = 2;
+    }
+  } else if (kind == "security_delay" || kind == "security-delay") {
+    spec.kind = FaultKind::security_delay;
+  } else if (kind == "slow_boot" || kind == "slow-boot") {
+    spec.kind = FaultKind::slow_boot;
   } else if (kind == "silence") {
     spec.kind = FaultKind::silence;
   } else if (kind == "drop") {
@@ -81,7 +102,7 @@ Result<FaultSpec> parse_fault(std::string_view text) {
     spec.kind = FaultKind::wrong_checksum;
   } else {
     return bad("unknown kind '" + std::string(kind) +
-               "' (nrc, silence, drop, power_loss, slow_erase, wrong_checksum)");
+               "' (nrc, silence, drop, power_loss, slow_erase, wrong_checksum, security_delay, slow_boot, late)");
   }
   for (std::size_t i = next; i < parts.size(); ++i) {
     std::string_view p = parts[i];
@@ -98,8 +119,14 @@ Result<FaultSpec> parse_fault(std::string_view text) {
         spec.block = *value;
       } else if (key == "ms") {
         spec.duration_ms = *value;
+      } else if (key == "sub" && (spec.kind == FaultKind::nrc || spec.kind == FaultKind::late)) {
+        if (*value > k_subfunction_mask) return bad("sub= is a sub-function 0x00..0x7F");
+        spec.sub = static_cast<std::uint8_t>(*value);
+      } else if (key == "rid" && (spec.kind == FaultKind::nrc || spec.kind == FaultKind::late)) {
+        if (*value > 0xFFFF) return bad("rid= is a 16-bit routine identifier");
+        spec.routine = static_cast<std::uint16_t>(*value);
       } else {
-        return bad("unknown parameter '" + std::string(key) + "' (block, ms)");
+        return bad("unknown parameter '" + std::string(key) + "' (block, ms; sub and rid for nrc and late)");
       }
     } else if (auto n = parse_number(p); n && !spec.block &&
                (spec.kind == FaultKind::silence || spec.kind == FaultKind::drop || spec.kind == FaultKind::power_loss)) {
@@ -111,7 +138,18 @@ Result<FaultSpec> parse_fault(std::string_view text) {
   }
   bool needs_block = spec.kind == FaultKind::silence || spec.kind == FaultKind::drop || spec.kind == FaultKind::power_loss;
   if (needs_block && !spec.block) return bad("needs block=K (the TransferData block it fires at)");
+  if (spec.kind == FaultKind::late && next == 1 && !spec.block) return bad("expected late:SID or late:block=K");
+  if (spec.kind == FaultKind::late && spec.block && spec.sid != k_sid_transfer_data)
+    return bad("block= needs SID 0x36 (TransferData)");
+  if (spec.routine && spec.sid != k_sid_routine_control) return bad("rid= needs SID 0x31 (RoutineControl)");
   return spec;
+}
+
+bool FaultSpec::matches(ByteView request) const {
+  if (request.empty() || request[0] != sid) return false;
+  if (sub && (request.size() < 2 || (request[1] & k_subfunction_mask) != *sub)) return false;
+  if (routine && (request.size() < 4 || (request[2] << 8 | request[3]) != *routine)) return false;
+  return true;
 }
 
 Result<EcuFault> parse_ecu_fault(std::string_view text) {

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "util/bytes.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::sim {
@@ -18,6 +19,9 @@ enum class FaultKind {
   power_loss,      // at block K: half the block written, version invalid, ECU reboots in boot mode
   slow_erase,      // erase takes ms= milliseconds (0x78 while busy)
   wrong_checksum,  // the check routine (31 01 FF01) fails
+  security_delay,  // after a power-on or reset, requestSeed answers NRC 0x37 for ms= milliseconds
+  slow_boot,       // after ECUReset or a power loss the ECU is off the network for ms= milliseconds
+  late,            // the answer to SID comes ms= milliseconds late, with no 0x78 meanwhile
 };
 
 enum class FaultRepeat { once, always };
@@ -26,10 +30,15 @@ struct FaultSpec {
   FaultKind kind = FaultKind::nrc;
   std::uint8_t sid = 0;           // nrc
   std::uint8_t nrc = 0;           // nrc
+  std::optional<std::uint8_t> sub;     // nrc, late: only requests with this sub-function (bit 7 ignored)
+  std::optional<std::uint16_t> routine;  // nrc, late: only RoutineControl of this routine (rid=)
   std::optional<std::uint32_t> block;  // 1-based TransferData block of the current download
   std::optional<std::uint32_t> duration_ms;
   FaultRepeat repeat = FaultRepeat::once;
   std::string text;  // as written, for messages
+
+  // nrc, late: whether `request` is the service (and sub-function, routine) this fault names.
+  bool matches(ByteView request) const;
 };
 
 const char* fault_kind_name(FaultKind kind);

@@ -13,6 +13,8 @@ inline constexpr const char* k_config_help = R"(CONFIGURATION (YAML)
   ecus:
     - name: bms                       no ':', '/' or blanks; used in --fault, dump and the state dir
       doip_address: 0x0010            DoIP logical address (optional)
+      doip_port: 13401                its own DoIP entity on this port (0 = a free one, printed
+                                      as doip_port.NAME=N); default: the shared doip.port
       can:                            optional; ids as seen on the bus
         request_id: 0x7E0             the tester sends with this id
         response_id: 0x7E8            the ECU answers with this id
@@ -34,8 +36,13 @@ inline constexpr const char* k_config_help = R"(CONFIGURATION (YAML)
       timing:
         erase_time_ms: 100            0x31 FF00 duration (0x78 while busy)
         write_bytes_per_s: 0          0x36 write speed; 0 = instant
-        reset_time_ms: 200            silent time after 0x11 or a power loss
-        s3_timeout_ms: 5000           back to the default session without requests
+        reset_time_ms: 200            silent time after 0x11 or a power loss (still reachable)
+        boot_time_ms: 0               >0: off the network this long after 0x11, a power loss or a
+                                      power cut (DoIP refused, CAN silent); replaces reset_time_ms
+        boot_security_delay_ms: 0     requestSeed answers 0x37 this long after every power-on
+                                      (start, 0x11, power loss or cut), from when it answers again
+        s3_timeout_ms: 5000           S3: back to the default session (security locked, transfer
+                                      dropped) when no request came for this long
         p2_ms: 50                     reported in the 0x50 response
         p2_star_ms: 5000              reported in the 0x50 response; 0x78 repeats every P2*/2 (<= 2 s)
         security_delay_ms: 1000       lockout after too many invalid keys (NRC 0x37 meanwhile)
@@ -47,6 +54,7 @@ inline constexpr const char* k_config_help = R"(CONFIGURATION (YAML)
       faults: ["nrc:0x36:0x72:block=3"]   as --fault, without the ECU prefix
 
 STATE DIR (--state, default ./ecuup-sim-state)
+  STATE/control.sock            the running simulator's control socket (ecuup-sim power-cut)
   STATE/ECU/flash-AAAAAAAA.bin  one file per region (erased = 0xFF)
   STATE/ECU/state.json          {"valid": true|false}; F189 comes from the image header in flash
                                 while valid. Erase makes it invalid; 31 01 FF01 validates it.
@@ -71,19 +79,31 @@ SECURITY (toy algorithm, not a secret)
 
 inline constexpr const char* k_fault_help = R"(FAULTS (--fault ECU:KIND[:ARGS][:block=K][:ms=N][:once|:always], or 'faults:' per ECU)
   A fault fires once (default) or always. Blocks count the TransferData requests of the
-  current download, from 1; repeated blocks are not counted.
-  nrc:SID:NRC[:block=K]   answer service SID with NRC (e.g. bms:nrc:0x36:0x72:block=5,
-                          bms:nrc:0x31:0x22); on 0x36 the transfer is aborted
+  current download, from 1; repeated blocks are not counted. sub=S only matches requests with
+  sub-function S (bit 7 ignored); rid=R only RoutineControl of routine R.
+  nrc:SID:NRC[:sub=S][:rid=R][:block=K]
+                          answer service SID with NRC (e.g. bms:nrc:0x36:0x72:block=5,
+                          bms:nrc:0x31:0x22; bms:nrc:0x10:0x22:sub=0x02:always refuses the
+                          programming session); on 0x36 the transfer is aborted
   silence:block=K[:ms=N]  answer block K, then nothing for N ms (default 2000); the ECU comes
                           back in the default session with the transfer aborted
   drop:block=K[:ms=N]     write block K, then drop the DoIP connection (on CAN: lose the answer)
                           and fall back to the default session; with ms=N the ECU is also
                           unreachable for N ms (a node off the bus)
   power_loss:block=K      half of block K is written, the software is invalid, the ECU reboots
-                          (silent for reset_time_ms) into boot mode: F189 reads the boot marker and
+                          (silent for reset_time_ms, or boot_time_ms off the network) into boot mode: F189 reads the boot marker and
                           only programming works until a complete flash passes the check routine
   slow_erase[:ms=N]       the erase routine takes N ms (default 10 x erase_time_ms + 1 s)
   wrong_checksum          the check routine (31 01 FF01) fails with NRC 0x72
+  security_delay[:ms=N]   after a power-on (the start of the simulator, 0x11, a power loss or
+                          cut) requestSeed answers 0x37 for N ms (default 1000); once = the
+                          first power-on only (the start), always = every one
+  slow_boot[:ms=N]        the next boot (after 0x11, a power loss or cut) takes N ms (default
+                          3000): off the network meanwhile (DoIP refused, CAN silent)
+  late:SID[:sub=S][:rid=R][:block=K][:ms=N]
+                          the answer to SID (TransferData block K; bms:late:0x31:rid=0xFF00 is the
+                          erase) comes N ms late (default 1000) with no 0x78 meanwhile, i.e. after
+                          the tester's P2; it is sent all the same
 )";
 
 }  // namespace ecuup::sim

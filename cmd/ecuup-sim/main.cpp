@@ -6,6 +6,7 @@
 #include <iostream>
 #include <string>
 
+#include "control.hpp"
 #include "flash_store.hpp"
 #include "help_text.hpp"
 #include "sim_server.hpp"
@@ -81,6 +82,27 @@ Result<void> cmd_dump(const DumpOptions& o) {
   return write_file_atomic(o.output, ByteView(memory));
 }
 
+struct PowerCutOptions {
+  std::string state_dir = "ecuup-sim-state";
+  std::vector<std::string> ecus;
+  bool all = false;
+  std::uint32_t ms = 1000;
+};
+
+// One request per ECU through the running simulator's control socket (control.hpp).
+Result<void> cmd_power_cut(const PowerCutOptions& o) {
+  if (o.all == !o.ecus.empty()) return make_error(Errc::usage, "give --ecu NAME (repeatable) or --all");
+  std::vector<std::string> targets = o.all ? std::vector<std::string>{"*"} : o.ecus;
+  for (const auto& ecu : targets) {
+    ECUUP_ASSIGN(auto answer, control_request(o.state_dir, "power-cut " + ecu + " " + std::to_string(o.ms)));
+    if (answer != "ok") {
+      auto message = answer.rfind("error ", 0) == 0 ? answer.substr(6) : answer;
+      return make_error(Errc::usage, "power-cut: " + message);
+    }
+  }
+  return success();
+}
+
 int report(const Result<void>& result) {
   if (result) return 0;
   std::fprintf(stderr, "ecuup-sim: error: %s\n", result.error().message.c_str());
@@ -107,7 +129,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--trace", run.trace_file, "write the CAN side's frames to FILE (candump log; pcapng if FILE ends in .pcapng)");
   run_cmd->add_option("--bitrate", run.bitrate, "pace the CAN side as a bus of this bitrate would (benchmarks)");
   run_cmd->add_option("--data-bitrate", run.data_bitrate, "CAN FD data-phase bitrate of the paced bus (0 = --bitrate)");
-  run_cmd->footer(std::string("Prints 'ready doip_port=N' (or 'ready') on stdout once listening.\n\n") + k_config_help +
+  run_cmd->footer(std::string("Prints 'ready doip_port=N' (or 'ready') on stdout once listening, and takes power cuts "
+                              "('ecuup-sim power-cut') on STATE/control.sock.\n\n") +
+                  k_config_help +
                   "\n" + k_fault_help);
 
   RunOptions console;
@@ -150,6 +174,17 @@ int main(int argc, char** argv) {
   auto* address_opt = dump_cmd->add_option("--address", dump_address, "region start address (default: the lowest)");
   dump_cmd->add_flag("--image", dump.image_only, "only the software image at the region's start (header + payload)");
 
+  PowerCutOptions cut;
+  auto* cut_cmd = app.add_subcommand("power-cut", "cut the power of ECUs of a running simulator for a while");
+  cut_cmd->add_option("--state", cut.state_dir, "the running simulator's state directory")->capture_default_str();
+  cut_cmd->add_option("--ecu", cut.ecus, "ECU name (repeatable)");
+  cut_cmd->add_flag("--all", cut.all, "every ECU of the simulator");
+  cut_cmd->add_option("--ms", cut.ms, "how long the power stays off, in milliseconds")->capture_default_str();
+  cut_cmd->footer("The cut happens at once, whatever the ECU is doing: work in progress is lost (a block being "
+                  "programmed is left half-written), DoIP connections are closed and refused and the CAN node is "
+                  "off the bus; then the ECU boots as after a reset (boot_time_ms, boot_security_delay_ms). "
+                  "Talks to the simulator through STATE/control.sock (see ecuup-sim(1)).");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -172,6 +207,7 @@ int main(int argc, char** argv) {
     if (size_opt->count()) mk.size = mk_size;
     return report(cmd_mkimage(mk));
   }
+  if (cut_cmd->parsed()) return report(cmd_power_cut(cut));
   if (dump_cmd->parsed()) {
     if (address_opt->count()) dump.address = dump_address;
     return report(cmd_dump(dump));

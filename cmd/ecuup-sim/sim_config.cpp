@@ -93,7 +93,7 @@ class Parser {
   }
 
   Result<EcuConfig> ecu(const YAML::Node& node) const {
-    ECUUP_TRY(check_keys(node, {"name", "doip_address", "can", "dids", "memory", "initial_image", "security_levels",
+    ECUUP_TRY(check_keys(node, {"name", "doip_address", "doip_port", "can", "dids", "memory", "initial_image", "security_levels",
                                 "programming_level", "security_attempts", "timing", "max_block_length",
                                 "programming_from_default", "boot_marker", "faults"},
                          "ecu"));
@@ -106,6 +106,11 @@ class Parser {
     if (auto a = node["doip_address"]) {
       ECUUP_ASSIGN(auto addr, number(a, where + " doip_address", k_max_u16));
       ecu.doip_address = static_cast<std::uint16_t>(addr);
+    }
+    if (auto p = node["doip_port"]) {
+      if (!ecu.doip_address) return error_at(p, where + ": doip_port needs doip_address");
+      ECUUP_ASSIGN(auto port, number(p, where + " doip_port", k_max_u16));
+      ecu.doip_port = static_cast<std::uint16_t>(port);
     }
     if (auto c = node["can"]) {
       ECUUP_TRY(check_keys(c, {"request_id", "response_id", "extended", "fd"}, where + " can"));
@@ -174,7 +179,7 @@ class Parser {
     if (auto a = node["security_attempts"]) { ECUUP_ASSIGN(ecu.security_attempts, number(a, "security_attempts", 255)); }
     if (auto t = node["timing"]) {
       ECUUP_TRY(check_keys(t, {"erase_time_ms", "write_bytes_per_s", "reset_time_ms", "s3_timeout_ms", "p2_ms",
-                               "p2_star_ms", "security_delay_ms"},
+                               "p2_star_ms", "security_delay_ms", "boot_time_ms", "boot_security_delay_ms"},
                            where + " timing"));
       auto& tm = ecu.timing;
       if (t["erase_time_ms"]) { ECUUP_ASSIGN(tm.erase_time_ms, number(t["erase_time_ms"], "erase_time_ms")); }
@@ -184,6 +189,10 @@ class Parser {
       if (t["p2_ms"]) { ECUUP_ASSIGN(tm.p2_ms, number(t["p2_ms"], "p2_ms", k_max_u16)); }
       if (t["p2_star_ms"]) { ECUUP_ASSIGN(tm.p2_star_ms, number(t["p2_star_ms"], "p2_star_ms", k_max_u16 * 10)); }
       if (t["security_delay_ms"]) { ECUUP_ASSIGN(tm.security_delay_ms, number(t["security_delay_ms"], "security_delay_ms")); }
+      if (t["boot_time_ms"]) { ECUUP_ASSIGN(tm.boot_time_ms, number(t["boot_time_ms"], "boot_time_ms")); }
+      if (t["boot_security_delay_ms"]) {
+        ECUUP_ASSIGN(tm.boot_security_delay_ms, number(t["boot_security_delay_ms"], "boot_security_delay_ms"));
+      }
     }
     if (auto b = node["max_block_length"]) {
       ECUUP_ASSIGN(ecu.max_block_length, number(b, "max_block_length", k_max_u16));

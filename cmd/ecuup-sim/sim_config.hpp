@@ -39,6 +39,12 @@ struct EcuTiming {
   std::uint32_t p2_ms = 50;             // reported in the 0x50 response
   std::uint32_t p2_star_ms = 5000;      // reported in the 0x50 response (10 ms units on the wire)
   std::uint32_t security_delay_ms = 1000;  // lockout after too many invalid keys
+  // Off the network (DoIP refused, CAN silent) this long after 0x11 or a power loss; replaces
+  // reset_time_ms when > 0.
+  std::uint32_t boot_time_ms = 0;
+  // requestSeed answers 0x37 this long after every power-on or reset (ISO 14229-1 allows a delay
+  // timer at power-up); counted from the moment the ECU answers again.
+  std::uint32_t boot_security_delay_ms = 0;
 };
 
 struct InitialImage {
@@ -49,6 +55,9 @@ struct InitialImage {
 struct EcuConfig {
   std::string name;
   std::optional<std::uint16_t> doip_address;
+  // Its own DoIP entity on this TCP port (0 = a free one), rather than the shared one on doip.port:
+  // then its power cuts and boots close and reopen a listener nothing else uses.
+  std::optional<std::uint16_t> doip_port;
   std::optional<CanIds> can;
   std::vector<DidConfig> dids;
   std::vector<MemoryRegion> memory;

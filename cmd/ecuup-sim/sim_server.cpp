@@ -33,18 +33,18 @@ void serve_request(EcuModel& ecu, ByteView request, const ReplySink& sink) {
       return;
     case ReplyKind::respond: break;
   }
-  auto remaining = reply.work_time;
+  // A power cut or reset while the ECU works means the answer is never sent.
+  const auto done = Clock::now() + reply.work_time;
   if (reply.pending) {
     const Bytes pending{k_negative_response, request[0], k_nrc_response_pending};
     const auto interval = pending_interval(ecu.config());
     sink.send(pending);
-    while (remaining > interval) {
-      std::this_thread::sleep_for(interval);
-      remaining -= interval;
+    for (auto next = Clock::now() + interval; next < done; next += interval) {
+      if (!ecu.wait_powered(next, reply.power_epoch)) return;
       sink.send(pending);
     }
   }
-  if (remaining.count() > 0) std::this_thread::sleep_for(remaining);
+  if (reply.work_time.count() > 0 && !ecu.wait_powered(done, reply.power_epoch)) return;
   sink.send(reply.response);
 }
 

@@ -253,3 +253,139 @@ sim_version() {
   "$SIM" dump --state "$1" --ecu "$2" --image -o "$WORK/version.probe" 2>/dev/null || { echo none; return; }
   dd if="$WORK/version.probe" bs=1 skip=8 count=32 2>/dev/null | tr -d '\0'
 }
+
+# --- timed testers in Python (the sim_boot_* tests) ---------------------------------------------
+# sim_py [ARGS...] <<'PY': runs Python with test/support and the module `simtest` (written to
+# $WORK) importable: testers over DoIP or CAN that time every answer, DoIP connect probes and the
+# control socket. The snippet prints "FAIL: ..." lines; sim_py counts them into FAILS and the
+# "OK" lines into CHECKS.
+sim_py() {
+  command -v python3 >/dev/null || { echo "skip: python3 missing"; exit 125; }
+  [[ -f "$WORK/simtest.py" ]] || sim_py_module >"$WORK/simtest.py"
+  local out rc=0 line
+  out=$(SIM="$SIM" PYTHONPATH="$WORK:${ECUUP_SRC:?ECUUP_SRC must point at the source dir}/test/support" \
+    python3 - "$@" 2>&1) || rc=$?
+  while IFS= read -r line; do
+    case $line in
+      OK*) ok ;;
+      FAIL:*) echo "$line" >&2; FAILS=$((FAILS + 1)) ;;
+      *) [[ -n $line ]] && echo "  $line" ;;
+    esac
+  done <<<"$out"
+  [[ $rc -eq 0 ]] || fail "python snippet exited $rc"
+}
+
+sim_py_module() {
+  cat <<'PY'
+"""Helpers for the sim_boot_* tests: timed UDS testers, DoIP connect probes, the control socket."""
+import os
+import socket
+import subprocess
+import time
+
+from uds_client import Doip, UdpIsoTp, is_pending
+
+SIM = os.environ["SIM"]
+
+
+def now_ms():
+    return time.monotonic() * 1000.0
+
+
+def check(cond, what):
+    print(("OK " if cond else "FAIL: ") + what, flush=True)
+    return cond
+
+
+def doip_connect(port):
+    """'open' when a TCP connection to 127.0.0.1:port is accepted, 'refused' when refused."""
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect(("127.0.0.1", port))
+        return "open"
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError as e:
+        return "error %s" % e
+    finally:
+        s.close()
+
+
+def control(state, line):
+    """One request to the running simulator's control socket; its answer line."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(os.path.join(state, "control.sock"))
+    s.sendall((line + "\n").encode())
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = s.recv(256)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data.decode().strip()
+
+
+def power_cut(state, ecu, ms):
+    subprocess.run([SIM, "power-cut", "--state", state, "--ecu", ecu, "--ms", str(ms)], check=True)
+
+
+class Tester:
+    """One tester: 'doip:PORT:ECU' or 'can:BUS:TX:RX' (BUS as the tester sees it)."""
+
+    def __init__(self, spec):
+        kind, args = spec.split(":")[0], spec.split(":")[1:]
+        if kind == "doip":
+            self.link = Doip(int(args[0]), int(args[1], 0), 0x0E00)
+        else:
+            bus = "udp:%s:%s" % (args[1], args[2])
+            self.link = UdpIsoTp(bus, int(args[3], 0), int(args[4], 0))
+
+    def timed(self, hexreq, window_ms, stop_on_final=True):
+        """Sends, then lists (ms after sending, hex) of what came within window_ms."""
+        got = []
+        t0 = now_ms()
+        self.link.send(bytes.fromhex(hexreq))
+        while True:
+            left = window_ms - (now_ms() - t0)
+            if left <= 0:
+                return got
+            try:
+                msg = self.link.receive(left / 1000.0)
+            except (TimeoutError, socket.timeout):
+                return got
+            got.append((now_ms() - t0, msg.hex()))
+            if stop_on_final and not is_pending(msg):
+                return got
+
+    def request(self, hexreq, timeout_ms=1000):
+        """The final answer (0x78s skipped; P2* after one), '-' for none, 'drop' when DoIP failed."""
+        try:
+            self.link.send(bytes.fromhex(hexreq))
+            timeout = timeout_ms / 1000.0
+            while True:
+                msg = self.link.receive(timeout)
+                if not is_pending(msg):
+                    return msg.hex()
+                timeout = 6.0
+        except (TimeoutError, socket.timeout):
+            return "-"
+        except OSError:
+            self.link.close()
+            return "drop"
+
+    def unlock(self, level=1):
+        seed = self.request("27%02x" % level)
+        if not seed.startswith("67%02x" % level):
+            return seed
+        key = subprocess.check_output([SIM, "key", str(level), seed[4:]], text=True).strip()
+        return self.request("27%02x%s" % (level + 1, key))
+
+    def close(self):
+        self.link.close()
+        if isinstance(self.link, UdpIsoTp):
+            self.link.sock.close()
+PY
+}
