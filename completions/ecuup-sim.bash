@@ -26,9 +26,9 @@ _ecuup_sim() {
         fi
     fi
 
-    local subcommands="run console key mkimage dump"
+    local subcommands="run console power-cut key mkimage dump"
     local takes_value=" --config --state --doip-port --bus --fault --trace --bitrate --data-bitrate --ecu
-        --version --size --seed --payload -o --output --address "
+        --version --size --seed --payload -o --output --address --ms "
     local sub="" config="" i w
     for ((i = 1; i < cword; i++)); do
         w=${words[i]}
@@ -61,7 +61,7 @@ _ecuup_sim() {
             return 0
             ;;
         --fault)
-            local kinds="nrc: silence:block= drop:block= power_loss:block= slow_erase wrong_checksum" e k list=""
+            local kinds="nrc: silence:block= drop:block= power_loss:block= slow_erase wrong_checksum security_delay slow_boot late:" e k list=""
             for e in $(_ecuup_sim_ecu_names "$config"); do
                 for k in $kinds; do list+=" $e:$k"; done
             done
@@ -76,7 +76,7 @@ _ecuup_sim() {
             COMPREPLY=($(compgen -W "udp: socketcan:" -- "$cur"))
             return 0
             ;;
-        --doip-port | --bitrate | --data-bitrate | --version | --size | --seed | --address)
+        --doip-port | --bitrate | --data-bitrate | --version | --size | --seed | --address | --ms)
             return 0
             ;;
     esac
@@ -86,6 +86,7 @@ _ecuup_sim() {
         "") opts="-h --help --version" ;;
         run) opts="-h --help --config --state --doip-port --bus --fault --trace --bitrate --data-bitrate" ;;
         console) opts="-h --help --config --ecu --state --fault" ;;
+        power-cut) opts="-h --help --state --ecu --all --ms" ;;
         key) opts="-h --help" ;;
         mkimage) opts="-h --help --version --size --seed --payload -o --output" ;;
         dump) opts="-h --help --state --ecu -o --output --address --image" ;;

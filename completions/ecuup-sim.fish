@@ -2,7 +2,7 @@
 # test/cli/tools_docs_drift.sh checks that every option `ecuup-sim SUB --help` shows is offered
 # here (by asking fish what it completes).
 
-set -l ecuup_sim_subcommands run console key mkimage dump
+set -l ecuup_sim_subcommands run console power-cut key mkimage dump
 
 # ECU names: the `- name:` entries of the --config file's ecus list.
 function __ecuup_sim_ecus
@@ -26,7 +26,7 @@ function __ecuup_sim_faults
     set -l cur (commandline -ct)
     if string match -q -- '*:*' $cur
         set -l ecu (string split -m 1 : -- $cur)[1]
-        for k in nrc: silence:block= drop:block= power_loss:block= slow_erase wrong_checksum
+        for k in nrc: silence:block= drop:block= power_loss:block= slow_erase wrong_checksum security_delay slow_boot late:
             echo $ecu:$k
         end
     else
@@ -43,6 +43,7 @@ complete -c ecuup-sim -n "not __fish_seen_subcommand_from $ecuup_sim_subcommands
 complete -c ecuup-sim -n "not __fish_seen_subcommand_from $ecuup_sim_subcommands" -l version -d 'Print the version'
 complete -c ecuup-sim -n "not __fish_seen_subcommand_from $ecuup_sim_subcommands" -a run -d 'Serve the configured ECUs over DoIP and CAN'
 complete -c ecuup-sim -n "not __fish_seen_subcommand_from $ecuup_sim_subcommands" -a console -d 'Talk UDS to one ECU over stdin/stdout'
+complete -c ecuup-sim -n "not __fish_seen_subcommand_from $ecuup_sim_subcommands" -a power-cut -d 'Cut the power of ECUs of a running simulator'
 complete -c ecuup-sim -n "not __fish_seen_subcommand_from $ecuup_sim_subcommands" -a key -d 'Print the toy SecurityAccess key'
 complete -c ecuup-sim -n "not __fish_seen_subcommand_from $ecuup_sim_subcommands" -a mkimage -d 'Write a software image'
 complete -c ecuup-sim -n "not __fish_seen_subcommand_from $ecuup_sim_subcommands" -a dump -d "Write an ECU's flash memory to a file"
@@ -51,7 +52,7 @@ complete -c ecuup-sim -n "__fish_seen_subcommand_from $ecuup_sim_subcommands" -s
 
 # run and console
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run console" -l config -r -F -d "The simulator's YAML file"
-complete -c ecuup-sim -n "__fish_seen_subcommand_from run console dump" -l state -x -a '(__fish_complete_directories)' -d 'State directory'
+complete -c ecuup-sim -n "__fish_seen_subcommand_from run console dump power-cut" -l state -x -a '(__fish_complete_directories)' -d 'State directory'
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run console" -l fault -x -a '(__ecuup_sim_faults)' -d 'Inject a fault: ECU:KIND[...] (repeatable)'
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l doip-port -x -d 'DoIP TCP port (0 = any free port)'
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l bus -x -a 'udp: socketcan:' -d 'CAN bus: udp:LOCAL:REMOTE or socketcan:IFACE'
@@ -59,6 +60,11 @@ complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l trace -r -F -d "Wr
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l bitrate -x -d 'Pace the CAN side at this bitrate'
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l data-bitrate -x -d 'CAN FD data-phase bitrate of the paced bus'
 complete -c ecuup-sim -n "__fish_seen_subcommand_from console" -l ecu -x -a '(__ecuup_sim_ecus)' -d 'ECU name'
+
+# power-cut
+complete -c ecuup-sim -n "__fish_seen_subcommand_from power-cut" -l ecu -x -d 'ECU name (repeatable)'
+complete -c ecuup-sim -n "__fish_seen_subcommand_from power-cut" -l all -d 'Every ECU of the simulator'
+complete -c ecuup-sim -n "__fish_seen_subcommand_from power-cut" -l ms -x -d 'How long the power stays off, in milliseconds'
 
 # mkimage
 complete -c ecuup-sim -n "__fish_seen_subcommand_from mkimage" -l version -x -d 'Version stored in the header'
