@@ -211,6 +211,27 @@ Result<std::vector<MemoryRegion>> parse_regions(const Section& parent, const std
 
 bool printable(std::uint8_t c) { return c >= k_first_printable && c < k_delete; }
 
+// Pauses between recovery attempts: from reset_delay_ms (at least this), doubling up to the max.
+constexpr std::chrono::milliseconds k_min_recovery_pause{100};
+constexpr std::chrono::milliseconds k_max_recovery_pause{4000};
+
+// Stands in for a link that could not be opened: every use fails with why. Silence while
+// connecting counts as a dropped link, so that waiting for the ECU opens it again.
+class ClosedLink final : public DiagLink {
+ public:
+  explicit ClosedLink(Error why) : m_why(std::move(why)) {
+    if (m_why.code == Errc::timeout) m_why.code = Errc::network;
+  }
+  Result<void> send(ByteView) override { return m_why; }
+  Result<Bytes> receive(std::chrono::milliseconds) override { return m_why; }
+  std::size_t max_message_size() const override { return k_closed_link_max_message; }
+  std::string describe() const override { return "not connected"; }
+
+ private:
+  static constexpr std::size_t k_closed_link_max_message = 4095;
+  Error m_why;
+};
+
 // Runs the driver's operations over one link, opened on first use and re-opened after a reset.
 class UdsDriver final : public EcuDriver {
  public:
@@ -218,30 +239,54 @@ class UdsDriver final : public EcuDriver {
       : m_settings(std::move(settings)), m_open_link(std::move(open_link)), m_key_library(std::move(key_library)) {}
 
   Result<EcuIdentity> read_identity() override {
-    ECUUP_TRY(reconnect());
-    UdsClient client(*m_link, m_settings.client);
-    EcuIdentity identity;
-    ECUUP_ASSIGN(Bytes version, client.read_data_by_identifier(m_settings.sequence.version_did));
-    identity.version = decode_did(version, m_settings.version_encoding);
-    for (const auto& [name, did] : m_settings.identification) {
-      auto value = client.read_data_by_identifier(did);
-      if (!value) return std::move(value).error().context(name);
-      identity.extra[name] = decode_did(*value, DidEncoding::ascii);
+    if (!m_recovery) {
+      ECUUP_TRY(reconnect());
+      UdsClient client(*m_link, m_settings.client);
+      return read_identity_over(client);
     }
-    return identity;
+    // Recovery: the ECU may be booting, refusing connections or answering 0x21/0x22/0x37 for a while.
+    const auto deadline = SteadyClock::now() + m_settings.recovery_window;
+    auto pause = first_pause();
+    for (int attempt = 1;; ++attempt) {
+      auto identity = [&]() -> Result<EcuIdentity> {
+        ECUUP_TRY(reconnect());
+        UdsClient client(*m_link, m_settings.client);
+        client.set_retry_deadline(deadline);
+        return read_identity_over(client);
+      }();
+      if (identity) return identity;
+      const bool transient = identity.error().code == Errc::timeout || identity.error().code == Errc::network ||
+                             identity.error().code == Errc::io;
+      if (!transient) return identity;
+      if (SteadyClock::now() >= deadline) return window_spent(std::move(identity).error(), attempt);
+      if (!pause_within(pause, deadline)) return std::move(identity).error();
+    }
   }
 
   Result<void> flash(const fs::path& image_path, Progress& progress) override {
+    m_touched = false;
     auto image = ImageSource::open(image_path, m_settings.image_format, m_settings.image_base_address);
     if (!image) return std::move(image).error();
-    ECUUP_TRY(reconnect());
-    UdsClient client(*m_link, m_settings.client, &progress);
-    auto hooks = make_hooks(client);
-    ECUUP_ASSIGN(Bytes version, run_flash_sequence(client, m_settings.sequence, *image, hooks, progress,
-                                                   m_settings.ecu_name));
-    if (!version.empty()) progress.note("ECU reports version " + decode_did(version, m_settings.version_encoding));
-    return success();
+    if (!m_recovery) return flash_once(*image, progress, m_settings.sequence, std::nullopt).result;
+    // Recovery: start over (reconnect, session, security, erase, download) after every failure that
+    // time may cure, until the window is spent; then the last failure is the cause.
+    const auto deadline = SteadyClock::now() + m_settings.recovery_window;
+    auto pause = first_pause();
+    for (int attempt = 1;; ++attempt) {
+      UdsSequenceOptions sequence = m_settings.sequence;
+      sequence.reset_timeout = std::max(std::chrono::milliseconds(1), until(deadline));
+      auto tried = flash_once(*image, progress, sequence, deadline);
+      if (tried.result) return success();
+      if (!tried.transient || tried.result.error().code == Errc::interrupted) return std::move(tried.result).error();
+      if (SteadyClock::now() >= deadline) return window_spent(std::move(tried.result).error(), attempt);
+      progress.note(fmt::format("attempt {} failed ({}); starting over within the recovery window", attempt,
+                                tried.result.error().message));
+      if (!pause_within(pause, deadline)) return std::move(tried.result).error();
+    }
   }
+
+  bool touched() const override { return m_touched; }
+  void set_recovery(bool on) override { m_recovery = on; }
 
   bool can_read_out() const override { return !m_settings.sequence.read_regions.empty(); }
 
@@ -285,16 +330,82 @@ class UdsDriver final : public EcuDriver {
   }
 
  private:
-  // Every operation starts on a fresh link: a DoIP entity may have closed an idle connection.
-  Result<void> reconnect() {
-    m_link.reset();
-    return connect();
+  using SteadyClock = std::chrono::steady_clock;
+
+  struct Attempt {
+    Result<void> result;
+    bool transient = false;  // worth starting over in recovery mode
+  };
+
+  // One run of the programming sequence on a fresh link. A link that cannot be opened yet (an ECU
+  // still booting refuses DoIP connections) is retried by the sequence's first request, within
+  // `sequence.reset_timeout`.
+  Attempt flash_once(ImageSource& image, Progress& progress, const UdsSequenceOptions& sequence,
+                     std::optional<SteadyClock::time_point> retry_deadline) {
+    auto connected = reconnect();
+    if (!connected && !link_may_come_up(connected.error())) return {std::move(connected).error(), false};
+    UdsClient client(*m_link, m_settings.client, &progress);
+    client.set_retry_deadline(retry_deadline);
+    auto hooks = make_hooks(client);
+    UdsFlashState state;
+    auto version = run_flash_sequence(client, sequence, image, hooks, progress, m_settings.ecu_name, &state);
+    m_touched = m_touched || state.touched;
+    if (!version) {
+      const bool transient = uds_failure_is_transient(version.error(), client.last_nrc());
+      return {std::move(version).error(), transient};
+    }
+    if (!version->empty()) progress.note("ECU reports version " + decode_did(*version, m_settings.version_encoding));
+    return {success(), false};
   }
 
-  Result<void> connect() {
-    if (m_link) return success();
+  Result<EcuIdentity> read_identity_over(UdsClient& client) {
+    EcuIdentity identity;
+    ECUUP_ASSIGN(Bytes version, client.read_data_by_identifier(m_settings.sequence.version_did));
+    identity.version = decode_did(version, m_settings.version_encoding);
+    for (const auto& [name, did] : m_settings.identification) {
+      auto value = client.read_data_by_identifier(did);
+      if (!value) return std::move(value).error().context(name);
+      identity.extra[name] = decode_did(*value, DidEncoding::ascii);
+    }
+    return identity;
+  }
+
+  static bool link_may_come_up(const Error& error) {
+    return error.code == Errc::network || error.code == Errc::timeout || error.code == Errc::io;
+  }
+
+  static std::chrono::milliseconds until(SteadyClock::time_point deadline) {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::ceil<std::chrono::milliseconds>(deadline - SteadyClock::now()));
+  }
+
+  std::chrono::milliseconds first_pause() const {
+    return std::max(m_settings.sequence.reset_delay, k_min_recovery_pause);
+  }
+
+  // Sleeps `pause` (no later than `deadline`) and doubles it for next time; false when interrupted.
+  static bool pause_within(std::chrono::milliseconds& pause, SteadyClock::time_point deadline) {
+    const bool slept = pause_unless_interrupted(std::min(pause, until(deadline)));
+    pause = std::min(pause * 2, k_max_recovery_pause);
+    return slept;
+  }
+
+  Error window_spent(Error last, int attempts) const {
+    return std::move(last).context(fmt::format("gave up after {} attempt{} in the {} ms recovery window", attempts,
+                                               attempts == 1 ? "" : "s", m_settings.recovery_window.count()));
+  }
+
+  // Every operation starts on a fresh link: a DoIP entity may have closed an idle connection. When
+  // the link cannot be opened, a ClosedLink holding the reason stands in, so a client over it
+  // fails with that reason and a reconnect may replace it.
+  Result<void> reconnect() {
+    m_link.reset();
     auto link = m_open_link();
-    if (!link) return std::move(link).error().context("connect");
+    if (!link) {
+      Error error = std::move(link).error().context("connect");
+      m_link = std::make_unique<ClosedLink>(error);
+      return error;
+    }
     m_link = std::move(link).value();
     return success();
   }
@@ -352,9 +463,9 @@ class UdsDriver final : public EcuDriver {
       };
     }
     hooks.reconnect = [this, &client]() -> Result<void> {
-      ECUUP_TRY(reconnect());
-      client.set_link(*m_link);
-      return success();
+      auto connected = reconnect();
+      client.set_link(*m_link);  // a ClosedLink when it failed: never the link just closed
+      return connected;
     };
     return hooks;
   }
@@ -363,6 +474,8 @@ class UdsDriver final : public EcuDriver {
   DiagLinkFactory m_open_link;
   std::unique_ptr<KeyLibrary> m_key_library;
   std::unique_ptr<DiagLink> m_link;
+  bool m_recovery = false;
+  bool m_touched = false;
 };
 
 }  // namespace
@@ -413,13 +526,14 @@ Result<UdsDriverSettings> parse_uds_settings(const EcuConfig& ecu, const DriverC
 
   ECUUP_ASSIGN(auto timeouts, root.child("timeouts"));
   ECUUP_TRY(timeouts.known({"p2_ms", "p2_star_ms", "margin_ms", "tester_present_ms", "reset_delay_ms",
-                            "reset_timeout_ms", "key_ms"}));
+                            "reset_timeout_ms", "recovery_window_ms", "key_ms"}));
   ECUUP_TRY(timeouts.millis("p2_ms", out.client.timing.p2, 1));
   ECUUP_TRY(timeouts.millis("p2_star_ms", out.client.timing.p2_star, 1));
   ECUUP_TRY(timeouts.millis("margin_ms", out.client.margin));
   ECUUP_TRY(timeouts.millis("tester_present_ms", out.client.tester_present_interval));
   ECUUP_TRY(timeouts.millis("reset_delay_ms", out.sequence.reset_delay));
   ECUUP_TRY(timeouts.millis("reset_timeout_ms", out.sequence.reset_timeout, 1));
+  ECUUP_TRY(timeouts.millis("recovery_window_ms", out.recovery_window, 1));
   ECUUP_TRY(timeouts.millis("key_ms", out.key_timeout, 1));
 
   ECUUP_TRY(root.integer("version_did", out.sequence.version_did, k_max_u16));

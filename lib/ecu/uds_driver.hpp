@@ -32,6 +32,10 @@ struct UdsDriverSettings {
   std::string key_command;             // template with {seed} {level} {level_hex} {ecu}
   std::filesystem::path key_library;   // exports ecuup_seed_to_key()
   std::chrono::milliseconds key_timeout{10000};
+  // In recovery mode (EcuDriver::set_recovery: a restore, re-reading an ECU after a failure) every
+  // operation keeps trying through silence, refused or dropped links and NRCs 0x21/0x22/0x37 for
+  // this long before it gives up with the last failure.
+  std::chrono::milliseconds recovery_window{60000};
   ImageFormat image_format = ImageFormat::auto_detect;
   std::uint32_t image_base_address = 0;
   ImageFormat read_out_format = ImageFormat::auto_detect;  // auto: raw for one region at the base, else srec

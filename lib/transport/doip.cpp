@@ -520,8 +520,9 @@ class DoipLink final : public DiagLink {
           const std::uint8_t* p = reply.payload.data();
           if (get_u16(p) != m_target || get_u16(p + 2) != m_options.tester_address) continue;
           if (reply.type() == PayloadType::diagnostic_ack) return success();
-          return make_error(Errc::protocol, fmt::format("{}: gateway refused the diagnostic message: {}", describe(),
-                                                        diag_nack_name(p[4])));
+          return make_error(diag_nack_is_transient(p[4]) ? Errc::timeout : Errc::protocol,
+                            fmt::format("{}: gateway refused the diagnostic message: {}", describe(),
+                                        diag_nack_name(p[4])));
         }
         case PayloadType::diagnostic_message: keep_if_ours(reply); continue;
         default: continue;
@@ -598,8 +599,17 @@ class DoipLink final : public DiagLink {
     m_trace->message(DoipTraceHook::Direction::from_entity, parts);
   }
 
-  // The next message the caller must look at; answers the gateway's alive checks on the way.
+  // A gateway NACKs messages for an ECU that is powered off or still booting (target
+  // unreachable), or while its buffers are full: like an ECU's silence, that passes.
+  static bool diag_nack_is_transient(std::uint8_t code) {
+    return code == static_cast<std::uint8_t>(DiagNackCode::target_unreachable) ||
+           code == static_cast<std::uint8_t>(DiagNackCode::out_of_memory);
+  }
+
+  // The next message the caller must look at; answers the gateway's alive checks on the way. A
+  // deadline already passed still reads what the socket holds (receive(0 ms) drains stale answers).
   Result<StreamReader::Message> next_message(Clock::time_point deadline, const char* waiting_for) {
+    bool read_once = false;
     for (;;) {
       auto event = m_reader.next();
       if (event.kind == StreamReader::Event::Kind::message) {
@@ -627,7 +637,11 @@ class DoipLink final : public DiagLink {
       if (m_fd.get() < 0) return fail(Errc::network, fmt::format("{}: connection already closed", waiting_for));
       if (interrupt_requested()) return fail(Errc::interrupted, fmt::format("interrupted waiting for {}", waiting_for));
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return fail(Errc::timeout, fmt::format("no {} in time", waiting_for));
+      if (left.count() <= 0) {
+        if (read_once) return fail(Errc::timeout, fmt::format("no {} in time", waiting_for));
+        left = std::chrono::milliseconds(0);
+      }
+      read_once = true;
       auto got = receive_some(m_fd.get(), m_reader, std::min(left, k_wait_slice));
       if (!got && got.error().code != Errc::timeout) {
         m_fd.reset();

@@ -87,8 +87,10 @@ class KernelIsoTpLink final : public DiagLink {
 
   Result<Bytes> receive(std::chrono::milliseconds timeout) override {
     // The kernel hands over whole messages only: one whose first frame came within `timeout` may
-    // still be arriving (a 4095-byte answer is 585 frames), so it gets N_Cr more.
-    const auto deadline = std::chrono::steady_clock::now() + timeout + m_options.n_cr;
+    // still be arriving (a 4095-byte answer is 585 frames), so it gets N_Cr more. A zero timeout
+    // (the UDS client draining stale answers) takes only what is already there.
+    const auto extra = timeout.count() > 0 ? m_options.n_cr : std::chrono::milliseconds(0);
+    const auto deadline = std::chrono::steady_clock::now() + timeout + extra;
     for (;;) {
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       pollfd pfd{m_fd, POLLIN, 0};
@@ -97,7 +99,7 @@ class KernelIsoTpLink final : public DiagLink {
       if (ready < 0) return kernel_error(describe() + ": poll", errno);
       if (ready == 0)
         return make_error(Errc::timeout,
-                          fmt::format("{}: no message within {} ms", describe(), (timeout + m_options.n_cr).count()));
+                          fmt::format("{}: no message within {} ms", describe(), (timeout + extra).count()));
       const ssize_t n = ::recv(m_fd, m_buffer.data(), m_buffer.size(), MSG_TRUNC);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return kernel_error(describe() + ": receive", errno);

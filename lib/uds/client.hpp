@@ -1,6 +1,7 @@
 #pragma once
-// A UDS (ISO 14229-1) client over one DiagLink: request/response with P2/P2* timing and NRC
-// 0x78 handling, and one method per service ecuup uses.
+// A UDS (ISO 14229-1) client over one DiagLink: request/response with P2/P2* timing, responses
+// matched to their request (stale and foreign ones discarded), NRCs 0x21/0x22/0x37/0x78 waited
+// out, and one method per service ecuup uses.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,15 @@ struct UdsClientOptions {
   // NRC 0x21 busyRepeatRequest: how often to repeat, and how long to wait in between.
   int busy_retries = 3;
   std::chrono::milliseconds busy_delay{200};
+  // NRC 0x37 requiredTimeDelayNotExpired (an ECU refuses SecurityAccess for a while after power-on
+  // or a wrong key): the pause before asking again, and how long to keep asking in all.
+  std::chrono::milliseconds time_delay_wait{1000};
+  std::chrono::milliseconds time_delay_patience{10000};
+  // NRC 0x22 conditionsNotCorrect: the first pause (doubling up to conditions_delay_max) and how
+  // long to keep asking in all.
+  std::chrono::milliseconds conditions_delay{250};
+  std::chrono::milliseconds conditions_delay_max{2000};
+  std::chrono::milliseconds conditions_patience{5000};
 };
 
 // addressAndLengthFormatIdentifier and dataFormatIdentifier of 0x34/0x35 and of the erase
@@ -40,6 +50,9 @@ struct MemoryFormat {
   std::uint8_t size_bytes = 4;     // 1..4
   std::uint8_t data_format = 0x00; // 0x00 = neither compressed nor encrypted
 };
+
+// Sleeps `pause` in short slices; false as soon as interrupt_requested() (then without the rest).
+bool pause_unless_interrupted(std::chrono::milliseconds pause);
 
 // addressAndLengthFormatIdentifier, memoryAddress, memorySize.
 Result<Bytes> encode_memory_range(const MemoryFormat& format, std::uint64_t address, std::uint64_t size);
@@ -52,12 +65,20 @@ class UdsClient {
 
   // Swaps the link (after a reconnect, e.g. a DoIP entity dropped TCP on reset).
   void set_link(DiagLink& link) { m_link = &link; }
+  // Recovery: NRCs 0x21, 0x22 and 0x37 are asked again until `deadline` instead of within the
+  // limits of UdsClientOptions; nullopt returns to those limits.
+  void set_retry_deadline(std::optional<std::chrono::steady_clock::time_point> deadline) {
+    m_retry_deadline = deadline;
+  }
   DiagLink& link() { return *m_link; }
   void set_clock(Clock clock);
 
   // Sends `request`, returns the positive response. Errc::negative_response names the NRC,
-  // Errc::timeout when the ECU stays silent past P2 (or P2* after 0x78), Errc::protocol on a
-  // response that does not match. `label` prefixes errors (default: the service name).
+  // Errc::timeout when the ECU stays silent past P2 (or P2* after 0x78). A message that is no
+  // answer to `request` (another SID, or another session, DID, routine, block counter, reset type
+  // or security level echoed) is discarded and the wait goes on (ISO 14229-2); after a timeout,
+  // messages already received are discarded before the next request is sent, so a late answer
+  // is never taken for the next request's. `label` prefixes errors (default: the service name).
   Result<Bytes> request(ByteView request, const std::string& label = {});
   // Sends without waiting for an answer (suppressPosRspMsgIndicationBit set).
   Result<void> send_suppressed(ByteView request);
@@ -96,7 +117,12 @@ class UdsClient {
  private:
   Result<std::size_t> request_transfer(std::uint8_t service, const MemoryFormat& format, std::uint32_t address,
                                        std::uint64_t size);
-  Result<Bytes> await_response(std::uint8_t service, const std::string& label);
+  Result<Bytes> await_response(ByteView request, const std::string& label);
+  // Reads and drops what the link already holds (answers to requests given up on).
+  void drain_stale(const std::string& label);
+  // How long to pause before repeating a request the ECU answered with `code`; nullopt: do not.
+  std::optional<std::chrono::milliseconds> retry_pause(std::uint8_t code, int repeats_so_far,
+                                                       std::chrono::steady_clock::time_point started);
   void note(const std::string& message);
 
   DiagLink* m_link;
@@ -106,6 +132,8 @@ class UdsClient {
   Clock m_clock;
   std::chrono::steady_clock::time_point m_last_send{};
   std::optional<std::uint8_t> m_last_nrc;
+  std::optional<std::chrono::steady_clock::time_point> m_retry_deadline;
+  bool m_stale_possible = false;  // a request timed out: its answer may still come
 };
 
 }  // namespace ecuup

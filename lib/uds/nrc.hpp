@@ -15,6 +15,7 @@ constexpr std::uint8_t k_read_data_by_identifier = 0x22;
 constexpr std::uint8_t k_security_access = 0x27;
 constexpr std::uint8_t k_communication_control = 0x28;
 constexpr std::uint8_t k_write_data_by_identifier = 0x2E;
+constexpr std::uint8_t k_input_output_control_by_identifier = 0x2F;
 constexpr std::uint8_t k_routine_control = 0x31;
 constexpr std::uint8_t k_request_download = 0x34;
 constexpr std::uint8_t k_request_upload = 0x35;

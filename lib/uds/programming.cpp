@@ -13,6 +13,7 @@ namespace ecuup {
 namespace {
 
 constexpr std::uint8_t k_routine_start = 0x01;
+constexpr std::uint8_t k_write_memory_by_address = 0x3D;
 
 struct StepName {
   UdsStepKind kind;
@@ -71,12 +72,42 @@ Error interrupted_error(const std::string& where) {
   return make_error(Errc::interrupted, "interrupted " + where);
 }
 
+// Pauses between attempts to reach an ECU grow to this.
+constexpr std::chrono::milliseconds k_max_wait_delay{2000};
+
+// Holds an InterruptShield while `on`: the requests between two points where an interruption may
+// stop a flash that touched the ECU run to their end.
+class ShieldIf {
+ public:
+  explicit ShieldIf(bool on) {
+    if (on) m_shield.emplace();
+  }
+
+ private:
+  std::optional<InterruptShield> m_shield;
+};
+
+// ISO 14229-1: a negative response means the server did not carry the request out, except
+// generalProgrammingFailure, which reports a write or erase that went wrong.
+template <class T>
+bool left_memory_untouched(const Result<T>& result, std::optional<std::uint8_t> nrc) {
+  if (result) return false;
+  const Errc code = result.error().code;
+  if (code == Errc::config || code == Errc::internal) return true;  // never sent
+  return code == Errc::negative_response && nrc != nrc::k_general_programming_failure;
+}
+
 // State shared by the steps of one run.
 class SequenceRun {
  public:
   SequenceRun(UdsClient& client, const UdsSequenceOptions& options, const UdsSequenceHooks& hooks,
               Progress& progress)
       : m_client(client), m_options(options), m_hooks(hooks), m_progress(progress) {}
+
+  const UdsFlashState& state() const { return m_state; }
+  // From the first request that changes memory until every block is in, an interruption stops
+  // the run only at block, segment and step boundaries; the requests in between are shielded.
+  bool shielding() const { return m_shielding; }
 
   Result<void> run_common(const UdsStep& step);
   // The first request may meet an ECU still booting (a restore after a power loss): retry it on
@@ -95,12 +126,38 @@ class SequenceRun {
   Result<void> security_access();
   Result<void> reset();
   Result<Bytes> transfer_block(std::uint8_t counter, ByteView data, const std::string& label);
+  // A raw request step that erases or writes memory, which counts as touching the ECU.
+  bool changes_memory(const Bytes& request) const {
+    if (request.empty()) return false;
+    switch (request[0]) {
+      case sid::k_routine_control:
+        return request.size() >= 4 && request[1] == k_routine_start &&
+               (request[2] << 8 | request[3]) == m_options.erase_routine;
+      case sid::k_request_download:
+      case sid::k_transfer_data:
+      case k_write_memory_by_address: return true;
+      default: return false;
+    }
+  }
+  // Runs a request that changes memory and records whether it did.
+  template <class F>
+  auto touching(F&& request) {
+    m_shielding = true;
+    ShieldIf shield(true);
+    auto result = request();
+    if (!left_memory_untouched(result, m_client.last_nrc())) m_state.touched = true;
+    return result;
+  }
 
   UdsClient& m_client;
   const UdsSequenceOptions& m_options;
   const UdsSequenceHooks& m_hooks;
   Progress& m_progress;
   std::uint64_t m_done = 0;
+  UdsFlashState m_state;
+  bool m_shielding = false;
+  // Once every block is in: the ECU holds the new software, the rest of the run is not interrupted.
+  std::optional<InterruptShield> m_finishing;
 };
 
 Result<void> SequenceRun::run_common(const UdsStep& step) {
@@ -134,7 +191,12 @@ Result<void> SequenceRun::run_common(const UdsStep& step) {
     case UdsStepKind::tester_present:
       return m_client.tester_present();
     case UdsStepKind::request: {
-      ECUUP_TRY(m_client.request(step.request, "request " + to_hex(step.request, " ")));
+      const std::string label = "request " + to_hex(step.request, " ");
+      if (changes_memory(step.request)) {
+        ECUUP_TRY(touching([&] { return m_client.request(step.request, label); }));
+      } else {
+        ECUUP_TRY(m_client.request(step.request, label));
+      }
       return success();
     }
     default:
@@ -162,9 +224,11 @@ Result<void> SequenceRun::reset() {
   auto answered = m_client.ecu_reset(m_options.reset_type);
   auto delay = m_options.reset_delay;
   if (!answered) {
-    // An ECU may reset before its response leaves; silence is not yet a failure.
-    if (answered.error().code != Errc::timeout) return std::move(answered).error();
-    m_progress.note("ECUReset: no response, waiting for the ECU to come back");
+    // An ECU may reset before its response leaves, or lose power with it (a DoIP entity then drops
+    // the connection): neither is a failure yet, the ECU may come back with the new software.
+    const Errc code = answered.error().code;
+    if (code != Errc::timeout && code != Errc::network && code != Errc::io) return std::move(answered).error();
+    m_progress.note("ECUReset: " + answered.error().message + "; waiting for the ECU to come back");
   } else if (answered->has_value()) {
     delay = std::max(delay, std::chrono::milliseconds(std::chrono::seconds(**answered)));
   }
@@ -186,15 +250,19 @@ Result<void> SequenceRun::reset() {
 Result<void> SequenceRun::erase(const ImageSource& image) {
   const Bytes no_record;
   if (!m_options.erase_per_segment) {
-    ECUUP_ASSIGN(Bytes status, m_client.routine_control(k_routine_start, m_options.erase_routine, no_record));
+    ECUUP_ASSIGN(Bytes status, touching([&] {
+                   return m_client.routine_control(k_routine_start, m_options.erase_routine, no_record);
+                 }));
     return expect_status(status, m_options.erase_expected_status, m_options.erase_routine);
   }
   const auto& segments = image.segments();
   for (std::size_t i = 0; i < segments.size(); ++i) {
+    if (interrupt_requested()) return interrupted_error(fmt::format("before the erase of segment {}", i + 1));
     ECUUP_TRY(m_client.keep_alive());
     auto record = encode_memory_range(m_options.memory_format, segments[i].address, segments[i].size);
     if (!record) return std::move(record).error().context("erase");
-    auto erased = m_client.routine_control(k_routine_start, m_options.erase_routine, *record);
+    auto erased =
+        touching([&] { return m_client.routine_control(k_routine_start, m_options.erase_routine, *record); });
     const std::string where = fmt::format("erase segment {} at 0x{:08X}", i + 1, segments[i].address);
     if (!erased) return std::move(erased).error().context(where);
     ECUUP_TRY(expect_status(*erased, m_options.erase_expected_status, m_options.erase_routine).with_context(where));
@@ -230,7 +298,8 @@ Result<void> SequenceRun::download(ImageSource& image) {
     const std::string where = fmt::format("segment {} at 0x{:08X}", i + 1, seg.address);
     if (interrupt_requested()) return interrupted_error("before " + where);
     ECUUP_TRY(m_client.keep_alive());
-    auto max_block = m_client.request_download(m_options.memory_format, seg.address, seg.size);
+    auto max_block =
+        touching([&] { return m_client.request_download(m_options.memory_format, seg.address, seg.size); });
     if (!max_block) return std::move(max_block).error().context(where);
     const std::size_t payload =
         transfer_payload_size(*max_block, m_client.link().max_message_size(), m_options.max_block_length);
@@ -245,13 +314,19 @@ Result<void> SequenceRun::download(ImageSource& image) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(payload, seg.size - offset));
       std::span<std::uint8_t> chunk(buffer.data(), n);
       ECUUP_TRY(image.read(i, offset, chunk));
-      auto sent = transfer_block(counter, chunk, fmt::format("TransferData block {}", block));
+      auto sent = touching([&] { return transfer_block(counter, chunk, fmt::format("TransferData block {}", block)); });
       if (!sent) return std::move(sent).error().context(where);
       offset += n;
       m_done += n;
       m_progress.advance(m_done);
       counter = static_cast<std::uint8_t>(counter + 1);
     }
+    if (i + 1 == segments.size() && !m_finishing) {
+      // The ECU took every block: finishing (exit, check, reset) is what leaves it runnable now.
+      m_state.transferred = true;
+      m_finishing.emplace();
+    }
+    ShieldIf shield(true);
     auto exited = m_client.request_transfer_exit();
     if (!exited) return std::move(exited).error().context(where);
   }
@@ -296,6 +371,7 @@ Result<void> wait_for_ecu(const std::function<Result<void>()>& attempt, const st
   const auto deadline = std::chrono::steady_clock::now() + patience;
   bool need_reconnect = false;
   Error last = make_error(Errc::timeout, "no answer");
+  auto pause = delay;
   for (;;) {
     if (interrupt_requested()) return interrupted_error("while waiting for the ECU");
     // Until a reconnect succeeds the client's link is gone: never send on it.
@@ -319,8 +395,33 @@ Result<void> wait_for_ecu(const std::function<Result<void>()>& attempt, const st
       if (!answered && last.code != Errc::timeout && !link_broken) return last;
       need_reconnect = link_broken && static_cast<bool>(reconnect);
     }
-    if (std::chrono::steady_clock::now() >= deadline) return last;
-    std::this_thread::sleep_for(delay);
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return last;
+    // The last attempt falls on the deadline, not a backoff step after it.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    if (!pause_unless_interrupted(std::min(pause, left))) return interrupted_error("while waiting for the ECU");
+    pause = std::min(std::max(pause * 2, std::chrono::milliseconds(1)), std::max(delay, k_max_wait_delay));
+  }
+}
+
+bool uds_failure_is_transient(const Error& error, std::optional<std::uint8_t> last_nrc) {
+  switch (error.code) {
+    case Errc::timeout:
+    case Errc::network:
+    case Errc::io: return true;
+    case Errc::negative_response:
+      if (!last_nrc) return false;
+      switch (*last_nrc) {
+        case nrc::k_busy_repeat_request:
+        case nrc::k_conditions_not_correct:
+        case nrc::k_required_time_delay_not_expired:
+        case nrc::k_service_not_supported_in_active_session:
+        case nrc::k_sub_function_not_supported_in_active_session:
+        case nrc::k_request_sequence_error:
+        case nrc::k_security_access_denied: return true;
+        default: return false;
+      }
+    default: return false;
   }
 }
 
@@ -368,7 +469,8 @@ std::size_t transfer_payload_size(std::size_t max_block_length, std::size_t link
 }
 
 Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& options, ImageSource& image,
-                                 const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu) {
+                                 const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu,
+                                 UdsFlashState* state) {
   SequenceRun run(client, options, hooks, progress);
   Bytes version;
   progress.begin(ecu, "flash", image.total_size());
@@ -381,16 +483,22 @@ Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& op
         case UdsStepKind::erase: ECUUP_TRY(run.erase(image)); break;
         case UdsStepKind::download: ECUUP_TRY(run.download(image)); break;
         case UdsStepKind::read_version: {
+          ShieldIf shield(run.shielding());
           ECUUP_ASSIGN(version, run.read_version());
           break;
         }
         case UdsStepKind::upload:
           return make_error(Errc::config, "step 'upload' belongs to the read-out steps");
-        default: ECUUP_TRY(run.first_or_common(step, &step == &options.flash_steps.front())); break;
+        default: {
+          ShieldIf shield(run.shielding());
+          ECUUP_TRY(run.first_or_common(step, &step == &options.flash_steps.front()));
+          break;
+        }
       }
     }
     return success();
   }();
+  if (state) *state = run.state();
   progress.end(result.ok());
   if (!result) return std::move(result).error();
   return version;

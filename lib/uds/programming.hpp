@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,8 +71,10 @@ struct UdsSequenceOptions {
   MemoryFormat memory_format;
   std::size_t max_block_length = 0;  // cap on the ECU's maxNumberOfBlockLength; 0 = none
   int transfer_retries = 2;          // repeats of a TransferData block that timed out
-  std::chrono::milliseconds reset_delay{500};    // before asking a resetting ECU again
-  std::chrono::milliseconds reset_timeout{15000};// until it must answer
+  std::chrono::milliseconds reset_delay{500};    // before asking a resetting ECU again (doubling, up to 2 s)
+  // Until an ECU must answer the first request (and be connected) and after ECUReset; the driver
+  // puts what is left of its recovery window here in recovery mode.
+  std::chrono::milliseconds reset_timeout{15000};
   std::vector<UdsStep> flash_steps;
   std::vector<UdsStep> read_steps;
   std::vector<MemoryRegion> read_regions;
@@ -88,10 +91,25 @@ struct UdsSequenceHooks {
   std::function<Result<void>()> reconnect;
 };
 
+// What a flash run did to the ECU, for the caller to decide whether to restore it.
+struct UdsFlashState {
+  // A request that changes the ECU's memory (the erase routine, RequestDownload, TransferData)
+  // was sent and not refused (a negative response other than generalProgrammingFailure means the
+  // ECU did not carry it out). false: the ECU still holds what it held before.
+  bool touched = false;
+  // Every block of the image was transferred: the ECU holds the new software, so the run finishes
+  // (transfer exit, check, reset) whatever interruption is requested.
+  bool transferred = false;
+};
+
 // Runs `options.flash_steps` with `image`; progress counts image bytes. The version read in a
-// read_version step (if any) is returned raw.
+// read_version step (if any) is returned raw. An interruption (interrupt_requested()) stops the run
+// with Errc::interrupted at once before the first erase, after it only before a TransferData block,
+// a segment or a step, and not at all once every block was transferred. `state` (may be null)
+// receives what the run did, also when it fails.
 Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& options, ImageSource& image,
-                                 const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu);
+                                 const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu,
+                                 UdsFlashState* state = nullptr);
 // Runs `options.read_steps`; the upload step reads `options.read_regions` into `out`.
 Result<void> run_read_sequence(UdsClient& client, const UdsSequenceOptions& options, ImageWriter& out,
                                const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu);
@@ -100,10 +118,16 @@ Result<void> run_read_sequence(UdsClient& client, const UdsSequenceOptions& opti
 // that just restarted may refuse requests until it is ready).
 enum class EcuWait { nrc_fails, nrc_retries };
 
-// Runs `attempt` until it succeeds, retrying after `delay` while the ECU is silent or the link
-// dropped (then `reconnect`, if given, opens it again) for up to `patience`. Returns the last error.
+// Runs `attempt` until it succeeds, retrying after `delay` (doubling up to 2 s) while the ECU is
+// silent or the link dropped or could not be opened (then `reconnect`, if given, opens it again)
+// for up to `patience`. Returns the last error.
 Result<void> wait_for_ecu(const std::function<Result<void>()>& attempt, const std::function<Result<void>()>& reconnect,
                           std::chrono::milliseconds delay, std::chrono::milliseconds patience, EcuWait mode);
+
+// Whether a failed flash attempt is worth starting over in recovery mode: silence, a dropped or
+// refused link, NRCs that are waited out (0x21, 0x22, 0x37), and NRCs saying the ECU lost our
+// session (it reset or lost power: 0x7F, 0x7E, 0x24, 0x33). `last_nrc` is the client's.
+bool uds_failure_is_transient(const Error& error, std::optional<std::uint8_t> last_nrc);
 
 // Payload bytes per TransferData: the ECU's maxNumberOfBlockLength minus SID and counter,
 // capped by the link and by `cap` (0 = none).

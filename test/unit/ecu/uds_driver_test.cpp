@@ -1,12 +1,20 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <mutex>
+#include <optional>
+#include <thread>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "ecu/uds_driver.hpp"
 #include "support/temp_dir.hpp"
+#include "transport/doip_server.hpp"
 #include "uds/fake_ecu.hpp"
+#include "util/cancel.hpp"
 #include "util/fs.hpp"
 #include "util/sw_image.hpp"
 
@@ -63,10 +71,84 @@ UdsDriverSettings fast_settings(const std::string& yaml) {
   auto s = parse(yaml);
   REQUIRE(s);
   s->client.margin = 1ms;
+  s->client.conditions_patience = 0ms;
+  s->client.time_delay_patience = 0ms;
   s->sequence.reset_delay = 1ms;
   s->sequence.reset_timeout = 200ms;
   return std::move(s).value();
 }
+
+// A loopback TCP port nobody listens on (yet): connecting to it is refused.
+std::uint16_t unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  socklen_t length = sizeof address;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// A DoIP entity in front of a FakeEcu on a real loopback port, which refuses connections until
+// the entity starts (an ECU that is still powered off, or booting).
+class DoipBench {
+ public:
+  static constexpr std::uint16_t k_ecu_address = 0x0010;
+
+  DoipBench() : m_port(unused_port()) {}
+  ~DoipBench() {
+    if (m_starter.joinable()) m_starter.join();
+    if (m_server) m_server->stop();
+  }
+
+  void start_after(std::chrono::milliseconds delay) {
+    m_starter = std::thread([this, delay] {
+      std::this_thread::sleep_for(delay);
+      DoipServerOptions options;
+      options.port = m_port;
+      options.ecu_addresses = {k_ecu_address};
+      m_server.emplace(options, [this](std::uint16_t, ByteView request, DoipResponder& out) {
+        std::lock_guard lock(mutex);
+        (void)ecu.send(request);
+        while (!ecu.queue.empty()) {
+          (void)out.send(ecu.queue.front());
+          ecu.queue.pop_front();
+        }
+      });
+      m_started = m_server->start().ok();
+    });
+  }
+  bool started() {
+    if (m_starter.joinable()) m_starter.join();
+    return m_started;
+  }
+
+  std::string yaml() const {
+    return "transport: doip\ndoip: {host: 127.0.0.1, port: " + std::to_string(m_port) +
+           ", ecu_address: 0x0010, connect_timeout_ms: 500}\n";
+  }
+  static DiagLinkFactory links(const UdsDriverSettings& settings) {
+    UdsTransportSettings transport = settings.transport;
+    return [transport]() { return make_uds_link(transport, {}); };
+  }
+
+  std::mutex mutex;
+  FakeEcu ecu;  // under `mutex` while the entity runs
+
+ private:
+  std::uint16_t m_port;
+  std::thread m_starter;
+  std::optional<DoipServer> m_server;
+  bool m_started = false;
+};
+
+struct InterruptGuard {
+  InterruptGuard() { clear_interrupt(); }
+  ~InterruptGuard() { clear_interrupt(); }
+};
 
 const char* k_minimal = "transport: can\ncan:\n  bus: udp:7001:7000\n";
 
@@ -85,6 +167,7 @@ TEST_CASE("uds settings: defaults from a minimal section", "[uds]") {
   CHECK(s->sequence.flash_steps.size() == default_flash_steps().size());
   CHECK(s->sequence.read_regions.empty());
   CHECK(s->image_format == ImageFormat::auto_detect);
+  CHECK(s->recovery_window == 60000ms);
 }
 
 TEST_CASE("uds settings: every section", "[uds]") {
@@ -96,7 +179,8 @@ doip:
   tester_address: 0x0E80
   ecu_address: 0x1010
   connect_timeout_ms: 500
-timeouts: {p2_ms: 100, p2_star_ms: 8000, margin_ms: 20, tester_present_ms: 1500, reset_timeout_ms: 30000, key_ms: 2000}
+timeouts: {p2_ms: 100, p2_star_ms: 8000, margin_ms: 20, tester_present_ms: 1500, reset_timeout_ms: 30000, key_ms: 2000,
+           recovery_window_ms: 120000}
 version_did: 0xF195
 version_encoding: hex
 identification: {serial: 0xF18C, vin: 0xF190}
@@ -124,6 +208,7 @@ steps: [programming_session, security_access, "31 01 02 03", erase, download, re
   CHECK(s->client.timing.p2_star == 8000ms);
   CHECK(s->client.tester_present_interval == 1500ms);
   CHECK(s->sequence.reset_timeout == 30000ms);
+  CHECK(s->recovery_window == 120000ms);
   CHECK(s->key_timeout == 2000ms);
   CHECK(s->sequence.version_did == 0xF195);
   CHECK(s->version_encoding == DidEncoding::hex);
@@ -173,7 +258,8 @@ TEST_CASE("uds settings: errors name file:line:col", "[uds]") {
            "a raw read-out file holds one region only"},
       Case{std::string(k_minimal) + "read_out: {regions: [{address: 0}]}\n", "a region needs 'address' and 'size'"},
       Case{std::string(k_minimal) + "max_block_length: 2\n", "at least 3"},
-      Case{std::string(k_minimal) + "version_did: F189\n", "'version_did' must be an integer"});
+      Case{std::string(k_minimal) + "version_did: F189\n", "'version_did' must be an integer"},
+      Case{std::string(k_minimal) + "timeouts: {recovery_window_ms: 0}\n", "'recovery_window_ms' must be between 1"});
   auto s = parse(c.yaml);
   REQUIRE_FALSE(s);
   CHECK(s.error().code == Errc::config);
@@ -423,4 +509,202 @@ TEST_CASE("TesterPresent keeps the session alive while a slow key command runs",
     CHECK(ecu.s3_expiries == 1);
     CHECK_THAT(r.error().message, Catch::Contains("serviceNotSupportedInActiveSession"));
   }
+}
+
+TEST_CASE("touched(): a flash refused before the erase leaves the ECU untouched", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  auto settings = fast_settings(k_minimal);
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  settings.client.conditions_delay = 5ms;
+  settings.client.conditions_delay_max = 20ms;
+  settings.client.conditions_patience = 200ms;
+  auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  });
+  REQUIRE(driver);
+  FlashImage image;
+  image.segments.push_back({0x1000, Bytes(100, 0x11)});
+  REQUIRE(write_image(dir / "app.hex", image, ImageFormat::ihex));
+
+  SECTION("conditionsNotCorrect twice, then the programming session is granted") {
+    ecu.nrc_first[{0x10, 0x02}] = {nrc::k_conditions_not_correct, nrc::k_conditions_not_correct};
+    REQUIRE((*driver)->flash(dir / "app.hex", null_progress()));
+    CHECK((*driver)->touched());
+    CHECK(ecu.downloads.size() == 1);
+  }
+  SECTION("conditionsNotCorrect every time: a failure that touched nothing") {
+    ecu.nrc_always[{0x10, 0x02}] = nrc::k_conditions_not_correct;
+    auto r = (*driver)->flash(dir / "app.hex", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::negative_response);
+    CHECK_FALSE((*driver)->touched());
+    std::size_t asked = 0;
+    for (const auto& req : ecu.requests) asked += req == Bytes{0x10, 0x02};
+    CHECK(asked >= 3);
+    CHECK(ecu.count_sid(0x31) == 0);
+    CHECK(ecu.count_sid(0x34) == 0);
+  }
+  SECTION("security access denied for good: untouched") {
+    ecu.nrc_always[{0x27, 0x01}] = nrc::k_exceeded_number_of_attempts;
+    REQUIRE_FALSE((*driver)->flash(dir / "app.hex", null_progress()));
+    CHECK_FALSE((*driver)->touched());
+  }
+  SECTION("a failure after the erase: touched") {
+    ecu.fail_service[0x34] = nrc::k_upload_download_not_accepted;
+    REQUIRE_FALSE((*driver)->flash(dir / "app.hex", null_progress()));
+    CHECK((*driver)->touched());
+  }
+  SECTION("an image that does not parse: nothing sent, untouched") {
+    REQUIRE(write_file_atomic(dir / "bad.hex", std::string(":0401000001020304F2\n:00000001FF\n")));
+    REQUIRE_FALSE((*driver)->flash(dir / "bad.hex", null_progress()));
+    CHECK_FALSE((*driver)->touched());
+  }
+}
+
+TEST_CASE("touched() after an interruption: before the erase or mid-download", "[uds]") {
+  InterruptGuard guard;
+  TempDir dir;
+  FakeEcu ecu;
+  ecu.max_block_length = 0x42;
+  auto settings = fast_settings(k_minimal);
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  });
+  REQUIRE(driver);
+  FlashImage image;
+  image.segments.push_back({0x1000, Bytes(1000, 0x11)});
+  REQUIRE(write_image(dir / "app.hex", image, ImageFormat::ihex));
+
+  SECTION("before the erase") {
+    ecu.on_request = [](const Bytes& req) {
+      if (req == Bytes{0x10, 0x02}) request_interrupt();
+    };
+    auto r = (*driver)->flash(dir / "app.hex", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::interrupted);
+    CHECK_FALSE((*driver)->touched());
+    CHECK(ecu.erased.empty());
+  }
+  SECTION("mid-download") {
+    ecu.on_request = [](const Bytes& req) {
+      if (req[0] == 0x36 && req[1] == 0x05) request_interrupt();
+    };
+    auto r = (*driver)->flash(dir / "app.hex", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::interrupted);
+    CHECK((*driver)->touched());
+    CHECK(ecu.count_sid(0x36) == 5);
+  }
+}
+
+TEST_CASE("recovery: a stale answer from the failed attempt does not derail the next", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  ecu.late_answers[0x31] = 1;  // the ECU stalls past P2* during the erase
+  ecu.late_arrival = FakeEcu::LateArrival::with_the_next_answer;
+  auto settings = fast_settings(k_minimal);
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  settings.recovery_window = 5000ms;
+  auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  });
+  REQUIRE(driver);
+  FlashImage image;
+  image.segments.push_back({0x1000, Bytes(100, 0x11)});
+  REQUIRE(write_image(dir / "app.hex", image, ImageFormat::ihex));
+
+  SECTION("a normal flash fails at the erase") {
+    auto r = (*driver)->flash(dir / "app.hex", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::timeout);
+    CHECK((*driver)->touched());
+    // The restore that follows (recovery) meets the late answer first and discards it.
+    (*driver)->set_recovery(true);
+    REQUIRE((*driver)->flash(dir / "app.hex", null_progress()));
+  }
+  SECTION("a recovery flash starts over and succeeds") {
+    (*driver)->set_recovery(true);
+    REQUIRE((*driver)->flash(dir / "app.hex", null_progress()));
+    CHECK(ecu.count_sid(0x34) == 1);
+    CHECK(ecu.downloads.size() == 1);
+    CHECK(ecu.downloads[0].exited);
+  }
+}
+
+TEST_CASE("recovery: a DoIP ECU that refuses connections for a second is waited for", "[uds][doip]") {
+  TempDir dir;
+  DoipBench bench;
+  auto settings = fast_settings(bench.yaml());
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  settings.recovery_window = 10000ms;
+  FlashImage image;
+  image.segments.push_back({0x1000, Bytes(300, 0x5A)});
+  REQUIRE(write_image(dir / "app.hex", image, ImageFormat::ihex));
+  auto driver = make_uds_driver(settings, DoipBench::links(settings));
+  REQUIRE(driver);
+
+  SECTION("not in recovery: refused is a network error once reset_timeout_ms is spent") {
+    const auto start = std::chrono::steady_clock::now();
+    auto id = (*driver)->read_identity();
+    REQUIRE_FALSE(id);
+    CHECK(id.error().code == Errc::network);
+    auto r = (*driver)->flash(dir / "app.hex", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::network);
+    CHECK_FALSE((*driver)->touched());
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+  }
+  SECTION("a restore connects once the entity listens") {
+    (*driver)->set_recovery(true);
+    bench.start_after(1000ms);
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE((*driver)->flash(dir / "app.hex", null_progress()));
+    CHECK(std::chrono::steady_clock::now() - start >= 900ms);
+    REQUIRE(bench.started());
+    std::lock_guard lock(bench.mutex);
+    REQUIRE(bench.ecu.downloads.size() == 1);
+    CHECK(bench.ecu.downloads[0].data == image.segments[0].data);
+    CHECK(bench.ecu.resets == 1);
+  }
+  SECTION("reading the ECU in recovery waits too") {
+    (*driver)->set_recovery(true);
+    bench.start_after(1000ms);
+    auto id = (*driver)->read_identity();
+    REQUIRE(id);
+    CHECK(id->version == "1.0.0");
+  }
+  SECTION("the window spent: the last real cause") {
+    settings.recovery_window = 700ms;
+    auto impatient = make_uds_driver(settings, DoipBench::links(settings));
+    REQUIRE(impatient);
+    (*impatient)->set_recovery(true);
+    auto r = (*impatient)->flash(dir / "app.hex", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::network);
+    CHECK_THAT(r.error().message, Catch::Contains("Connection refused") && Catch::Contains("recovery window"));
+    CHECK_FALSE((*impatient)->touched());
+  }
+}
+
+TEST_CASE("recovery: the security delay after power-on is waited out", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  ecu.security_delay_until = std::chrono::steady_clock::now() + 500ms;
+  auto settings = fast_settings(k_minimal);
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  settings.client.time_delay_wait = 100ms;
+  settings.recovery_window = 5000ms;
+  auto driver = make_uds_driver(settings, [&]() -> Result<std::unique_ptr<DiagLink>> {
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  });
+  REQUIRE(driver);
+  FlashImage image;
+  image.segments.push_back({0x1000, Bytes(100, 0x11)});
+  REQUIRE(write_image(dir / "app.hex", image, ImageFormat::ihex));
+  (*driver)->set_recovery(true);
+  REQUIRE((*driver)->flash(dir / "app.hex", null_progress()));
+  CHECK(ecu.count_sid(0x27) >= 4);  // refused at least twice, then seed and key
+  CHECK(ecu.downloads.size() == 1);
 }

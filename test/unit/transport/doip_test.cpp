@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <string>
+#include <thread>
 
 #include "transport/doip.hpp"
+#include "transport/doip_server.hpp"
 
 using namespace ecuup;
 using namespace ecuup::doip;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -215,4 +218,33 @@ TEST_CASE("DoIP stream reader stops at a broken pattern or payload length", "[do
     feed(reader, Bytes{0x02, 0xFD, 0x80});
     CHECK(reader.next().kind == StreamReader::Event::Kind::need_more);
   }
+}
+
+TEST_CASE("DoIP receive with no time left still takes what the socket holds", "[doip]") {
+  // The UDS client drains answers to requests it gave up on with receive(0 ms) before it sends the
+  // next request: they must come out of the socket, not wait there to be taken for its answer.
+  constexpr std::uint16_t k_ecu = 0x0010;
+  DoipServerOptions options;
+  options.port = 0;
+  options.ecu_addresses = {k_ecu};
+  DoipServer server(options, [](std::uint16_t, ByteView, DoipResponder& out) {
+    std::this_thread::sleep_for(30ms);  // after the ACK, in a TCP segment of its own
+    (void)out.send(Bytes{0x71, 0x01, 0xFF, 0x00, 0x00});  // the late answer to an erase
+  });
+  REQUIRE(server.start());
+  DoipOptions client;
+  client.port = server.port();
+  client.ecu_address = k_ecu;
+  auto link = connect_doip(client);
+  REQUIRE(link);
+  REQUIRE((*link)->send(Bytes{0x31, 0x01, 0xFF, 0x00}));
+  std::this_thread::sleep_for(100ms);  // the answer is in the socket now
+  auto stale = (*link)->receive(0ms);
+  REQUIRE(stale);
+  CHECK(*stale == Bytes{0x71, 0x01, 0xFF, 0x00, 0x00});
+  auto nothing = (*link)->receive(0ms);
+  REQUIRE_FALSE(nothing);
+  CHECK(nothing.error().code == Errc::timeout);
+  link->reset();
+  server.stop();
 }

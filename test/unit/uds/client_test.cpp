@@ -5,6 +5,7 @@
 #include "uds/client.hpp"
 #include "uds/fake_ecu.hpp"
 #include "uds/nrc.hpp"
+#include "util/cancel.hpp"
 
 using namespace ecuup;
 using namespace std::chrono_literals;
@@ -43,6 +44,8 @@ UdsClientOptions fast_options() {
   UdsClientOptions o;
   o.margin = 5ms;
   o.busy_delay = 1ms;
+  o.conditions_patience = 0ms;
+  o.time_delay_patience = 0ms;
   return o;
 }
 
@@ -123,51 +126,44 @@ TEST_CASE("no answer at all is a P2 timeout", "[uds]") {
   CHECK_THAT(r.error().message, Catch::Contains("ECUReset") && Catch::Contains("55 ms (P2)"));
 }
 
-TEST_CASE("responses must match the request", "[uds]") {
+TEST_CASE("a response that answers another request is discarded and the wait goes on", "[uds]") {
   ScriptedLink link;
   UdsClient client(link, fast_options());
 
-  SECTION("wrong SID") {
-    link.script.push_back({{0x62, 0xF1, 0x89}});
-    auto r = client.routine_control(0x01, 0xFF00, {});
-    REQUIRE_FALSE(r);
-    CHECK(r.error().code == Errc::protocol);
+  SECTION("another SID: a late RoutineControl answer while waiting for the session") {
+    link.script.push_back({{0x71, 0x01, 0xFF, 0x00, 0x00}, {0x50, 0x03, 0, 50, 1, 0xF4}});
+    auto r = client.diagnostic_session_control(0x03);
+    REQUIRE(r);
+    CHECK(link.pending.empty());
   }
-  SECTION("wrong DID echoed") {
-    link.script.push_back({{0x62, 0xF1, 0x90, 0x41}});
+  SECTION("another DID echoed") {
+    link.script.push_back({{0x62, 0xF1, 0x90, 0x41}, {0x62, 0xF1, 0x89, 0x42}});
     auto r = client.read_data_by_identifier(0xF189);
-    REQUIRE_FALSE(r);
-    CHECK(r.error().code == Errc::protocol);
-    CHECK_THAT(r.error().message, Catch::Contains("DID"));
+    REQUIRE(r);
+    CHECK(*r == Bytes{0x42});
   }
-  SECTION("wrong block counter echoed") {
-    link.script.push_back({{0x76, 0x02}});
-    auto r = client.transfer_data(0x01, Bytes{1, 2, 3});
-    REQUIRE_FALSE(r);
-    CHECK(r.error().code == Errc::protocol);
+  SECTION("another routine echoed") {
+    link.script.push_back({{0x71, 0x01, 0xFF, 0x00, 0x00}, {0x71, 0x01, 0xFF, 0x01, 0x07}});
+    auto r = client.routine_control(0x01, 0xFF01, {});
+    REQUIRE(r);
+    CHECK(*r == Bytes{0x07});
+  }
+  SECTION("another reset type and security level echoed") {
+    link.script.push_back({{0x51, 0x03}, {0x51, 0x01}});
+    link.script.push_back({{0x67, 0x03, 0x01}, {0x67, 0x01, 0xAA, 0xBB}});
+    REQUIRE(client.ecu_reset(0x01));
+    auto seed = client.security_access_request_seed(0x01);
+    REQUIRE(seed);
+    CHECK(*seed == Bytes{0xAA, 0xBB});
   }
   SECTION("the previous block's answer is skipped across the counter wrap") {
     link.script.push_back({{0x76, 0xFF}, {0x76, 0x00}});
     auto r = client.transfer_data(0x00, Bytes{1, 2, 3});
     REQUIRE(r);
   }
-  SECTION("an answer to an older block is an error") {
-    link.script.push_back({{0x76, 0x7F}});
-    auto r = client.transfer_data(0x81, Bytes{1, 2, 3});
-    REQUIRE_FALSE(r);
-    CHECK_THAT(r.error().message, Catch::Contains("echoes block 0x7F"));
-  }
-  SECTION("negative response for another service") {
-    link.script.push_back({{0x7F, 0x22, 0x31}});
-    auto r = client.routine_control(0x01, 0xFF00, {});
-    REQUIRE_FALSE(r);
-    CHECK(r.error().code == Errc::protocol);
-  }
-  SECTION("truncated negative response") {
-    link.script.push_back({{0x7F, 0x31}});
-    auto r = client.routine_control(0x01, 0xFF00, {});
-    REQUIRE_FALSE(r);
-    CHECK(r.error().code == Errc::protocol);
+  SECTION("a negative response to another service") {
+    link.script.push_back({{0x7F, 0x22, 0x31}, {0x71, 0x01, 0xFF, 0x00}});
+    REQUIRE(client.routine_control(0x01, 0xFF00, {}));
   }
   SECTION("late answers to a suppressed TesterPresent are skipped") {
     link.script.push_back({{0x7F, 0x3E, 0x12}, {0x7E, 0x00}, {0x62, 0xF1, 0x89, 0x41}});
@@ -175,12 +171,63 @@ TEST_CASE("responses must match the request", "[uds]") {
     REQUIRE(r);
     CHECK(*r == Bytes{0x41});
   }
-  SECTION("wrong session echoed") {
-    link.script.push_back({{0x50, 0x02, 0, 50, 1, 0xF4}});
-    auto r = client.diagnostic_session_control(0x03);
-    REQUIRE_FALSE(r);
-    CHECK(r.error().code == Errc::protocol);
+}
+
+TEST_CASE("only answers that match count: the rest ends in silence", "[uds]") {
+  ScriptedLink link;
+  UdsClient client(link, fast_options());
+  struct Case {
+    const char* name;
+    Bytes response;
+  };
+  auto c = GENERATE(Case{"wrong SID", {0x71, 0x01, 0xFF, 0x00}}, Case{"wrong DID echoed", {0x62, 0xF1, 0x89, 0x41}},
+                    Case{"wrong session echoed", {0x50, 0x02, 0, 50, 1, 0xF4}},
+                    Case{"negative response for another service", {0x7F, 0x31, 0x31}},
+                    Case{"an answer to an older block", {0x76, 0x7F}}, Case{"a truncated echo", {0x62, 0xF1}});
+  INFO(c.name);
+  link.script.push_back({c.response});
+  Result<Bytes> r = make_error(Errc::internal, "not run");
+  if (c.response[0] == 0x76) {
+    r = client.transfer_data(0x81, Bytes{1, 2, 3});
+  } else if (c.response[0] == 0x50) {
+    r = client.request(Bytes{0x10, 0x03});
+  } else {
+    r = client.read_data_by_identifier(0xF18C);
   }
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::timeout);
+  CHECK_THAT(r.error().message, Catch::Contains("discarded 1 message"));
+}
+
+TEST_CASE("a truncated negative response to the request is a protocol error", "[uds]") {
+  ScriptedLink link;
+  UdsClient client(link, fast_options());
+  link.script.push_back({{0x7F, 0x31}});
+  auto r = client.routine_control(0x01, 0xFF00, {});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == Errc::protocol);
+}
+
+TEST_CASE("a late answer after P2 is never taken for the next request's", "[uds]") {
+  FakeEcu ecu;
+  UdsClient client(ecu, fast_options());
+  ecu.late_answers[sid::k_routine_control] = 1;  // the erase stalls past P2
+
+  SECTION("it arrived before the next request: drained") {
+    ecu.late_arrival = FakeEcu::LateArrival::after_the_wait;
+  }
+  SECTION("it arrives while the next request waits: discarded by its SID") {
+    ecu.late_arrival = FakeEcu::LateArrival::with_the_next_answer;
+  }
+  auto erased = client.routine_control(0x01, 0xFF00, {});
+  REQUIRE_FALSE(erased);
+  CHECK(erased.error().code == Errc::timeout);
+  auto session = client.diagnostic_session_control(0x03);
+  REQUIRE(session);
+  CHECK(ecu.queue.empty());
+  auto version = client.read_data_by_identifier(0xF189);
+  REQUIRE(version);
+  CHECK(std::string(version->begin(), version->end()) == ecu.version);
 }
 
 TEST_CASE("a late duplicate TransferData answer is skipped", "[uds]") {
@@ -193,6 +240,76 @@ TEST_CASE("a late duplicate TransferData answer is skipped", "[uds]") {
   REQUIRE(client.transfer_data(0x01, Bytes{1}));
   REQUIRE(client.transfer_data(0x02, Bytes{2}));
   CHECK(link.pending.empty());
+}
+
+TEST_CASE("requiredTimeDelayNotExpired is waited out", "[uds]") {
+  FakeEcu ecu;
+  ecu.security_delay_until = std::chrono::steady_clock::now() + 300ms;  // just powered on
+  auto options = fast_options();
+  options.time_delay_wait = 100ms;
+  options.time_delay_patience = 5000ms;
+  UdsClient client(ecu, options);
+  const auto start = std::chrono::steady_clock::now();
+  auto seed = client.security_access_request_seed(0x01);
+  REQUIRE(seed);
+  CHECK(*seed == ecu.seed);
+  CHECK(std::chrono::steady_clock::now() - start >= 300ms);
+  CHECK(ecu.count_sid(0x27) >= 3);
+
+  SECTION("not longer than its patience") {
+    ecu.security_delay_until = std::chrono::steady_clock::now() + 10s;
+    options.time_delay_patience = 150ms;
+    UdsClient impatient(ecu, options);
+    auto refused = impatient.security_access_request_seed(0x01);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == Errc::negative_response);
+    CHECK(impatient.last_nrc() == nrc::k_required_time_delay_not_expired);
+  }
+  SECTION("in recovery until the deadline") {
+    ecu.security_delay_until = std::chrono::steady_clock::now() + 400ms;
+    options.time_delay_patience = 0ms;
+    UdsClient recovering(ecu, options);
+    recovering.set_retry_deadline(std::chrono::steady_clock::now() + 5s);
+    REQUIRE(recovering.security_access_request_seed(0x01));
+  }
+}
+
+TEST_CASE("conditionsNotCorrect is asked again with backoff for a bounded time", "[uds]") {
+  FakeEcu ecu;
+  auto options = fast_options();
+  options.conditions_delay = 10ms;
+  options.conditions_delay_max = 40ms;
+  options.conditions_patience = 300ms;
+
+  SECTION("until the ECU agrees") {
+    ecu.nrc_first[{0x10, 0x02}] = {nrc::k_conditions_not_correct, nrc::k_conditions_not_correct};
+    UdsClient client(ecu, options);
+    REQUIRE(client.diagnostic_session_control(0x02));
+    CHECK(ecu.count_sid(0x10) == 3);
+  }
+  SECTION("an ECU that refuses every time: the NRC after the patience") {
+    ecu.nrc_always[{0x10, 0x02}] = nrc::k_conditions_not_correct;
+    UdsClient client(ecu, options);
+    const auto start = std::chrono::steady_clock::now();
+    auto r = client.diagnostic_session_control(0x02);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::negative_response);
+    CHECK(client.last_nrc() == nrc::k_conditions_not_correct);
+    CHECK(std::chrono::steady_clock::now() - start >= 300ms);
+    // 10, 20, 40, 40, ... ms apart: backing off, not hammering.
+    CHECK(ecu.count_sid(0x10) >= 5);
+    CHECK(ecu.count_sid(0x10) <= 12);
+  }
+  SECTION("an interruption ends the waiting") {
+    ecu.nrc_always[{0x10, 0x02}] = nrc::k_conditions_not_correct;
+    options.conditions_patience = 60s;
+    ecu.on_request = [](const Bytes&) { request_interrupt(); };
+    UdsClient client(ecu, options);
+    auto r = client.diagnostic_session_control(0x02);
+    clear_interrupt();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::interrupted);
+  }
 }
 
 TEST_CASE("busyRepeatRequest repeats the request", "[uds]") {

@@ -2,9 +2,11 @@
 // A scripted UDS server behind the DiagLink seam: answers at send() time, so receive() never
 // waits; faults (NRCs, 0x78 chains, silence) are injected per service. Shared by the uds and
 // ecu driver tests.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -49,6 +51,22 @@ class FakeEcu : public DiagLink {
   // S3 (ISO 14229-2): a non-default session ends after this long without a request; while it is
   // modelled, SecurityAccess is refused in the default session (serviceNotSupportedInActiveSession).
   std::optional<std::chrono::milliseconds> s3_timeout;
+  // Requests starting with the key are answered with these NRCs first, one per request, then
+  // normally; nrc_always answers them with the NRC every time.
+  std::map<Bytes, std::deque<std::uint8_t>> nrc_first;
+  std::map<Bytes, std::uint8_t> nrc_always;
+  // SecurityAccess is refused with requiredTimeDelayNotExpired until then (a power-on delay).
+  std::optional<std::chrono::steady_clock::time_point> security_delay_until;
+  // The next n answers to a service come late (the ECU stalls past P2): the client's wait ends in
+  // silence, and the answer arrives later, at the moment `late_arrival` says.
+  enum class LateArrival { after_the_wait, with_the_next_answer };
+  std::map<std::uint8_t, int> late_answers;
+  LateArrival late_arrival = LateArrival::after_the_wait;
+  // ECUReset cuts the power: no answer, the link breaks (the next receive fails) and the next
+  // `broken_sends_after_reset` sends fail.
+  bool link_drops_on_reset = false;
+  // Called with every request before it is handled (tests trigger interruptions here).
+  std::function<void(const Bytes&)> on_request;
 
   // Observations
   std::vector<Bytes> requests;
@@ -74,6 +92,8 @@ class FakeEcu : public DiagLink {
     }
     Bytes req(message.begin(), message.end());
     requests.push_back(req);
+    if (on_request) on_request(req);
+    if (late_arrival == LateArrival::with_the_next_answer) release_late();
     const auto now = std::chrono::steady_clock::now();
     if (s3_timeout && session != 0x01 && last_request && now - *last_request > *s3_timeout) {
       ++s3_expiries;
@@ -91,7 +111,15 @@ class FakeEcu : public DiagLink {
 
   Result<Bytes> receive(std::chrono::milliseconds timeout) override {
     receive_timeouts.push_back(timeout);
-    if (queue.empty()) return make_error(Errc::timeout, "no message");
+    if (broken_receive) {
+      broken_receive = false;
+      return make_error(Errc::network, "connection reset by peer");
+    }
+    if (queue.empty()) {
+      // The late answer arrives just after the client stopped waiting for it.
+      if (late_arrival == LateArrival::after_the_wait) release_late();
+      return make_error(Errc::timeout, "no message");
+    }
     Bytes msg = queue.front();
     queue.pop_front();
     return msg;
@@ -112,14 +140,42 @@ class FakeEcu : public DiagLink {
   std::deque<Bytes> queue;
 
  private:
+  void release_late() {
+    for (auto& m : late) queue.push_back(std::move(m));
+    late.clear();
+  }
+
+  // An NRC that nrc_first, nrc_always or the security delay give `req`.
+  std::optional<std::uint8_t> scripted_nrc(const Bytes& req) {
+    auto starts_with = [&](const Bytes& prefix) {
+      return req.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), req.begin());
+    };
+    for (auto& [prefix, codes] : nrc_first) {
+      if (!codes.empty() && starts_with(prefix)) {
+        std::uint8_t code = codes.front();
+        codes.pop_front();
+        return code;
+      }
+    }
+    for (const auto& [prefix, code] : nrc_always) {
+      if (starts_with(prefix)) return code;
+    }
+    if (req[0] == 0x27 && security_delay_until && std::chrono::steady_clock::now() < *security_delay_until) {
+      return nrc::k_required_time_delay_not_expired;
+    }
+    return std::nullopt;
+  }
+
   void reply(std::uint8_t service, Bytes positive) {
-    for (int i = 0; i < pending_before[service]; ++i) queue.push_back({0x7F, service, nrc::k_response_pending});
+    std::deque<Bytes>& out = late_answers[service] > 0 ? late : queue;
+    if (late_answers[service] > 0) --late_answers[service];
+    for (int i = 0; i < pending_before[service]; ++i) out.push_back({0x7F, service, nrc::k_response_pending});
     auto fail = fail_service.find(service);
     if (fail != fail_service.end()) {
-      queue.push_back({0x7F, service, fail->second});
+      out.push_back({0x7F, service, fail->second});
       return;
     }
-    queue.push_back(std::move(positive));
+    out.push_back(std::move(positive));
   }
   void negative(std::uint8_t service, std::uint8_t code) { queue.push_back({0x7F, service, code}); }
 
@@ -132,6 +188,10 @@ class FakeEcu : public DiagLink {
   void handle(const Bytes& req) {
     const std::uint8_t s = req[0];
     const std::uint8_t pos = static_cast<std::uint8_t>(s + 0x40);
+    if (auto code = scripted_nrc(req)) {
+      negative(s, *code);
+      return;
+    }
     switch (s) {
       case 0x10:
         if (fail_service.count(s) == 0) session = req[1];
@@ -144,7 +204,8 @@ class FakeEcu : public DiagLink {
         unlocked = false;
         unanswered_left = unanswered_after_reset;
         broken_left = broken_sends_after_reset;
-        if (!reset_silence) reply(s, {pos, req[1]});
+        broken_receive = link_drops_on_reset;
+        if (!reset_silence && !link_drops_on_reset) reply(s, {pos, req[1]});
         break;
       case 0x22: {
         std::uint16_t did = static_cast<std::uint16_t>(be(req, 1, 2));
@@ -288,6 +349,8 @@ class FakeEcu : public DiagLink {
   std::uint64_t upload_offset = 0;
   int unanswered_left = 0;
   int broken_left = 0;
+  bool broken_receive = false;
+  std::deque<Bytes> late;
   bool transfer_lost = false;
   std::optional<std::chrono::steady_clock::time_point> last_request;
 };

@@ -24,8 +24,18 @@ UdsClientOptions fast_options() {
   UdsClientOptions o;
   o.margin = 1ms;
   o.busy_delay = 1ms;
+  o.conditions_patience = 0ms;
+  o.time_delay_patience = 0ms;
   return o;
 }
+
+// Clears the process-wide interruption flag however the test ends.
+struct InterruptGuard {
+  InterruptGuard() { clear_interrupt(); }
+  ~InterruptGuard() { clear_interrupt(); }
+};
+
+bool is_block(const Bytes& request) { return !request.empty() && request[0] == 0x36; }
 
 UdsSequenceOptions fast_sequence() {
   UdsSequenceOptions o;
@@ -435,15 +445,133 @@ TEST_CASE("the first request waits for an ECU that is still booting", "[uds]") {
 }
 
 TEST_CASE("an interruption stops between blocks", "[uds]") {
+  InterruptGuard guard;
   FakeEcu ecu;
   UdsClient client(ecu, fast_options());
   auto image = ImageSource::from_memory(two_segments());
   request_interrupt();
-  auto r = run_flash_sequence(client, fast_sequence(), image, toy_key(), null_progress(), "bms");
-  clear_interrupt();
+  UdsFlashState state;
+  auto r = run_flash_sequence(client, fast_sequence(), image, toy_key(), null_progress(), "bms", &state);
   REQUIRE_FALSE(r);
   CHECK(r.error().code == Errc::interrupted);
   CHECK(ecu.requests.empty());
+  CHECK_FALSE(state.touched);
+}
+
+TEST_CASE("an interruption: at once before the erase, at a block boundary after it, ignored after the last block",
+          "[uds]") {
+  InterruptGuard guard;
+  FakeEcu ecu;
+  ecu.max_block_length = 0x42;  // 64 bytes a block: 16 blocks in segment 1, 5 in segment 2
+  UdsClient client(ecu, fast_options());
+  auto image = ImageSource::from_memory(two_segments());
+  UdsFlashState state;
+
+  SECTION("during security access, before the erase: nothing touched") {
+    auto hooks = toy_key();
+    hooks.compute_key = [](ByteView seed, std::uint8_t level) -> Result<Bytes> {
+      request_interrupt();  // while the key command runs
+      return FakeEcu::key_for(seed, level);
+    };
+    auto r = run_flash_sequence(client, fast_sequence(), image, hooks, null_progress(), "bms", &state);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::interrupted);
+    CHECK_FALSE(state.touched);
+    CHECK(ecu.count_sid(0x31) == 0);
+    CHECK(ecu.erased.empty());
+  }
+  SECTION("mid-download: the block in flight finishes, the next is not sent") {
+    int blocks = 0;
+    ecu.on_request = [&](const Bytes& req) {
+      if (is_block(req) && ++blocks == 3) request_interrupt();
+    };
+    auto r = run_flash_sequence(client, fast_sequence(), image, toy_key(), null_progress(), "bms", &state);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::interrupted);
+    CHECK(state.touched);
+    CHECK_FALSE(state.transferred);
+    CHECK(ecu.count_sid(0x36) == 3);
+    REQUIRE(ecu.downloads.size() == 1);
+    CHECK(ecu.downloads[0].counters == std::vector<std::uint8_t>{1, 2, 3});  // block 3 was answered
+    CHECK(ecu.count_sid(0x37) == 0);
+    CHECK(ecu.resets == 0);
+  }
+  SECTION("during the erase: it finishes, the download does not start") {
+    ecu.on_request = [&](const Bytes& req) {
+      if (req[0] == 0x31) request_interrupt();
+    };
+    ecu.pending_before[0x31] = 2;  // a slow erase
+    auto r = run_flash_sequence(client, fast_sequence(), image, toy_key(), null_progress(), "bms", &state);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::interrupted);
+    CHECK(state.touched);
+    CHECK(ecu.erased.size() == 1);  // the first segment's erase was answered, the second not sent
+    CHECK(ecu.count_sid(0x34) == 0);
+  }
+  SECTION("after the last block: the sequence finishes") {
+    int blocks = 0;
+    ecu.on_request = [&](const Bytes& req) {
+      if (is_block(req) && ++blocks == 16 + 5) request_interrupt();
+    };
+    ecu.version = "2.0.0";
+    auto r = run_flash_sequence(client, fast_sequence(), image, toy_key(), null_progress(), "bms", &state);
+    REQUIRE(r);
+    CHECK(interrupt_requested());  // still pending for the caller, which exits 130 after recording
+    CHECK(state.touched);
+    CHECK(state.transferred);
+    CHECK(ecu.downloads.size() == 2);
+    CHECK(ecu.downloads[1].exited);
+    CHECK(ecu.count_sid(0x31) == 3);  // two erases and the check routine
+    CHECK(ecu.resets == 1);
+    CHECK(std::string(r->begin(), r->end()) == "2.0.0");
+  }
+}
+
+TEST_CASE("a flash refused before it changes memory leaves the ECU untouched", "[uds]") {
+  FakeEcu ecu;
+  UdsClient client(ecu, fast_options());
+  auto image = ImageSource::from_memory(two_segments());
+  UdsFlashState state;
+
+  SECTION("the programming session refused") {
+    ecu.nrc_always[{0x10, 0x02}] = nrc::k_conditions_not_correct;
+    CHECK_FALSE(run_flash_sequence(client, fast_sequence(), image, toy_key(), null_progress(), "bms", &state));
+    CHECK_FALSE(state.touched);
+  }
+  SECTION("the erase refused: not carried out") {
+    ecu.nrc_always[{0x31, 0x01, 0xFF, 0x00}] = nrc::k_request_out_of_range;
+    CHECK_FALSE(run_flash_sequence(client, fast_sequence(), image, toy_key(), null_progress(), "bms", &state));
+    CHECK_FALSE(state.touched);
+  }
+  SECTION("the erase failed while erasing: generalProgrammingFailure") {
+    ecu.nrc_always[{0x31, 0x01, 0xFF, 0x00}] = nrc::k_general_programming_failure;
+    CHECK_FALSE(run_flash_sequence(client, fast_sequence(), image, toy_key(), null_progress(), "bms", &state));
+    CHECK(state.touched);
+  }
+  SECTION("the erase unanswered") {
+    ecu.late_answers[0x31] = 1;
+    CHECK_FALSE(run_flash_sequence(client, fast_sequence(), image, toy_key(), null_progress(), "bms", &state));
+    CHECK(state.touched);
+  }
+}
+
+TEST_CASE("a power cut during the final ECUReset is waited out", "[uds]") {
+  FakeEcu ecu;
+  ecu.version = "2.0.0";
+  ecu.link_drops_on_reset = true;  // no answer, the connection resets, then it is refused once
+  ecu.broken_sends_after_reset = 1;
+  UdsClient client(ecu, fast_options());
+  auto image = ImageSource::from_memory(two_segments());
+  int reconnects = 0;
+  auto hooks = toy_key();
+  hooks.reconnect = [&]() -> Result<void> {
+    ++reconnects;
+    return reconnects == 1 ? Result<void>(make_error(Errc::network, "connection refused")) : success();
+  };
+  auto r = run_flash_sequence(client, fast_sequence(), image, hooks, null_progress(), "bms");
+  REQUIRE(r);
+  CHECK(std::string(r->begin(), r->end()) == "2.0.0");
+  CHECK(reconnects >= 2);
 }
 
 TEST_CASE("a raw image streams from its file", "[uds]") {
