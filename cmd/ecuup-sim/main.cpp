@@ -94,9 +94,11 @@ Result<void> cmd_power_cut(const PowerCutOptions& o) {
   if (o.all == !o.ecus.empty()) return make_error(Errc::usage, "give --ecu NAME (repeatable) or --all");
   std::vector<std::string> targets = o.all ? std::vector<std::string>{"*"} : o.ecus;
   for (const auto& ecu : targets) {
-    ECUUP_ASSIGN(auto answer, control_request(o.state_dir, "power-cut " + ecu + " " + std::to_string(o.ms)));
-    if (answer != "ok") {
-      auto message = answer.rfind("error ", 0) == 0 ? answer.substr(6) : answer;
+    auto answer = control_request(o.state_dir, "power-cut " + ecu + " " + std::to_string(o.ms));
+    if (!answer) return std::move(answer).error();
+    const std::string reply = std::move(answer).value();
+    if (reply.size() != 2 || reply.compare(0, 2, "ok") != 0) {
+      std::string message = reply.rfind("error ", 0) == 0 ? reply.substr(6) : reply;
       return make_error(Errc::usage, "power-cut: " + message);
     }
   }
