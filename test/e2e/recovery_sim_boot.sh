@@ -20,7 +20,7 @@ ecus:
     memory: [{address: 0x00000000, size: 0x10000}]
     initial_image: {version: "1.0.0", size: 10000}
     max_block_length: 0x402
-    timing: {erase_time_ms: 50, reset_time_ms: 100, boot_time_ms: 300}
+    timing: {erase_time_ms: 50, reset_time_ms: 100, boot_time_ms: 300, write_bytes_per_s: 20000}
   - name: bms
     can: {request_id: 0x7E0, response_id: 0x7E8}
     memory: [{address: 0x00010000, size: 0x10000}]
@@ -102,8 +102,9 @@ restart_sim
 flash_cut gw "step reset" 800
 [[ $ECUUP_RC == 0 ]] && ok || fail "case 3b: exit $ECUUP_RC (want 0): $(tr '\n' ' ' <"$WORK/ecuup.err")"
 is gw 1.1.0
-ecuup_run 0 status   # keeps the flashed software as the backup first
+sleep 1.2   # gw is off for the rest of the cut
+ecuup_run 0 status --ecu gw   # keeps the flashed software as the backup first
 grep -q "kept" "$WORK/ecuup.out" && ok || fail "case 3b: status did not keep the new backup: $(cat "$WORK/ecuup.out")"
-ecuup_run 0 update
+ecuup_run 0 update --ecu gw
 sim_run_stop TERM
 finish
