@@ -62,12 +62,13 @@ Result<void> program_backup(Session& s, EcuDriver& driver, const BackupRecord& b
   for (int attempt = 1; attempt <= k_restore_attempts; ++attempt) {
     r = program_and_check(driver, s.backups().absolute(backup), backup.version, progress);
     if (r) break;
+    // The recovery window was spent getting in: no point in asking or repeating.
+    if (!driver.touched()) break;
     // Before calling it lost, ask once more: the restore may have landed after all.
     if (auto id = driver.read_identity(); id && id->version == backup.version) {
       r = success();
       break;
     }
-    if (!driver.touched()) break;  // the recovery window was spent getting in: no point in repeating
     progress.note(fmt::format("restore attempt {} failed: {}; trying again", attempt, r.error().message));
   }
   driver.set_recovery(false);

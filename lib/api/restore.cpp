@@ -40,8 +40,9 @@ Result<StepReport> restore(const Config& config, const Common& common) {
     driver->set_recovery(true);
     driver->set_image_version(st.backup->version);
     auto done = driver->flash(s.backups().absolute(*st.backup), restoring);
-    // Ask the ECU in any case: a restore cut off during its final reset may have landed.
-    Result<EcuIdentity> id = driver->read_identity();
+    // Ask the ECU: a restore cut off during its final reset may have landed. (One that never
+    // got in has spent the recovery window already: asking again would only wait once more.)
+    Result<EcuIdentity> id = done || driver->touched() ? driver->read_identity() : Result<EcuIdentity>(done.error());
     if (!done && (!id || id->version != st.backup->version)) id = std::move(done).error();
     st.flash.finished_at = now_iso8601();
     if (id && id->version == st.backup->version) {
