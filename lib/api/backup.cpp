@@ -118,6 +118,7 @@ Result<StepReport> read_backup(Session& s) {
     }
     auto rec = s.backups().add(ecu->name, tmp, id->version, "read");
     fs::remove(tmp);
+    if (rec) rec->layout = driver->read_out_layout();
     if (!rec) {
       rep.ecus.push_back({ecu->name, "error", "", std::move(rec).error()});
       continue;

@@ -57,6 +57,8 @@ Result<EcuIdentity> read_back(EcuDriver& driver) {
 // reports the backup's version.
 Result<void> program_backup(Session& s, EcuDriver& driver, const BackupRecord& backup, Progress& progress) {
   InterruptShield shield;
+  // A read-out goes back where it was read from, whatever the config's image settings say now.
+  ECUUP_TRY(driver.set_image_layout(backup.layout));
   driver.set_recovery(true);
   Result<void> r = make_error(Errc::internal, "restore not attempted");
   for (int attempt = 1; attempt <= k_restore_attempts; ++attempt) {
@@ -72,6 +74,7 @@ Result<void> program_backup(Session& s, EcuDriver& driver, const BackupRecord& b
     progress.note(fmt::format("restore attempt {} failed: {}; trying again", attempt, r.error().message));
   }
   driver.set_recovery(false);
+  (void)driver.set_image_layout({});
   return r;
 }
 

@@ -39,7 +39,9 @@ Result<StepReport> restore(const Config& config, const Common& common) {
     InterruptShield shield;
     driver->set_recovery(true);
     driver->set_image_version(st.backup->version);
-    auto done = driver->flash(s.backups().absolute(*st.backup), restoring);
+    // A read-out goes back where it was read from, whatever the config's image settings say now.
+    auto done = driver->set_image_layout(st.backup->layout);
+    if (done) done = driver->flash(s.backups().absolute(*st.backup), restoring);
     // Ask the ECU: a restore cut off during its final reset may have landed. (One that never
     // got in has spent the recovery window already: asking again would only wait once more.)
     Result<EcuIdentity> id = done || driver->touched() ? driver->read_identity() : Result<EcuIdentity>(done.error());

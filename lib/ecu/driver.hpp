@@ -44,6 +44,12 @@ class EcuDriver {
   // Reads the installed software out into `dest` (`backup --read`).
   virtual bool can_read_out() const { return false; }
   virtual Result<void> read_out(const std::filesystem::path& dest, Progress& progress);
+  // How the last read_out() laid its file out ("raw@0x00010000", "srec"), for a restore to program
+  // it back where it came from whatever the config says by then; empty when it does not matter.
+  virtual std::string read_out_layout() const { return {}; }
+  // The next flash() reads its file as `layout` (from read_out_layout()) instead of the config's
+  // image settings; empty = the config's.
+  virtual Result<void> set_image_layout(const std::string& layout) { (void)layout; return success(); }
 };
 
 // Builds the driver named by `ecu.driver`; Errc::config (with file:line:col) on bad settings.

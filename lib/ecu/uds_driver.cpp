@@ -1,6 +1,7 @@
 #include "ecu/uds_driver.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <optional>
 
 #include <fmt/format.h>
@@ -265,7 +266,8 @@ class UdsDriver final : public EcuDriver {
 
   Result<void> flash(const fs::path& image_path, Progress& progress) override {
     m_touched = false;
-    auto image = ImageSource::open(image_path, m_settings.image_format, m_settings.image_base_address);
+    auto image = m_layout ? ImageSource::open(image_path, m_layout->format, m_layout->base_address)
+                          : ImageSource::open(image_path, m_settings.image_format, m_settings.image_base_address);
     if (!image) return std::move(image).error();
     if (!m_recovery) return flash_once(*image, progress, m_settings.sequence, std::nullopt).result;
     // Recovery: start over (reconnect, session, security, erase, download) after every failure that
@@ -290,6 +292,26 @@ class UdsDriver final : public EcuDriver {
 
   bool can_read_out() const override { return !m_settings.sequence.read_regions.empty(); }
 
+  std::string read_out_layout() const override { return m_read_layout; }
+
+  Result<void> set_image_layout(const std::string& layout) override {
+    m_layout.reset();
+    if (layout.empty()) return success();
+    const auto at = layout.find('@');
+    Layout l;
+    ECUUP_ASSIGN(l.format, parse_image_format(layout.substr(0, at)));
+    if (at != std::string::npos) {
+      const std::string address = layout.substr(at + 1);
+      char* end = nullptr;
+      const unsigned long long value = std::strtoull(address.c_str(), &end, 0);
+      if (address.empty() || *end != '\0' || value > 0xFFFFFFFFull)
+        return make_error(Errc::manifest, fmt::format("backup layout '{}': bad address", layout));
+      l.base_address = static_cast<std::uint32_t>(value);
+    }
+    m_layout = l;
+    return success();
+  }
+
   Result<void> read_out(const fs::path& dest, Progress& progress) override {
     if (!can_read_out()) return EcuDriver::read_out(dest, progress);
     ImageFormat format = m_settings.read_out_format;
@@ -300,6 +322,9 @@ class UdsDriver final : public EcuDriver {
                                                                                           : ImageFormat::srec;
     }
     ECUUP_ASSIGN(auto writer, ImageWriter::create(dest, format));
+    // A raw read-out belongs at its first region's address; the other formats say where.
+    m_read_layout = format == ImageFormat::raw ? fmt::format("raw@0x{:08X}", regions.front().address)
+                                               : std::string(image_format_name(format));
     ECUUP_TRY(reconnect());
     UdsClient client(*m_link, m_settings.client, &progress);
     auto hooks = make_hooks(client);
@@ -476,6 +501,12 @@ class UdsDriver final : public EcuDriver {
   std::unique_ptr<DiagLink> m_link;
   bool m_recovery = false;
   bool m_touched = false;
+  struct Layout {
+    ImageFormat format = ImageFormat::raw;
+    std::uint32_t base_address = 0;
+  };
+  std::optional<Layout> m_layout;  // set_image_layout(): the next flash's file, not the config's image settings
+  std::string m_read_layout;       // how the last read_out() laid its file out
 };
 
 }  // namespace

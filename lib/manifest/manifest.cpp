@@ -103,6 +103,7 @@ Result<BackupRecord> read_backup(const Reader& r, const YAML::Node& n) {
   ECUUP_ASSIGN(b.size, r.u64(n, "size"));
   ECUUP_ASSIGN(b.source, r.str(n, "source"));
   ECUUP_ASSIGN(b.at, r.str(n, "at"));
+  ECUUP_ASSIGN(b.layout, r.str(n, "layout"));
   if (b.sha256.empty() || b.path.empty()) return r.error(n, "a backup needs 'sha256' and 'path'");
   return b;
 }
@@ -205,6 +206,7 @@ YAML::Node backup_node(const BackupRecord& b) {
   n["size"] = b.size;
   set_or_remove(n, "source", b.source);
   set_or_remove(n, "at", b.at);
+  set_or_remove(n, "layout", b.layout);
   return n;
 }
 

@@ -79,6 +79,7 @@ struct BackupRecord {
   std::uint64_t size = 0;
   std::string source;  // flash | import | read
   std::string at;
+  std::string layout;  // read-outs: how the file is laid out ("raw@0x00010000", "srec"); restores use it
 };
 
 struct EcuState {

@@ -47,7 +47,7 @@ Result<BackupRecord> BackupStore::add(const std::string& ecu, const fs::path& so
   std::string sha = hash.hex_digest();
   fs::path final_path = dir / (sha + ".img");
   ECUUP_TRY(commit_file_atomic(tmp, final_path));
-  return BackupRecord{version, sha, fs::relative(final_path, m_state_dir).string(), size, origin, now_iso8601()};
+  return BackupRecord{version, sha, fs::relative(final_path, m_state_dir).string(), size, origin, now_iso8601(), {}};
 }
 
 Result<void> BackupStore::verify(const BackupRecord& record) const {

@@ -4,7 +4,8 @@
 #     status is not green, report keeps the task, and the next `ecuup update` finishes the flash;
 #  6. an ECU that keeps refusing the programming session was never touched: exit 1, not 6;
 #  8. a read-out whose image does not fit the regions read is no backup: exit 4, nothing kept;
-#  9. a fault that fires once before anything was erased is retried, never answered by a restore.
+#  9. a fault that fires once before anything was erased is retried, never answered by a restore;
+#     a read-out is restored where it was read from, whatever the config's image settings say now.
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
 sim_bench_dirs
@@ -106,5 +107,14 @@ ecuup_run 0 update
 is bms 2.1.0
 [[ $(manifest_field bms "e['backup']['version']") == 2.1.0 ]] && ok || fail "case 1: bms's backup is not 2.1.0"
 ecuup_run 0 status
+
+# --- Case 9 (last part): a read-out goes back where it was read from, even after the config's
+# image settings changed since.
+ecuup_run 0 backup --read --ecu gw
+[[ $(manifest_field gw "e['backup'].get('layout')") == raw@0x00000000 ]] && ok ||
+  fail "the read-out's layout is not recorded: $(manifest_field gw "e['backup']")"
+sed -i '0,/image: {format: raw, base_address: 0x0}/s//image: {format: raw, base_address: 0x4000}/' "$BENCH/ecuup.yaml"
+ecuup_run 0 restore --ecu gw
+is gw 1.1.0
 sim_run_stop TERM
 finish

@@ -23,8 +23,8 @@ TEST_CASE("manifest round-trips every field", "[manifest]") {
   bms.flash.state = FlashState::in_progress;
   bms.flash.attempts = 2;
   bms.flash.last_error = "boom: \"quoted\" and: colon";
-  bms.backup = BackupRecord{"1.0.0", "ff", "backups/bms/ff.img", 64, "import", "t"};
-  bms.older_backups.push_back(BackupRecord{"0.9.0", "ee", "backups/bms/ee.img", 60, "flash", "t"});
+  bms.backup = BackupRecord{"1.0.0", "ff", "backups/bms/ff.img", 64, "read", "t", "raw@0x00010000"};
+  bms.older_backups.push_back(BackupRecord{"0.9.0", "ee", "backups/bms/ee.img", 60, "flash", "t", {}});
   m.ecu("gw");
   m.feedback_queue.push_back(QueuedFeedback{"a-1", "bms", "closed", "success", 3, 3, {"flashed"}, false, "t"});
   m.add_event("bms", "flash", "started");
@@ -47,6 +47,8 @@ TEST_CASE("manifest round-trips every field", "[manifest]") {
   CHECK(b->flash.attempts == 2);
   CHECK(b->flash.last_error == "boom: \"quoted\" and: colon");
   CHECK(b->backup->sha256 == "ff");
+  CHECK(b->backup->layout == "raw@0x00010000");
+  CHECK(b->older_backups.at(0).layout.empty());
   CHECK(b->older_backups.at(0).version == "0.9.0");
   CHECK(back->feedback_queue.at(0).progress_of == 3);
   CHECK(back->events.at(0).message == "started");
