@@ -29,7 +29,8 @@ struct EcuResult {
 // A flash that failed before it changed anything on the ECU (a refused session, security access
 // or erase) is tried this often in all before the step ends in exit 1.
 constexpr int k_untouched_attempts = 3;
-// A restore is repeated this often while each attempt got as far as changing the ECU.
+// A restore is repeated this often while each attempt got as far as changing the ECU (by drivers
+// that do not start over within their recovery window themselves).
 constexpr int k_restore_attempts = 3;
 
 // Programs `image` and reads the version back; success only when it is `expected`.
@@ -61,7 +62,8 @@ Result<void> program_backup(Session& s, EcuDriver& driver, const BackupRecord& b
   ECUUP_TRY(driver.set_image_layout(backup.layout));
   driver.set_recovery(true);
   Result<void> r = make_error(Errc::internal, "restore not attempted");
-  for (int attempt = 1; attempt <= k_restore_attempts; ++attempt) {
+  const int attempts = driver.retries_in_recovery() ? 1 : k_restore_attempts;
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
     r = program_and_check(driver, s.backups().absolute(backup), backup.version, progress);
     if (r) break;
     // The recovery window was spent getting in: no point in asking or repeating.

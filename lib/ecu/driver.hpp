@@ -38,6 +38,9 @@ class EcuDriver {
   // trying through refused or dropped connections, silence and NRCs 0x21/0x22/0x37/0x78 for the
   // driver's recovery window (uds: timeouts.recovery_window_ms) instead of failing at the first.
   virtual void set_recovery(bool on) { (void)on; }
+  // Whether flash() in recovery mode itself starts over until the recovery window is spent (the
+  // caller then must not repeat it: that would multiply the window).
+  virtual bool retries_in_recovery() const { return false; }
   // The version the next flash() programs (a task's target, a backup's version), for drivers
   // that hand it on to a tool (the command driver's {version}).
   virtual void set_image_version(const std::string& version) { (void)version; }

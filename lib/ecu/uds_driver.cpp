@@ -293,6 +293,7 @@ class UdsDriver final : public EcuDriver {
   bool can_read_out() const override { return !m_settings.sequence.read_regions.empty(); }
 
   std::string read_out_layout() const override { return m_read_layout; }
+  bool retries_in_recovery() const override { return true; }
 
   Result<void> set_image_layout(const std::string& layout) override {
     m_layout.reset();

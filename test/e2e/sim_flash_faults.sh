@@ -29,6 +29,8 @@ write_bench() {
     uds_ecu gw doip 0x0010 0x0 0x10000
     uds_ecu bms can 0x7E0 0x7E8 0x10000 0x10000
   } >"$BENCH/ecuup.yaml"
+  # A fault that fires always is retried for the whole recovery window: keep it short here.
+  sed -i 's|^      image: {format: raw|      timeouts: {recovery_window_ms: 4000}\n      image: {format: raw|' "$BENCH/ecuup.yaml"
 }
 # restart_sim [--fault ...]: a fresh simulator process on the same state with these faults.
 restart_sim() {
