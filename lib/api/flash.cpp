@@ -62,12 +62,15 @@ Result<void> program_backup(Session& s, EcuDriver& driver, const BackupRecord& b
   ECUUP_TRY(driver.set_image_layout(backup.layout));
   driver.set_recovery(true);
   Result<void> r = make_error(Errc::internal, "restore not attempted");
-  const int attempts = driver.retries_in_recovery() ? 1 : k_restore_attempts;
-  for (int attempt = 1; attempt <= attempts; ++attempt) {
+  for (int attempt = 1; attempt <= k_restore_attempts; ++attempt) {
     r = program_and_check(driver, s.backups().absolute(backup), backup.version, progress);
     if (r) break;
-    // The recovery window was spent getting in: no point in asking or repeating.
+    // The recovery window was spent getting in, or (a driver that starts over by itself) spent on
+    // silence and dropped links: no point in asking or repeating. A refusal (an NRC such as a
+    // failed check routine) is worth one more whole attempt.
     if (!driver.touched()) break;
+    const Errc code = r.error().code;
+    if (driver.retries_in_recovery() && code != Errc::negative_response && code != Errc::ecu) break;
     // Before calling it lost, ask once more: the restore may have landed after all.
     if (auto id = driver.read_identity(); id && id->version == backup.version) {
       r = success();
