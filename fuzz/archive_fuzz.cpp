@@ -71,6 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Small limits, so that a bomb is found cheaply; ecuup's own are gigabytes.
   const ExtractLimits limits{.max_total_bytes = 1u << 20, .max_entries = 256};
   auto files = extract_archive(input, dest, limits);
+  fuzz::say("extract: %s", files ? std::to_string(files->size()).append(" files").c_str() : files.error().message.c_str());
   if (!files) {
     require(files.error().code == Errc::verify || files.error().code == Errc::io);
     check_work_dir(work, false);

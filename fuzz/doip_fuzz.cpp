@@ -90,14 +90,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   require(::shutdown(ends[1], SHUT_WR) == 0);
   auto link = connect_doip_socket(ends[0], options);
+  fuzz::say("link: %s", link ? "up" : link.error().message.c_str());
   if (link) {
     require((*link)->max_message_size() > 0);
     for (int op = 0; op < 4; ++op) {
       if (operations >> op & 1) {
         const std::uint8_t request[] = {0x22, 0xF1, 0x89};
-        (void)(*link)->send(request);
+        auto sent = (*link)->send(request);
+        fuzz::say("send: %s", sent ? "acknowledged" : sent.error().message.c_str());
       } else {
         auto message = (*link)->receive(std::chrono::milliseconds(op == 0 ? 0 : 100));
+        fuzz::say("receive: %s", message ? to_hex(*message, " ").c_str() : message.error().message.c_str());
         if (message) require(!message->empty());
       }
     }

@@ -4,7 +4,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstdarg>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -16,6 +18,17 @@ namespace ecuup::fuzz {
 
 inline void require(bool ok) {
   if (!ok) __builtin_trap();
+}
+
+// With ECUUP_FUZZ_VERBOSE set, a target says what an input did (to check hand-made seeds).
+__attribute__((format(printf, 1, 2))) inline void say(const char* format, ...) {
+  static const bool verbose = std::getenv("ECUUP_FUZZ_VERBOSE") != nullptr;
+  if (!verbose) return;
+  std::va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  va_end(args);
+  std::fputc('\n', stderr);
 }
 
 inline std::string_view as_text(const std::uint8_t* data, std::size_t size) {

@@ -139,6 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (int op = 0; op < 8 && input.remaining_bytes() > 0; ++op) {
     if (input.ConsumeBool()) {
       auto message = link.receive(std::chrono::milliseconds(100));
+      fuzz::say("receive: %s", message ? to_hex(*message, " ").c_str() : message.error().message.c_str());
       if (message) {
         // The limit bounds reassembly; a single frame (up to 62 bytes) is taken whole.
         require(!message->empty() && message->size() <= std::max<std::size_t>(resolved->max_rx_message, 62));
@@ -152,6 +153,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::size_t i = 0; i < message.size(); ++i) message[i] = static_cast<std::uint8_t>(i * 7 + 1);
     bus->sent().clear();
     auto sent = link.send(message);
+    fuzz::say("send %zu bytes: %s", message.size(), sent ? "ok" : sent.error().message.c_str());
     for (const auto& frame : bus->sent()) {
       require(frame.id == resolved->tx_id && frame.extended == resolved->extended_ids && frame.fd == options.fd);
       require(valid_frame_length(frame.len, frame.fd) && frame.len >= 1);

@@ -198,6 +198,7 @@ void run_services(Script& script) {
         break;
       }
     }
+    fuzz::say("service %d: %s", service, outcome ? "ok" : outcome.error().message.c_str());
     if (!outcome) {
       require_uds_error(outcome.error());
       if (outcome.error().code == Errc::negative_response) require(client.last_nrc().has_value());
@@ -275,6 +276,7 @@ void run_flash(Script& script) {
   const auto hooks = hooks_for(link);
   UdsFlashState state;
   auto version = run_flash_sequence(client, options, source, hooks, null_progress(), "fuzz", &state);
+  fuzz::say("flash: %s", version ? "ok" : version.error().message.c_str());
   // The ECU was touched only if a request that changes its memory reached it.
   if (state.touched || state.transferred) require(script.memory_request_seen);
   if (version) {
@@ -303,6 +305,7 @@ void run_read_out(Script& script) {
   auto writer = ImageWriter::create(file, format);
   require(writer.ok());
   auto read = run_read_sequence(client, options, *writer, hooks, null_progress(), "fuzz");
+  fuzz::say("read-out: %s", read ? "ok" : read.error().message.c_str());
   if (!read) {
     require_uds_error(read.error());
     return;
@@ -354,17 +357,20 @@ void run_driver(Script& script) {
     switch (in.ConsumeIntegralInRange(0, 2)) {
       case 0: {
         auto identity = (*driver)->read_identity();
+        fuzz::say("read_identity: %s", identity ? identity->version.c_str() : identity.error().message.c_str());
         if (!identity) require_uds_error(identity.error());
         break;
       }
       case 1: {
         auto flashed = (*driver)->flash(image_file, null_progress());
+        fuzz::say("driver flash: %s", flashed ? "ok" : flashed.error().message.c_str());
         if (!flashed) require_uds_error(flashed.error());
         if ((*driver)->touched()) require(script.memory_request_seen);
         break;
       }
       default: {
         auto read = (*driver)->read_out(read_out, null_progress());
+        fuzz::say("driver read-out: %s", read ? "ok" : read.error().message.c_str());
         if (!read) require_uds_error(read.error());
         std::error_code ignored;
         fs::remove(read_out, ignored);
