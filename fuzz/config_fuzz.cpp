@@ -25,6 +25,7 @@ void require_config_error(const Error& error) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto config = parse_config(std::string(fuzz::as_text(data, size)), k_file);
+  fuzz::say("config: %s", config ? "ok" : config.error().message.c_str());
   if (!config) {
     require_config_error(config.error());
     return 0;
@@ -44,6 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (ecu.driver == "uds") {
       // Not make_driver: a key_library setting would be dlopen()ed.
       auto settings = parse_uds_settings(ecu, context);
+      fuzz::say("uds %s: %s", ecu.name.c_str(), settings ? "ok" : settings.error().message.c_str());
       if (!settings) {
         require_config_error(settings.error());
         continue;
@@ -56,6 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     } else {
       auto driver = make_driver(ecu, context);
+      fuzz::say("%s %s: %s", ecu.driver.c_str(), ecu.name.c_str(), driver ? "ok" : driver.error().message.c_str());
       if (!driver) require_config_error(driver.error());
     }
   }
