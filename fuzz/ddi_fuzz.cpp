@@ -1,6 +1,7 @@
 // libFuzzer target: a DDI server's answer (repository/ddi_json.hpp) as a controller base, a
 // deployment base and a cancel action, and as an error body. Whatever a server sends, the result
-// is a task list the rest of ecuup may trust, or Errc::server.
+// is a task list the rest of ecuup may trust, or Errc::server (Errc::verify for links and
+// versions refused as unsafe).
 #include <algorithm>
 #include <set>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "fuzz_support.hpp"
 #include "repository/ddi_json.hpp"
+#include "util/version.hpp"
 
 using namespace ecuup;
 using namespace ecuup::ddi;
@@ -58,7 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (auto scheme : {DownloadScheme::https, DownloadScheme::http}) {
     auto deployment = parse_deployment_base(body, k_ecus, scheme);
     if (!deployment) {
-      require(deployment.error().code == Errc::server);
+      // verify: links and versions refused as unsafe to follow or to flash.
+      require(deployment.error().code == Errc::server || deployment.error().code == Errc::verify);
       break;
     }
     require(!deployment->action_id.empty());
@@ -68,12 +71,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       require(parts.insert(task.part).second);
       require(std::any_of(k_ecus.begin(), k_ecus.end(),
                           [&](const EcuPart& e) { return e.part == task.part && e.ecu == task.ecu; }));
+      require(check_version_text(task.target_version).ok());
       require(!task.artifacts.empty());
       for (const auto& artifact : task.artifacts) {
         // The name becomes a file name under downloads/: it must stay there.
         require(!artifact.name.empty() && artifact.name != "." && artifact.name != "..");
         require(artifact.name.find_first_of(std::string("/\\\0", 3)) == std::string::npos);
-        require(!artifact.url.empty());
+        require(artifact.url.starts_with("http://") || artifact.url.starts_with("https://"));
         require(!artifact.sha256.empty() || !artifact.sha1.empty());
         require(artifact.sha256.empty() || lower_hex(artifact.sha256, 64));
         require(artifact.sha1.empty() || lower_hex(artifact.sha1, 40));
