@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 namespace ecuup {
 
 namespace {
@@ -86,6 +88,25 @@ int compare_versions(std::string_view a, std::string_view b) {
   if (pre_a != pre_b) return pre_a ? -1 : 1;
   if (!pre_a) return 0;
   return compare_dotted(a.substr(dash_a + 1), b.substr(dash_b + 1));
+}
+
+}  // namespace ecuup
+
+namespace ecuup {
+
+Result<void> check_version_text(std::string_view version) {
+  if (version.empty()) return make_error(Errc::verify, "the version is empty");
+  if (version.size() > k_version_max_length)
+    return make_error(Errc::verify, fmt::format("the version is {} characters long (at most {})", version.size(),
+                                                k_version_max_length));
+  for (std::size_t i = 0; i < version.size(); ++i) {
+    auto c = static_cast<unsigned char>(version[i]);
+    if (c < 0x20 || c > 0x7e)
+      return make_error(Errc::verify, fmt::format("the version has a non-printable character (0x{:02x}) at {}", c, i));
+  }
+  if (version.front() == ' ' || version.back() == ' ')
+    return make_error(Errc::verify, "the version starts or ends with a blank");
+  return success();
 }
 
 }  // namespace ecuup
