@@ -78,7 +78,7 @@ class RemoteBackend : public AdminBackend {
           return sink.write(buf.data(), got);
         },
         "application/octet-stream");
-    if (!res && res.error() == httplib::Error::Write) {
+    if (!res && (res.error() == httplib::Error::Write || res.error() == httplib::Error::Canceled)) {
       // The server stops reading a body it refuses (a file over its --max-upload-size, say) and
       // its answer is lost with the connection.
       return make_error(Errc::network, "upload of " + file.string() + " (" + std::to_string(size) + " bytes) to " +

@@ -131,8 +131,10 @@ int main(int argc, char** argv) {
       upload->add_option("--filename", filename, "artifact name offered to vehicles (default: FILE's name)");
   auto* file_opt = upload->add_option("FILE", file, "artifact file")->check(CLI::ExistingFile);
   filename_opt->needs(file_opt);
+  // One value per --hardware: a vector option would otherwise take FILE after it as well.
   auto* hardware_opt = upload->add_option("--hardware", hardware,
-                                          "signed statement: hardware part number it is for (repeat, or A,B)");
+                                          "signed statement: hardware part number it is for (repeat, or A,B)")
+                           ->allow_extra_args(false);
   auto* security_opt =
       upload->add_option("--security-version", security_version, "signed statement: anti-rollback counter (default 0)");
   auto* expires_opt = upload->add_option(
@@ -235,6 +237,7 @@ int main(int argc, char** argv) {
                           .version = version,
                           .file = file,
                           .filename = filename,
+                          .facts = std::nullopt,
                           .statement_file = statement_file,
                           .signature_file = signature_file};
     if (!hardware.empty()) {
