@@ -71,7 +71,7 @@ for p in admin 'admin upload' 'admin assign' 'admin vehicle add' 'admin cancel' 
     complete -c ecuup-server -n "__ecuup_server_is $p" -l ca-file -r -F -d 'With an https --url: PEM CA certificates'
     complete -c ecuup-server -n "__ecuup_server_is $p" -l json -d 'Print JSON'
 end
-complete -c ecuup-server -n '__ecuup_server_is admin' -a upload -d 'Store FILE as the software of part P, version V'
+complete -c ecuup-server -n '__ecuup_server_is admin' -a upload -d 'Store FILE as the software of part P, version V, and its release statement'
 complete -c ecuup-server -n '__ecuup_server_is admin' -a assign -d 'Assign part P version V to vehicles'
 complete -c ecuup-server -n '__ecuup_server_is admin' -a vehicle -d 'Register vehicles'
 complete -c ecuup-server -n '__ecuup_server_is admin' -a cancel -d 'Ask a vehicle to cancel its open action'

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   bool all = false;
   std::vector<std::string> hardware;
   std::string security_version, expires, statement_file, signature_file;
-  auto* upload = admin->add_subcommand("upload", "store FILE as the software of part P, version V");
+  auto* upload = admin->add_subcommand("upload", "store FILE as the software of part P, version V, and its release statement");
   upload->add_option("--part", part, "ECU part name")->required();
   upload->add_option("--version", version, "software version")->required();
   auto* filename_opt =

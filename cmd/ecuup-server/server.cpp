@@ -443,17 +443,15 @@ class DdiRequest {
     auto artifacts = m_store.module_artifacts(*module_id);
     if (!artifacts) return send_store_error(m_res, artifacts.error());
     if (!artifacts->empty()) {
-      auto signed_now = m_store.sign_pending(*module_id);
-      if (!signed_now) return send_store_error(m_res, signed_now.error());
-      if (*signed_now) artifacts = m_store.module_artifacts(*module_id);
-      if (!artifacts) return send_store_error(m_res, artifacts.error());
-    }
-    if (!artifacts->empty()) {
       // Visible to the vehicle exactly when its artifacts are downloadable by it.
       auto allowed = m_store.artifact_for(m_vehicle, *module_id, artifacts->front().filename,
                                           m_auth == Auth::gateway);
       if (!allowed) return send_store_error(m_res, allowed.error());
       if (*allowed) {
+        auto signed_now = m_store.sign_pending(*module_id);
+        if (!signed_now) return send_store_error(m_res, signed_now.error());
+        if (*signed_now) artifacts = m_store.module_artifacts(*module_id);
+        if (!artifacts) return send_store_error(m_res, artifacts.error());
         json list = json::array();
         for (const auto& a : *artifacts) list.push_back(artifact_json(a));
         return send_json(m_res, k_ok, list);
@@ -826,14 +824,19 @@ void handle_admin(const Context& ctx, const httplib::Request& req, const std::st
 // --max-upload-size bytes).
 void handle_upload(const Context& ctx, const httplib::Request& req, httplib::Response& res,
                    const httplib::ContentReader& reader) {
-  if (!admin_authorized(ctx, req, res)) return;
+  // Each refusal before the reader runs leaves the body on the connection (finish_refusal).
+  if (!admin_authorized(ctx, req, res)) return finish_refusal(res, false);
   auto store_r = thread_store(ctx);
-  if (!store_r) return send_store_error(res, store_r.error());
+  if (!store_r) {
+    send_store_error(res, store_r.error());
+    return finish_refusal(res, false);
+  }
   std::string part = req.get_param_value("part");
   std::string version = req.get_param_value("version");
   std::string filename = req.get_param_value("filename");
   if (part.empty() || version.empty() || filename.empty()) {
-    return send_error(res, k_bad_request, "rest.param.invalid", "part, version and filename are required");
+    send_error(res, k_bad_request, "rest.param.invalid", "part, version and filename are required");
+    return finish_refusal(res, false);
   }
   std::optional<StatementFacts> facts;
   if (req.has_param("hardware") || req.has_param("security_version") || req.has_param("expires")) {
@@ -842,12 +845,18 @@ void handle_upload(const Context& ctx, const httplib::Request& req, httplib::Res
       hardware.push_back(req.get_param_value("hardware", i));
     }
     auto made = make_statement_facts(hardware, req.get_param_value("security_version"), req.get_param_value("expires"));
-    if (!made) return send_store_error(res, made.error());
+    if (!made) {
+      send_store_error(res, made.error());
+      return finish_refusal(res, false);
+    }
     facts = std::move(*made);
   }
   std::string tmpl = (ctx.options.data_dir / Store::k_artifact_dir / ".incoming-XXXXXX").string();
   int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) return send_error(res, k_internal_error, "io", "cannot create a temporary file");
+  if (fd < 0) {
+    send_error(res, k_internal_error, "io", "cannot create a temporary file");
+    return finish_refusal(res, false);
+  }
   const std::uint64_t limit = ctx.options.max_upload_bytes;
   std::uint64_t received = 0;
   bool too_large = false;

@@ -277,3 +277,29 @@ TEST_CASE("store: an uploaded statement must list exactly the module's software,
   CHECK(changed->artifacts.size() == 2);
   CHECK_FALSE(find_role(*changed, ArtifactRole::statement));
 }
+
+TEST_CASE("store: an action keeps its newest feedback entries only", "[server][store]") {
+  TempDir dir;
+  auto store = Store::open(dir.path() / "data");
+  REQUIRE(store);
+  REQUIRE((*store)->upload("bms", "2.0", write_file(dir / "app.bin", "x"), "app.bin"));
+  REQUIRE((*store)->add_vehicle("V1", ""));
+  REQUIRE((*store)->put_config_data("V1", ConfigMode::merge, {{"ecu.bms.version", "1.0"}}));
+  auto assigned = (*store)->assign("bms", "2.0", *make_selector("V1", false, ""), UpdateMode::forced);
+  REQUIRE(assigned);
+  REQUIRE(assigned->size() == 1);
+  std::int64_t action = assigned->front().action;
+  REQUIRE(action != 0);
+  const auto total = Store::k_max_feedback_per_action + 50;
+  for (std::int64_t i = 0; i < total; ++i) {
+    auto recorded = (*store)->deployment_feedback("V1", action, {"proceeding", "none", i, total, {}});
+    REQUIRE(recorded);
+  }
+  auto details = (*store)->action("V1", action, -1);
+  REQUIRE(details);
+  REQUIRE(*details);
+  const auto& history = (*details)->history;
+  REQUIRE(static_cast<std::int64_t>(history.size()) == Store::k_max_feedback_per_action);
+  CHECK(history.back().progress_cnt == total - 1);
+  CHECK(history.front().progress_cnt == total - Store::k_max_feedback_per_action);
+}
