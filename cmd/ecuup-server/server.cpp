@@ -64,9 +64,10 @@ constexpr int k_too_many_requests = 429;
 constexpr int k_internal_error = 500;
 
 struct Context {
-  Context(const ServerOptions& o, std::string s)
-      : options(o), scheme(std::move(s)),
-        limiter(o.auth_failure_limit, std::chrono::seconds(std::max(1, o.auth_failure_window_s))) {}
+  Context(const ServerOptions& server_options, std::string url_scheme)
+      : options(server_options), scheme(std::move(url_scheme)),
+        limiter(server_options.auth_failure_limit,
+                std::chrono::seconds(std::max(1, server_options.auth_failure_window_s))) {}
   ServerOptions options;
   std::string scheme;
   // Counts failed authentications per client address; shared by every worker.
