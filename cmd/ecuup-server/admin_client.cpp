@@ -23,6 +23,7 @@ constexpr int k_http_ok_min = 200;
 constexpr int k_http_ok_end = 300;
 constexpr int k_http_unauthorized = 401;
 constexpr int k_http_forbidden = 403;
+constexpr int k_http_too_many_requests = 429;  // too many failed authentications from here
 constexpr int k_http_server_error_min = 500;
 constexpr const char* k_server_error_prefix = "hawkbit.server.error.";  // + errc_name(), see server.cpp
 constexpr const char* k_json_type = "application/json";
@@ -142,9 +143,10 @@ class RemoteBackend : public AdminBackend {
   }
 
   Result<json> answer(const httplib::Result& res, const std::string& method, const std::string& path) {
+    // An untrusted certificate, like a refused token, is Errc::auth (exit 8): retrying will not help
+    // until a person fixes it, as with ecuup itself.
     if (!res && res.error() == httplib::Error::SSLServerVerification) {
-      return make_error(Errc::network,
-                        "cannot reach " + m_url + ": its TLS certificate is not trusted (see --ca-file)");
+      return make_error(Errc::auth, "cannot reach " + m_url + ": its TLS certificate is not trusted (see --ca-file)");
     }
     if (!res) {
       return make_error(Errc::network, "cannot reach " + m_url + " (" + httplib::to_string(res.error()) + ")");
@@ -156,6 +158,10 @@ class RemoteBackend : public AdminBackend {
     if (res->status == k_http_unauthorized || res->status == k_http_forbidden) {
       return make_error(Errc::auth, "admin token refused by " + m_url + " (HTTP " + std::to_string(res->status) +
                                         (message.empty() ? "" : ": " + message) + ")");
+    }
+    if (res->status == k_http_too_many_requests) {
+      return make_error(Errc::network, "refused by " + m_url + " for now (HTTP 429" +
+                                           (message.empty() ? "" : ": " + message) + ")");
     }
     if (res->status >= k_http_ok_min && res->status < k_http_ok_end) {
       if (body.is_discarded()) {

@@ -29,6 +29,9 @@ get 127.0.0.1 "TargetToken $tok" "$base"; expect 429 "valid token after 3 failur
 wait_s=$(retry_after)
 [[ $wait_s =~ ^[1-3]$ ]] || fail "Retry-After '$wait_s' not within the 3 s window"
 get 127.0.0.1 "Bearer admin-secret" /api/v1/vehicles; expect 429 "management API from a refused address"
+rc=0
+"$SERVER" admin --url "$URL" list vehicles >"$T/out" 2>&1 || rc=$?
+[[ $rc == 3 ]] && grep -q "HTTP 429" "$T/out" || fail "admin --url from a refused address: exit $rc: $(cat "$T/out")"
 # Refused before the body: a 100 KB configData from the refused address is answered 429, not 413.
 head -c 100000 /dev/zero >"$T/zeros"
 STATUS=$(curl -s -o "$T/body" -w '%{http_code}' -X PUT -H "Authorization: TargetToken $tok" \
