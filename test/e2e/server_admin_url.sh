@@ -71,7 +71,7 @@ for what in vehicles actions modules; do
 done
 
 # --- failures ----------------------------------------------------------------------------------
-ECUUP_SERVER_ADMIN_TOKEN=wrong code 8 "wrong token" url list vehicles
+ECUUP_SERVER_ADMIN_TOKEN=wrong code 8 "wrong token (refused)" url list vehicles
 grep -q "admin token refused by $URL (HTTP 401" "$T/err" || fail "wrong token message: $(cat "$T/err")"
 echo admin-secret >"$T/admin.token"
 ECUUP_SERVER_ADMIN_TOKEN= code 0 "--admin-token-file" url --admin-token-file "$T/admin.token" list modules
