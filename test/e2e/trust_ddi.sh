@@ -13,17 +13,8 @@ make_ca "$K" rogue
 srv_start --sign-cert "$K/oem.pem" --sign-key "$K/oem.key" || exit 1
 ddi_bench
 mkdir -p "$B/keys" && cp "$K/oem-ca.pem" "$B/keys/ca.pem"
-python3 - "$ECUUP_CONFIG" <<'PY'
-import sys
-p = sys.argv[1]
-s = open(p).read()
-s = s.replace("server:\n", "trust:\n  keyring: keys/ca.pem\n\nserver:\n", 1)
-s = s.replace("  - name: bms\n    driver: image\n", "  - name: bms\n    driver: image\n    hardware: BMS-HW-A\n", 1)
-s = s.replace("  low_speed_timeout_s:", "  old_low_speed_timeout_s:", 1)
-s = s.replace("server:\n", "server:\n  low_speed_timeout_s: 2\n  max_attempts: 1\n", 1)
-open(p, "w").write(s)
-PY
-grep -q "hardware: BMS-HW-A" "$ECUUP_CONFIG" || { echo "FAIL: test setup: bms has no hardware"; exit 1; }
+trust_bench_config || exit 1
+sed -i "s|^server:$|server:\n  low_speed_timeout_s: 2\n  max_attempts: 1|" "$ECUUP_CONFIG"
 img=$ECUUP_SRC/examples/bench/repository/bms-1.1.0.img
 bms_flash() { sha256sum "$B/ecus/bms.flash" | cut -d' ' -f1; }
 before=$(bms_flash)
@@ -86,31 +77,8 @@ check "rollback: the ECU is untouched" test "$(bms_flash)" = "$before"
 srv_stop
 
 # Protocol rows: a hostile DDI server.
-port_file=$T/drip.port
-python3 - "$port_file" <<'PY' &
-import http.server, socketserver, sys, time
-class H(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def do_GET(self):
-        if self.path.startswith("/drop"):
-            self.connection.close()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", "1000000")
-        self.end_headers()
-        for _ in range(60):
-            try:
-                self.wfile.write(b"x" * 10); self.wfile.flush()
-            except OSError:
-                return
-            time.sleep(1)
-with socketserver.ThreadingTCPServer(("127.0.0.1", 0), H) as srv:
-    open(sys.argv[1], "w").write(str(srv.server_address[1]))
-    srv.serve_forever()
-PY
-bg_pids+=($!)
-for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
-drip=http://127.0.0.1:$(cat "$port_file")
+start_drip_server
+drip=$DRIP_URL
 
 # hostile NAME VERSION HREF SIZE SHA256 [SHA1] [BODY]: a fixture serving one deployment for bms.
 hostile() {
