@@ -66,7 +66,7 @@ TEST_CASE("parse_releases: reads what the dir repository reads, and refuses what
   CHECK_FALSE((*two)[1].size.has_value());
 
   std::string sha = std::string(64, 'c');
-  for (std::string bad : {"releases: [1, 2]\n", "other: 1\n",
+  for (const std::string& bad : std::vector<std::string>{"releases: [1, 2]\n", "other: 1\n",
                           "releases:\n  bms: {version: 1, artifact: a, sha256: " + sha + ", colour: red}\n",
                           "releases:\n  bms: {version: 1, artifact: ../a, sha256: " + sha + "}\n",
                           "releases:\n  bms: {version: 1, artifact: a, sha256: abc}\n",
@@ -161,7 +161,7 @@ TEST_CASE("set_release_entry: empty, flow-style and odd files", "[repository]") 
   CHECK((*back)[1] == bms);
 
   // Values that plain YAML would misread are quoted and read back verbatim.
-  for (std::string version : {"null", "1.0 beta", "v1: final", "#7", "\"quoted\"", "~"}) {
+  for (std::string version : std::vector<std::string>{"null", "1.0 beta", "v1: final", "#7", "\"quoted\"", "~"}) {
     ReleaseEntry odd = entry("bms", version);
     odd.artifact = "bms.img";
     auto written = set_release_entry("", f, odd);
@@ -172,7 +172,7 @@ TEST_CASE("set_release_entry: empty, flow-style and odd files", "[repository]") 
     CHECK((*read_back)[0].version == version);
   }
   // A part with a blank and one with a colon.
-  for (std::string part : {"bms main", "ecu:1"}) {
+  for (std::string part : std::vector<std::string>{"bms main", "ecu:1"}) {
     auto written = set_release_entry("releases: {}\n", f, entry(part, "1"));
     REQUIRE(written.ok());
     CHECK((*parse_releases(*written, f))[0].part == part);
