@@ -4,6 +4,7 @@
 #   3 = server/network: retry later   4 = a download failed verification: nothing was touched
 #   5 = flash failed, ECU restored    6 = flash AND restore failed: stop the bench, call a person
 #   7 = another ecuup holds the bench (use --wait)
+#   8 = refused: the server rejected the token, or TLS trust failed; never retried, a person must act
 # Usage: ECUUP_CONFIG=/path/to/ecuup.yaml examples/ci/pipeline.sh
 set -uo pipefail
 ecuup=${ECUUP:-ecuup}
@@ -17,6 +18,8 @@ step() {
     0) return 0 ;;
     3) echo "::warning server unreachable during '$1'; retrying once in 30 s"; sleep 30
        "$ecuup" "$@" "${opts[@]}" || exit $? ;;
+    8) echo "::error '$1' refused: the server rejected the bench's token, or TLS trust failed; fix the credentials"
+       exit 8 ;;
     6) echo "::error '$1': an ECU failed to flash AND to restore; the bench needs a person"
        "$ecuup" status --json --progress=none > "${CI_LOG_DIR:-.}/ecuup-status.json"; exit 6 ;;
     *) echo "::error '$1' failed with exit $code"; exit $code ;;

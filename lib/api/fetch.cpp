@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "api/trust_gate.hpp"
 #include "ecu/image_check.hpp"
 #include "store/archive.hpp"
 #include "store/download_hash.hpp"
@@ -109,6 +110,7 @@ Result<ImageChoice> choose_image(Session& s, const Fetched& artifact, const std:
 }  // namespace
 
 Result<StepReport> fetch(const Config& config, const Common& common) {
+  ECUUP_ASSIGN(TrustGate trust, TrustGate::open(config));
   ECUUP_ASSIGN(Session s, Session::open(config, common));
   StepReport rep{"fetch", common.dry_run, {}, {}};
   for (auto& kept : s.settle()) rep.ecus.push_back(std::move(kept));
@@ -121,6 +123,18 @@ Result<StepReport> fetch(const Config& config, const Common& common) {
     const TaskState task = *st.task;
     if (task.artifacts.empty()) {
       rep.ecus.push_back({ecu->name, "error", "", make_error(Errc::server, fmt::format("task for {} lists no artifact", ecu->name))});
+      continue;
+    }
+    // The statement may have expired since report, or been replaced on disk: nothing is downloaded
+    // for a target that is no longer admitted.
+    if (auto admitted = trust.recheck(s, *ecu, st); !admitted) {
+      Error e = std::move(admitted).error();
+      s.event(ecu->name, "fetch", e.message);
+      if (!common.dry_run) {
+        st.download.reset();
+        ECUUP_TRY(s.save());
+      }
+      rep.ecus.push_back({ecu->name, "refused", task.target_version, std::move(e)});
       continue;
     }
     if (st.download && st.download->verified && fs::exists(s.state_path(st.download->image))) {

@@ -6,6 +6,7 @@
 
 #include "api/flash_plan.hpp"
 #include "api/session.hpp"
+#include "api/trust_gate.hpp"
 #include "ecu/image_check.hpp"
 #include "util/cancel.hpp"
 #include "util/hash.hpp"
@@ -110,7 +111,8 @@ Error restore_after_failure(Session& s, const EcuConfig& ecu, EcuDriver& driver,
                                   restored.error().message, ecu.name));
   }
   state.flash.state = FlashState::failed_restored;
-  state.installed = InstalledState{backup.version, now_iso8601(), {}};
+  state.installed = InstalledState{backup.version, now_iso8601(),
+                                   state.installed ? state.installed->extra : std::map<std::string, std::string>{}};
   return make_error(Errc::flash_restored, fmt::format("flash {}: {}; restored backup {} and verified it", ecu.name,
                                                       cause.message, backup.version));
 }
@@ -124,6 +126,7 @@ void mark_flashed(EcuState& st, const TaskState& task, const std::string& image_
   st.flash.finished_at = now_iso8601();
   st.flash.last_error.clear();
   st.installed = InstalledState{task.target_version, now_iso8601(), std::move(extra)};
+  record_security_version(st, task);
 }
 
 // An unfinished attempt with no task left to finish (a restore that was cut off, a task the
@@ -159,8 +162,8 @@ Result<EcuResult> resolve_without_task(Session& s, const Common& common, const E
 
 // One ECU's whole turn. Runs on its own thread when its flash order has several lanes: the session is
 // touched only under s.guard(); hashing, reading and programming the ECU run without it.
-Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions& options, const EcuConfig& ecu,
-                            bool earlier_failed, Progress& progress) {
+Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions& options, const TrustGate& trust,
+                            const EcuConfig& ecu, bool earlier_failed, Progress& progress) {
   std::unique_ptr<EcuDriver> driver;  // declared before the lock: closing the link does not hold it
   auto lock = s.guard();
   EcuState& st = s.manifest().ecu(ecu.name);
@@ -204,6 +207,20 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
   if (!st.download || !st.download->verified)
     return outcome("not-downloaded", "", make_error(Errc::not_found, fmt::format("{}: {} is not downloaded and verified yet: run `ecuup fetch`",
                                                                                  ecu.name, task.target_version)));
+  // `trust:`: the kept statement again (expiry, anti-rollback), then the artifact on disk against
+  // the signed sha256 and size, before anything reads it.
+  if (trust.enabled()) {
+    lock.unlock();
+    auto admitted = [&]() -> Result<void> {
+      ECUUP_ASSIGN(auto statement, trust.recheck(s, ecu, st));
+      return TrustGate::check_artifact(s, *statement, st);
+    }();
+    lock.lock();
+    if (!admitted) {
+      st.download->verified = false;
+      return outcome("refused", "", std::move(admitted).error().context(ecu.name), Verdict::failed);
+    }
+  }
   const fs::path image = s.state_path(st.download->image);
   const std::string image_sha256 = st.download->image_sha256;
   // The file may have changed since fetch verified it: check again right before touching the ECU.
@@ -402,6 +419,7 @@ EcuOutcome roll_back(Session& s, const EcuConfig& ecu, const std::string& failed
 }  // namespace
 
 Result<StepReport> flash(const Config& config, const Common& common, const FlashOptions& options) {
+  ECUUP_ASSIGN(TrustGate trust, TrustGate::open(config));
   ECUUP_ASSIGN(Session s, Session::open(config, common));
   StepReport rep{"flash", common.dry_run, {}, {}};
   for (auto& kept : s.settle()) rep.ecus.push_back(std::move(kept));
@@ -426,7 +444,7 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
     auto run_lane = [&](const FlashLane& lane, Progress& progress) {
       for (const EcuConfig* ecu : lane.ecus) {
         if (stop || interrupt_requested()) return;  // a signal: no new ECU is begun
-        auto r = flash_one(s, common, options, *ecu, earlier_failed, progress);
+        auto r = flash_one(s, common, options, trust, *ecu, earlier_failed, progress);
         auto lock = s.guard();
         if (!r) {
           if (!fatal) fatal = std::move(r).error();

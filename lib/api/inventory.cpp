@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "api/trust_gate.hpp"
 #include "util/time.hpp"
 
 namespace ecuup::api {
@@ -17,6 +18,7 @@ EcuOutcome resolve_unfinished(Session& s, const EcuConfig& ecu, EcuState& st, co
                                                                                           : FlashState::none;
     st.flash.finished_at = now_iso8601();
     st.installed = InstalledState{id->version, now_iso8601(), id->extra};
+    if (st.flash.state == FlashState::succeeded) record_security_version(st, *st.task);
     s.event(ecu.name, "inventory", fmt::format("the unfinished flash had completed: ECU runs {}", id->version));
     return {ecu.name, "read", id->version, std::nullopt};
   }

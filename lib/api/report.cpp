@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "api/trust_gate.hpp"
 #include "util/time.hpp"
 #include "util/version.hpp"
 
@@ -38,9 +39,20 @@ bool flash_started(const EcuState& st, const std::string& action_id) {
           st.flash.state == FlashState::failed_unrestored);
 }
 
+// What no target may be, signed or not: a sha1-only artifact unless the config allows it.
+Result<void> check_hashes(const Config& config, const std::string& ecu, const Task& task) {
+  for (const auto& a : task.artifacts)
+    if (a.sha256.empty() && !config.server.allow_sha1)
+      return make_error(Errc::verify, fmt::format("{} {}: refused by rule 'sha256': artifact '{}' comes with a sha1 "
+                                                  "only; ask the server for sha256, or set server.allow_sha1: true",
+                                                  ecu, task.target_version, a.name));
+  return success();
+}
+
 }  // namespace
 
 Result<StepReport> report(const Config& config, const Common& common) {
+  ECUUP_ASSIGN(TrustGate trust, TrustGate::open(config));
   ECUUP_ASSIGN(Session s, Session::open(config, common));
   StepReport rep{"report", common.dry_run, {}, {}};
   for (auto& kept : s.settle()) rep.ecus.push_back(std::move(kept));
@@ -136,6 +148,25 @@ Result<StepReport> report(const Config& config, const Common& common) {
                                                                task->target_version))});
       continue;
     }
+    // Hostile or unsigned answers stop here: nothing of them reaches the manifest or an ECU.
+    const EcuConfig& ecu_config = *config.find_ecu(r.name);
+    std::optional<ReleaseStatement> statement;
+    auto admitted = [&]() -> Result<void> {
+      ECUUP_TRY(check_hashes(config, r.name, *task));
+      ECUUP_ASSIGN(statement, trust.admit(ecu_config, st, *task));
+      return success();
+    }();
+    if (!admitted) {
+      Error e = std::move(admitted).error();
+      s.queue_feedback(r.name, task->action_id, FeedbackExecution::closed, FeedbackFinished::failure, {e.message});
+      s.event(r.name, "report", e.message);
+      if (!flash_unfinished(st)) {
+        st.task.reset();
+        st.download.reset();
+      }
+      rep.ecus.push_back({r.name, "refused", fmt::format("{} -> {}", r.version, task->target_version), std::move(e)});
+      continue;
+    }
     bool same = st.task && st.task->action_id == task->action_id && st.task->target_version == task->target_version;
     // A release republished under the same version (another artifact) needs a new download.
     bool same_artifacts = st.task && same_hashes(st.task->artifacts, task->artifacts);
@@ -147,6 +178,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
     } else {
       st.task->maintenance_window_open = task->maintenance_window_open;
     }
+    if (statement && !common.dry_run) ECUUP_TRY(TrustGate::keep(s, ecu_config, *task, *statement, *st.task));
     std::string detail = fmt::format("{} -> {} ({} bytes)", r.version, task->target_version, total_size(*task));
     if (task->download_only) detail += ", download only";
     if (!task->maintenance_window_open) detail += ", maintenance window closed: will not flash now";

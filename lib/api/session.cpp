@@ -18,6 +18,7 @@ int severity(ExitCode c) {
     case ExitCode::restored: return 90;
     case ExitCode::interrupted: return 80;
     case ExitCode::verify: return 70;
+    case ExitCode::refused: return 65;
     case ExitCode::network: return 60;
     case ExitCode::failure: return 50;
     case ExitCode::usage: return 40;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "util/fs.hpp"
+#include "util/version.hpp"
 
 namespace ecuup {
 
@@ -93,7 +94,7 @@ Result<void> parse_server(const fs::path& file, const fs::path& base, const YAML
   ECUUP_TRY(yaml_known_keys(file, node,
                             {"kind", "path", "url", "tenant", "token_kind", "token_env", "token_file", "ca_file",
                              "client_cert", "client_key", "verify_tls", "connect_timeout_ms", "low_speed_timeout_s",
-                             "max_attempts", "attributes"}));
+                             "low_speed_limit_bps", "max_attempts", "allow_sha1", "attributes"}));
   ECUUP_ASSIGN(out.kind, yaml_string(file, node, "kind"));
   if (out.kind == "dir") {
     ECUUP_ASSIGN(std::string path, yaml_string(file, node, "path"));
@@ -125,8 +126,10 @@ Result<void> parse_server(const fs::path& file, const fs::path& base, const YAML
   out.connect_timeout = std::chrono::milliseconds(connect_ms);
   ECUUP_ASSIGN(long long low_speed, yaml_int(file, node, "low_speed_timeout_s", 30, 1, 3600));
   out.low_speed_timeout = std::chrono::seconds(low_speed);
+  ECUUP_ASSIGN(out.low_speed_limit_bps, yaml_int(file, node, "low_speed_limit_bps", 1024, 1, 1LL << 30));
   ECUUP_ASSIGN(long long attempts, yaml_int(file, node, "max_attempts", 4, 1, 100));
   out.max_attempts = static_cast<int>(attempts);
+  ECUUP_ASSIGN(out.allow_sha1, yaml_bool(file, node, "allow_sha1", false));
   if (YAML::Node attrs = node["attributes"]) {
     if (!attrs.IsMap()) return config_error_at(file, attrs, "'attributes' must be a mapping of names to strings");
     for (const auto& a : attrs) {
@@ -139,7 +142,7 @@ Result<void> parse_server(const fs::path& file, const fs::path& base, const YAML
 
 Result<EcuConfig> parse_ecu(const fs::path& file, const YAML::Node& node) {
   if (!node.IsMap()) return config_error_at(file, node, "each ECU must be a mapping with at least 'name' and 'driver'");
-  std::vector<std::string> keys = {"name", "part", "driver", "order", "flash_timeout_s"};
+  std::vector<std::string> keys = {"name", "part", "driver", "order", "flash_timeout_s", "hardware"};
   keys.insert(keys.end(), k_drivers.begin(), k_drivers.end());
   ECUUP_TRY(yaml_known_keys(file, node, keys));
   EcuConfig ecu;
@@ -156,6 +159,10 @@ Result<EcuConfig> parse_ecu(const fs::path& file, const YAML::Node& node) {
   ecu.order = static_cast<int>(order);
   ECUUP_ASSIGN(long long timeout, yaml_int(file, node, "flash_timeout_s", 600, 1, 86400));
   ecu.flash_timeout = std::chrono::seconds(timeout);
+  std::string no_hardware;
+  ECUUP_ASSIGN(ecu.hardware, yaml_string(file, node, "hardware", &no_hardware));
+  if (node["hardware"] && !check_version_text(ecu.hardware))
+    return config_error_at(file, node["hardware"], "'hardware' must be 1 to 128 printable characters");
   for (const auto& d : k_drivers)
     if (d != ecu.driver && node[d])
       return config_error_at(file, node[d], fmt::format("section '{}' does not match driver '{}'", d, ecu.driver));
@@ -179,7 +186,7 @@ Result<Config> parse_config(const std::string& text, const fs::path& file) {
   }
   if (!root || root.IsNull()) return config_error_at(file, YAML::Mark(), "the config is empty");  // 1:1
   if (!root.IsMap()) return config_error_at(file, root, "the config must be a mapping (vehicle, server, ecus, ...)");
-  ECUUP_TRY(yaml_known_keys(file, root, {"vehicle", "state_dir", "allow_downgrade", "rollback", "backups", "server", "ecus"}));
+  ECUUP_TRY(yaml_known_keys(file, root, {"vehicle", "state_dir", "allow_downgrade", "rollback", "backups", "server", "trust", "ecus"}));
 
   Config config;
   config.file = file;
@@ -200,6 +207,13 @@ Result<Config> parse_config(const std::string& text, const fs::path& file) {
     ECUUP_TRY(yaml_known_keys(file, backups, {"keep"}));
     ECUUP_ASSIGN(long long keep, yaml_int(file, backups, "keep", 2, 1, 100));
     config.backup_keep = static_cast<int>(keep);
+  }
+  if (YAML::Node trust = root["trust"]) {
+    if (!trust.IsMap()) return config_error_at(file, trust, "'trust' must be a mapping with 'keyring'");
+    ECUUP_TRY(yaml_known_keys(file, trust, {"keyring"}));
+    ECUUP_ASSIGN(std::string keyring, yaml_string(file, trust, "keyring"));
+    if (keyring.empty()) return config_error_at(file, trust, "'trust' needs 'keyring': a PEM file or a directory of CA certificates");
+    config.trust_keyring = resolve(config.base_dir, keyring);
   }
   if (!root["server"]) return config_error_at(file, root, "missing required key 'server'");
   ECUUP_TRY(parse_server(file, config.base_dir, root["server"], config.server));

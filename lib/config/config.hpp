@@ -27,7 +27,9 @@ struct ServerConfig {
   bool verify_tls = true;
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::seconds low_speed_timeout{30};
+  long low_speed_limit_bps = 1024;  // slower than this for low_speed_timeout: dropped (slow retrieval)
   int max_attempts = 4;
+  bool allow_sha1 = false;  // accept artifacts whose server gives only a sha1 (hawkBit may omit sha256)
   std::map<std::string, std::string> attributes;  // extra configData (e.g. VIN)
 };
 
@@ -38,6 +40,7 @@ struct EcuConfig {
   int order = 0;       // flash order; equal order may run in parallel
   YAML::Node settings; // the driver's own section (key named after the driver), marks kept
   std::filesystem::path config_file;  // for file:line:col in driver errors
+  std::string hardware;  // the hardware part number, for drivers that cannot read one from the ECU
   std::chrono::seconds flash_timeout{600};
 };
 
@@ -55,6 +58,9 @@ struct Config {
   int backup_keep = 2;
   bool allow_downgrade = false;
   Rollback rollback = Rollback::ecu;
+  // `trust: {keyring: FILE|DIR}`: only targets with a release statement signed by one of these
+  // X.509 anchors are accepted. Empty: no signatures are asked for (sha256 still is).
+  std::filesystem::path trust_keyring;
   std::vector<EcuConfig> ecus;
 
   const EcuConfig* find_ecu(const std::string& name) const;

@@ -393,6 +393,14 @@ class UdsDriver final : public EcuDriver {
       if (!value) return std::move(value).error().context(name);
       identity.extra[name] = decode_did(*value, DidEncoding::ascii);
     }
+    if (m_settings.hardware_did != 0) {
+      auto hardware = client.read_data_by_identifier(m_settings.hardware_did);
+      if (hardware) {
+        identity.extra["hardware"] = decode_did(*hardware, DidEncoding::ascii);
+      } else if (hardware.error().code != Errc::negative_response) {
+        return std::move(hardware).error().context("hardware part number");
+      }
+    }
     return identity;
   }
 
@@ -535,6 +543,7 @@ Result<UdsDriverSettings> parse_uds_settings(const EcuConfig& ecu, const DriverC
   if (!ecu.settings || !ecu.settings.IsMap()) return config_error_at(file, ecu.settings, "'uds' must be a mapping");
   Section root(file, ecu.settings);
   ECUUP_TRY(root.known({"transport", "can", "doip", "timeouts", "version_did", "version_encoding", "identification",
+                        "hardware_did",
                         "security", "sessions", "erase", "check", "reset_type", "memory", "max_block_length",
                         "transfer_retries", "image", "read_out", "steps", "communication_control",
                         "dtc_setting"}));
@@ -569,6 +578,7 @@ Result<UdsDriverSettings> parse_uds_settings(const EcuConfig& ecu, const DriverC
   ECUUP_TRY(timeouts.millis("key_ms", out.key_timeout, 1));
 
   ECUUP_TRY(root.integer("version_did", out.sequence.version_did, k_max_u16));
+  ECUUP_TRY(root.integer("hardware_did", out.hardware_did, k_max_u16));
   if (root.has("version_encoding")) {
     std::string enc;
     ECUUP_TRY(root.string("version_encoding", enc));

@@ -29,6 +29,9 @@ struct UdsDriverSettings {
   UdsSequenceOptions sequence;  // includes version_did, steps, regions
   DidEncoding version_encoding = DidEncoding::ascii;
   std::map<std::string, std::uint16_t> identification;  // name -> DID (serial: F18C, ...)
+  // The hardware part number, for signed releases bound to hardware (extra "hardware"); 0: none.
+  // An ECU that answers it with a negative response simply has none.
+  std::uint16_t hardware_did = 0xF191;  // vehicleManufacturerECUHardwareNumber (ISO 14229-1)
   std::string key_command;             // template with {seed} {level} {level_hex} {ecu}
   std::filesystem::path key_library;   // exports ecuup_seed_to_key()
   std::chrono::milliseconds key_timeout{10000};

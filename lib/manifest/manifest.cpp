@@ -129,6 +129,11 @@ Result<EcuState> read_ecu(const Reader& r, const YAML::Node& n) {
     ECUUP_ASSIGN(t.download_only, r.boolean(task, "download_only", false));
     ECUUP_ASSIGN(t.maintenance_window_open, r.boolean(task, "maintenance_window_open", true));
     ECUUP_ASSIGN(t.received_at, r.str(task, "received_at"));
+    ECUUP_ASSIGN(t.statement, r.str(task, "statement"));
+    if (task["security_version"]) {
+      ECUUP_ASSIGN(std::uint64_t sv, r.u64(task, "security_version"));
+      t.security_version = sv;
+    }
     ECUUP_ASSIGN(YAML::Node arts, r.seq(task, "artifacts"));
     if (arts && arts.IsSequence())
       for (const auto& a : arts) {
@@ -169,6 +174,10 @@ Result<EcuState> read_ecu(const Reader& r, const YAML::Node& n) {
   if (bk && bk.IsMap()) {
     ECUUP_ASSIGN(BackupRecord b, read_backup(r, bk));
     e.backup = std::move(b);
+  }
+  if (n["security_version"]) {
+    ECUUP_ASSIGN(std::uint64_t sv, r.u64(n, "security_version"));
+    e.security_version = sv;
   }
   ECUUP_ASSIGN(YAML::Node older, r.seq(n, "older_backups"));
   if (older && older.IsSequence())
@@ -237,6 +246,12 @@ YAML::Node ecu_node(const EcuState& e) {
     t["download_only"] = e.task->download_only;
     t["maintenance_window_open"] = e.task->maintenance_window_open;
     set_or_remove(t, "received_at", e.task->received_at);
+    set_or_remove(t, "statement", e.task->statement);
+    if (e.task->security_version) {
+      t["security_version"] = *e.task->security_version;
+    } else {
+      t.remove("security_version");
+    }
     n["task"] = t;
   } else {
     n.remove("task");
@@ -271,6 +286,11 @@ YAML::Node ecu_node(const EcuState& e) {
     n["backup"] = backup_node(*e.backup);
   } else {
     n.remove("backup");
+  }
+  if (e.security_version) {
+    n["security_version"] = *e.security_version;
+  } else {
+    n.remove("security_version");
   }
   if (e.older_backups.empty()) {
     n.remove("older_backups");
@@ -400,7 +420,12 @@ std::string Manifest::to_yaml() const {
 }
 
 Result<void> Manifest::save(const fs::path& path) const {
-  return write_file_atomic(path, to_yaml()).with_context("cannot save the manifest");
+  // Whatever a server answered, nothing is written that ecuup could not read back: one bad answer
+  // must never stop every later command.
+  std::string text = to_yaml();
+  if (auto back = parse(text, path); !back)
+    return make_error(Errc::internal, "refusing to save a manifest that could not be read back: " + back.error().message);
+  return write_file_atomic(path, text).with_context("cannot save the manifest");
 }
 
 EcuState& Manifest::ecu(const std::string& name) {

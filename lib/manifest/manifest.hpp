@@ -38,7 +38,7 @@ struct ManifestArtifact {
 struct InstalledState {
   std::string version;
   std::string read_at;
-  std::map<std::string, std::string> extra;
+  std::map<std::string, std::string> extra;  // "hardware": the part number, UDS DID F191 by default
 };
 
 struct TaskState {
@@ -48,6 +48,10 @@ struct TaskState {
   bool download_only = false;
   bool maintenance_window_open = true;
   std::string received_at;
+  // With `trust:`: the signed release statement, kept under statements/ (relative to the state
+  // dir; its signature beside it, + ".p7s"), and the security version it signs.
+  std::string statement;
+  std::optional<std::uint64_t> security_version;
 };
 
 struct DownloadState {
@@ -89,6 +93,8 @@ struct EcuState {
   FlashRecord flash;
   std::optional<BackupRecord> backup;      // the current backup: what a failed flash restores
   std::vector<BackupRecord> older_backups; // newest first, kept up to backups.keep - 1
+  // The highest signed security version flashed into this ECU: anti-rollback refuses anything lower.
+  std::optional<std::uint64_t> security_version;
   YAML::Node raw;                          // the node as read, to keep unknown keys
 };
 

@@ -1,6 +1,7 @@
 #include "net/http.hpp"
 
 #include <curl/curl.h>
+#include <fmt/format.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,8 +35,6 @@ constexpr std::size_t k_download_chunks = 4;                  // how far hashing
 // request() keeps the body in memory; anything larger is not an API answer.
 constexpr std::size_t k_max_response_body_bytes = 64u * 1024u * 1024u;
 constexpr auto k_sleep_slice = std::chrono::milliseconds(50);
-// "Stalled" means below one byte per second for low_speed_timeout.
-constexpr long k_low_speed_bytes_per_s = 1;
 // CURLOPT_SSL_VERIFYHOST: 2 = the certificate must name the host we asked for.
 constexpr long k_verify_host_name = 2;
 // Retry-After seconds beyond this (~31 years) are nonsense; they saturate instead of overflowing.
@@ -231,6 +230,8 @@ struct Transfer {
   bool restarted = false;  // server sent the whole resource: file truncated
   std::uint64_t offset = 0;  // bytes on disk before this response's body
   std::uint64_t received = 0;
+  std::uint64_t max_bytes = 0;  // 0: no limit
+  bool too_long = false;        // the body ran past max_bytes
   int write_errno = 0;
   bool bad_range = false;  // 206 for another range than asked
   const fs::path* meta = nullptr;
@@ -355,6 +356,13 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   }
   if (!t->decided && !prepare_file(*t)) return 0;
   if (!t->write_to_file) return n;  // an error page: not part of the file
+  if (t->max_bytes != 0 && t->offset + t->received + n > t->max_bytes) {
+    // Endless data: keep what fits, refuse the rest.
+    std::size_t fits = static_cast<std::size_t>(t->max_bytes - std::min(t->max_bytes, t->offset + t->received));
+    if (fits > 0 && t->writer->append(reinterpret_cast<const std::uint8_t*>(data), fits)) t->received += fits;
+    t->too_long = true;
+    return 0;
+  }
   if (!t->writer->append(reinterpret_cast<const std::uint8_t*>(data), n)) {
     t->write_errno = t->writer->error();
     return 0;
@@ -378,10 +386,10 @@ Result<Slist> configure(CURL* h, const HttpOptions& o, const std::string& url, T
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(h, CURLOPT_MAXREDIRS, k_max_redirects);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https,file");
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, o.allow_file_urls ? "http,https,file" : "http,https");
   curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
-  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, k_low_speed_bytes_per_s);
+  curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, o.low_speed_limit_bps);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(o.low_speed_timeout.count()));
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE, k_receive_buffer_bytes);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "ecuup/" ECUUP_VERSION);
@@ -549,7 +557,8 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
     std::optional<std::chrono::milliseconds> server_delay;
     if (rc != CURLE_OK) {
       last_failure = describe_transport(h, rc, url, m_options, errbuf);
-      if (!is_retryable_transport(rc)) return make_error(Errc::network, what + ": " + last_failure);
+      if (!is_retryable_transport(rc))
+        return make_error(is_tls_error(rc) ? Errc::auth : Errc::network, what + ": " + last_failure);
     } else {
       long status = response_code(h);
       if (!is_retryable_status(status)) {
@@ -570,7 +579,8 @@ Result<HttpResponse> HttpClient::request(const std::string& method, const std::s
   return make_error(Errc::network, what + ": " + last_failure + " after " + plural_attempts(attempts));
 }
 
-Result<DownloadResult> HttpClient::download(const std::string& url, const fs::path& partial, Progress& progress) {
+Result<DownloadResult> HttpClient::download(const std::string& url, const fs::path& partial, Progress& progress,
+                                            std::uint64_t max_bytes) {
   const std::string what = "download " + redacted_url(url);
   const fs::path meta = download_meta_path(partial);
   const bool file_url = is_file_url(url);
@@ -587,6 +597,12 @@ Result<DownloadResult> HttpClient::download(const std::string& url, const fs::pa
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     if (interrupt_requested()) return make_error(Errc::interrupted, what + ": interrupted");
     std::uint64_t on_disk = file_size_of(fd.get());
+    if (max_bytes != 0 && on_disk > max_bytes) {
+      // More than the artifact may have (an earlier server's endless data): start over.
+      if (::ftruncate(fd.get(), 0) != 0)
+        return make_error(Errc::io, what + ": cannot truncate " + partial.string() + ": " + std::strerror(errno));
+      on_disk = 0;
+    }
     std::string validator;
     if (on_disk > 0) {
       validator = read_validator(meta);
@@ -616,6 +632,7 @@ Result<DownloadResult> HttpClient::download(const std::string& url, const fs::pa
     t.meta = &meta;
     t.progress = &progress;
     t.offset = on_disk;
+    t.max_bytes = max_bytes;
     char errbuf[CURL_ERROR_SIZE] = {};
     std::vector<std::string> extra;
     std::string range = std::to_string(on_disk) + "-";
@@ -650,6 +667,12 @@ Result<DownloadResult> HttpClient::download(const std::string& url, const fs::pa
       return make_error(Errc::server, what + ": server answered 206 for another range than bytes=" + range);
     if (t.write_errno != 0)
       return make_error(Errc::io, what + ": cannot write " + partial.string() + ": " + std::strerror(t.write_errno));
+    if (t.too_long) {
+      ::fsync(fd.get());
+      return make_error(Errc::verify, fmt::format("{}: the server sent more than the {} bytes announced; cut off "
+                                                  "there and refused",
+                                                  what, max_bytes));
+    }
 
     std::optional<std::chrono::milliseconds> server_delay;
     if (rc != CURLE_OK) {
@@ -663,7 +686,8 @@ Result<DownloadResult> HttpClient::download(const std::string& url, const fs::pa
       }
       if (file_url && rc == CURLE_FILE_COULDNT_READ_FILE)
         return make_error(Errc::not_found, what + ": " + last_failure);
-      if (!is_retryable_transport(rc)) return make_error(Errc::network, what + ": " + last_failure);
+      if (!is_retryable_transport(rc))
+        return make_error(is_tls_error(rc) ? Errc::auth : Errc::network, what + ": " + last_failure);
     } else {
       long status = file_url ? 0 : response_code(h);
       if (is_success_status(status, file_url)) {

@@ -19,11 +19,15 @@ struct HttpOptions {
   std::string client_key;
   bool verify_tls = true;
   std::chrono::milliseconds connect_timeout{10000};
-  std::chrono::seconds low_speed_timeout{30};  // abort a transfer stalled this long
+  std::chrono::seconds low_speed_timeout{30};  // abort a transfer this long below low_speed_limit
+  long low_speed_limit_bps = 1024;
   int max_attempts = 4;                        // retries on 429, 5xx, connection loss
   std::chrono::milliseconds backoff_base{500};
   std::chrono::milliseconds backoff_max{30000};
   std::vector<std::string> headers;  // e.g. "Authorization: TargetToken ..." (redacted in logs)
+  // Only http and https reach a server, for the first request and every redirect. file:// is for
+  // the dir repository's own files, never for a URL a server handed over.
+  bool allow_file_urls = false;
 };
 
 struct HttpResponse {
@@ -45,7 +49,7 @@ class HttpClient {
  public:
   explicit HttpClient(HttpOptions options = {});
   // Retries transport errors, 429 and 5xx with backoff + jitter; returns any other status as is.
-  // Errc::network after the last attempt.
+  // Errc::network after the last attempt; Errc::auth when TLS fails (no retry heals that).
   Result<HttpResponse> request(const std::string& method, const std::string& url,
                                const std::string& body = {},
                                const std::string& content_type = "application/json");
@@ -53,10 +57,12 @@ class HttpClient {
   // (validator kept in `partial` + ".meta"); a changed resource restarts from zero.
   // Works for file:// too. Reports progress.advance(bytes on disk) and note() per retry;
   // begin()/end() are the caller's. Interruption (util/cancel.hpp) keeps the partial file.
-  // Errors: network (after the last attempt), auth (401/403), not_found (404/410), server
-  // (other 4xx), interrupted, io.
+  // `max_bytes` (0: no limit) is the size announced or signed: a body that runs past it is cut off
+  // there and refused (Errc::verify: endless data), keeping nothing beyond it.
+  // Errors: network (after the last attempt), auth (401/403, TLS), not_found (404/410), server
+  // (other 4xx), verify, interrupted, io.
   Result<DownloadResult> download(const std::string& url, const std::filesystem::path& partial,
-                                  Progress& progress);
+                                  Progress& progress, std::uint64_t max_bytes = 0);
 
  private:
   HttpOptions m_options;

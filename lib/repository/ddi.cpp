@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "net/http_status.hpp"
+#include "trust/statement.hpp"
 #include "util/cancel.hpp"
 
 namespace ecuup {
@@ -73,8 +74,8 @@ class HttpTransport final : public DdiTransport {
     return m_client.request(method, url, body);
   }
   Result<DownloadResult> download(const std::string& url, const std::filesystem::path& partial,
-                                  Progress& progress) override {
-    return m_client.download(url, partial, progress);
+                                  Progress& progress, std::uint64_t max_bytes) override {
+    return m_client.download(url, partial, progress, max_bytes);
   }
 
  private:
@@ -130,6 +131,7 @@ Result<HttpOptions> ddi_http_options(const ServerConfig& server, const std::stri
   options.verify_tls = server.verify_tls;
   options.connect_timeout = server.connect_timeout;
   options.low_speed_timeout = server.low_speed_timeout;
+  options.low_speed_limit_bps = server.low_speed_limit_bps;
   options.max_attempts = server.max_attempts;
   // DDI security: "TargetToken" authenticates one controller, "GatewayToken" a whole tenant.
   std::string scheme;
@@ -233,6 +235,7 @@ Result<void> DdiRepository::read_actions(ReportResult& out) {
     ECUUP_ASSIGN(std::string text, get_ok(*base.deployment_href, "GET deploymentBase"));
     ECUUP_ASSIGN(ddi::Deployment deployment, ddi::parse_deployment_base(text, m_settings.ecus, m_scheme));
     m_deployment_hrefs[deployment.action_id] = *base.deployment_href;
+    for (Task& task : deployment.tasks) ECUUP_TRY(take_statement(task));
     out.tasks = std::move(deployment.tasks);
   }
   if (base.cancel_href) {
@@ -241,6 +244,50 @@ Result<void> DdiRepository::read_actions(ReportResult& out) {
     m_cancel_hrefs[cancel.id] = *base.cancel_href;
     out.cancel_action_id = cancel.id;
   }
+  return success();
+}
+
+// The DDI convention (ecuup-config(5)): a software module may carry `<name>.release.json`, the
+// signed release statement, and `<name>.release.json.p7s`, its signature. They are not software:
+// they leave the artifact list, and are fetched (small, capped) when trust is configured.
+Result<void> DdiRepository::take_statement(Task& task) {
+  const ArtifactRef* statement = nullptr;
+  const ArtifactRef* signature = nullptr;
+  std::vector<ArtifactRef> software;
+  for (const ArtifactRef& a : task.artifacts) {
+    std::string_view name = a.name;
+    bool is_statement = name.ends_with(k_statement_suffix);
+    bool is_signature = name.size() > k_signature_suffix.size() &&
+                        name.substr(0, name.size() - k_signature_suffix.size()).ends_with(k_statement_suffix) &&
+                        name.ends_with(k_signature_suffix);
+    const ArtifactRef*& slot = is_statement ? statement : signature;
+    if (is_statement || is_signature) {
+      if (slot)
+        return make_error(Errc::verify, fmt::format("part '{}': two {} artifacts", task.part,
+                                                    is_statement ? "release statement" : "signature"));
+      slot = &a;
+    } else {
+      software.push_back(a);
+    }
+  }
+  if (software.empty()) return make_error(Errc::server, fmt::format("part '{}': no software among the artifacts", task.part));
+  if (m_settings.fetch_statements && statement && signature) {
+    auto small = [&](const ArtifactRef& a) -> Result<std::string> {
+      if (a.size > k_statement_max_bytes)
+        return make_error(Errc::verify, fmt::format("part '{}': {} announces {} bytes, more than a statement may have",
+                                                    task.part, a.name, a.size));
+      const std::string what = fmt::format("GET {} of part '{}'", a.name, task.part);
+      ECUUP_ASSIGN(HttpResponse response, call("GET", a.url, "", what));
+      if (!is_ok(response.status)) return scrub(status_error(response, what));
+      if (response.body.size() > k_statement_max_bytes)
+        return make_error(Errc::verify, fmt::format("{}: {} bytes, more than a statement may have", what,
+                                                    response.body.size()));
+      return std::move(response.body);
+    };
+    ECUUP_ASSIGN(task.statement, small(*statement));
+    ECUUP_ASSIGN(task.signature, small(*signature));
+  }
+  task.artifacts = std::move(software);
   return success();
 }
 
@@ -288,7 +335,7 @@ Result<void> DdiRepository::send_feedback(const Feedback& feedback) {
 
 Result<void> DdiRepository::download(const ArtifactRef& artifact, const std::filesystem::path& partial,
                                      Progress& progress) {
-  auto result = m_transport->download(artifact.url, partial, progress);
+  auto result = m_transport->download(artifact.url, partial, progress, artifact.size);
   if (!result) return scrub(std::move(result).error().context("download " + artifact.name));
   if (artifact.size != 0 && result->file_size != 0 && result->file_size != artifact.size)
     return make_error(Errc::verify, fmt::format("download {}: the server sent {} bytes, the deployment said {}",
@@ -337,6 +384,7 @@ Result<std::unique_ptr<Repository>> make_ddi_repository(const Config& config) {
   settings.secret = token;
   settings.conflict_attempts = server.max_attempts;
   settings.conflict_backoff = options.backoff_base;
+  settings.fetch_statements = !config.trust_keyring.empty();
   return std::unique_ptr<Repository>(
       std::make_unique<DdiRepository>(std::move(settings), make_http_transport(std::move(options))));
 }

@@ -23,8 +23,9 @@ class DdiTransport {
  public:
   virtual ~DdiTransport() = default;
   virtual Result<HttpResponse> request(const std::string& method, const std::string& url, const std::string& body) = 0;
+  // `max_bytes` (0: none) cuts off a body that runs past the announced size.
   virtual Result<DownloadResult> download(const std::string& url, const std::filesystem::path& partial,
-                                          Progress& progress) = 0;
+                                          Progress& progress, std::uint64_t max_bytes) = 0;
 };
 
 std::unique_ptr<DdiTransport> make_http_transport(HttpOptions options);
@@ -36,6 +37,7 @@ struct DdiSettings {
   std::string secret;                    // the token: only to scrub it from any error text
   int conflict_attempts = 4;             // 409 Conflict: hawkBit says "you may retry"
   std::chrono::milliseconds conflict_backoff{500};
+  bool fetch_statements = false;         // `trust:` configured: GET each chunk's signed statement
 };
 
 // The token from server.token_env (an environment variable) or server.token_file (its first line,
@@ -68,6 +70,7 @@ class DdiRepository final : public Repository {
   Result<std::string> get_ok(const std::string& url, const std::string& what);
   // The GET half of report(): the controller base, its deployment and cancel action.
   Result<void> read_actions(ReportResult& out);
+  Result<void> take_statement(Task& task);
   Result<std::string> action_feedback_url(const Feedback& feedback) const;
   Error scrub(Error error) const;
 

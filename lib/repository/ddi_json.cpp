@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "util/version.hpp"
+
 namespace ecuup::ddi {
 namespace {
 
@@ -224,6 +226,10 @@ Result<ArtifactRef> parse_artifact(const Json& a, DownloadScheme preferred, cons
   if (first) ref.url = *first;
   else if (second) ref.url = *second;
   else return make_error(Errc::server, fmt::format("{}: no download link", named));
+  // A server hands out http(s) links only: never file://, ftp:// or anything else libcurl speaks.
+  if (!ref.url.starts_with("http://") && !ref.url.starts_with("https://"))
+    return make_error(Errc::verify, fmt::format("{}: refused download link '{}': only http and https", named,
+                                                ref.url.substr(0, 80)));
   return ref;
 }
 
@@ -273,6 +279,8 @@ Result<Deployment> parse_deployment_base(std::string_view body, const std::vecto
     ECUUP_ASSIGN(task.part, required_string(chunk, "part", cwhere));
     cwhere = fmt::format("{}: chunk '{}'", where, task.part);
     ECUUP_ASSIGN(task.target_version, required_string(chunk, "version", cwhere));
+    if (auto ok = check_version_text(task.target_version); !ok)
+      return make_error(Errc::verify, fmt::format("{}: refused version: {}", cwhere, ok.error().message));
     auto ecu = std::find_if(ecus.begin(), ecus.end(), [&](const EcuPart& e) { return e.part == task.part; });
     if (ecu == ecus.end()) {
       std::string known;

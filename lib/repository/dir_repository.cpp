@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include "net/http.hpp"
+#include "trust/statement.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
+#include "util/version.hpp"
 
 namespace ecuup {
 
@@ -19,7 +21,15 @@ struct Release {
   std::string url;  // overrides the file:// URL of `artifact` (a mirror, an HTTP server)
   std::string sha256;
   std::uint64_t size = 0;
+  fs::path statement;  // the signed release statement beside releases.yaml; empty: unsigned
 };
+
+// What a repository must never hand over (a bad version, a file:// link) is refused like any
+// unverifiable target (exit 4), with the file:line:col of the entry.
+Error refused(Error e) {
+  e.code = Errc::verify;
+  return e;
+}
 
 std::string file_url(const fs::path& p) {
   std::string out = "file://";
@@ -61,13 +71,19 @@ class DirRepository final : public Repository {
       task.target_version = rel.version;
       task.artifacts.push_back(ArtifactRef{rel.artifact.filename().string(),
                                            rel.url.empty() ? file_url(rel.artifact) : rel.url, rel.size, rel.sha256, ""});
+      if (!rel.statement.empty()) {
+        ECUUP_ASSIGN(task.statement, read_small(rel.statement));
+        fs::path signature = rel.statement;
+        signature += std::string(k_signature_suffix);
+        ECUUP_ASSIGN(task.signature, read_small(signature));
+      }
       result.tasks.push_back(std::move(task));
     }
     return result;
   }
 
   Result<void> download(const ArtifactRef& artifact, const fs::path& partial, Progress& progress) override {
-    auto r = m_http.download(artifact.url, partial, progress);
+    auto r = m_http.download(artifact.url, partial, progress, artifact.size);
     if (!r) return std::move(r).error();
     return success();
   }
@@ -91,6 +107,18 @@ class DirRepository final : public Repository {
   std::string describe() const override { return "dir " + m_root.string(); }
 
  private:
+  // A statement or a signature: small files, read whole; a missing one means an incomplete release.
+  static Result<std::string> read_small(const fs::path& file) {
+    std::error_code ec;
+    auto size = fs::file_size(file, ec);
+    if (ec) return make_error(Errc::verify, fmt::format("{}: {}", file.string(), ec.message()));
+    if (size > k_statement_max_bytes)
+      return make_error(Errc::verify, fmt::format("{}: {} bytes, more than a statement may have", file.string(), size));
+    auto text = read_text_file(file);
+    if (!text) return make_error(Errc::verify, text.error().message);
+    return std::move(*text);
+  }
+
   Result<std::map<std::string, Release>> load_releases() const {
     fs::path file = m_root / "releases.yaml";
     auto text = read_text_file(file);
@@ -106,15 +134,28 @@ class DirRepository final : public Repository {
     std::map<std::string, Release> out;
     for (const auto& kv : rels) {
       const YAML::Node& r = kv.second;
-      ECUUP_TRY(yaml_known_keys(file, r, {"version", "artifact", "url", "sha256", "size"}));
+      ECUUP_TRY(yaml_known_keys(file, r, {"version", "artifact", "url", "sha256", "size", "statement"}));
       Release rel;
       ECUUP_ASSIGN(rel.version, yaml_string(file, r, "version"));
+      if (auto ok = check_version_text(rel.version); !ok)
+        return refused(config_error_at(file, r["version"], "refused version: " + ok.error().message));
       ECUUP_ASSIGN(std::string artifact, yaml_string(file, r, "artifact"));
       if (fs::path(artifact).is_absolute() || artifact.find("..") != std::string::npos)
         return config_error_at(file, r["artifact"], "'artifact' must be a path inside the repository");
       rel.artifact = m_root / artifact;
       std::string none;
       ECUUP_ASSIGN(rel.url, yaml_string(file, r, "url", &none));
+      if (!rel.url.empty() && !rel.url.starts_with("http://") && !rel.url.starts_with("https://"))
+        return refused(config_error_at(file, r["url"], "refused 'url': only http:// and https:// (leave it out for the "
+                                                      "file itself)"));
+      ECUUP_ASSIGN(std::string statement, yaml_string(file, r, "statement", &none));
+      if (!statement.empty()) {
+        if (fs::path(statement).is_absolute() || statement.find("..") != std::string::npos ||
+            !statement.ends_with(k_statement_suffix))
+          return config_error_at(file, r["statement"], fmt::format("'statement' must be a file in the repository named "
+                                                                   "*{}", k_statement_suffix));
+        rel.statement = m_root / statement;
+      }
       ECUUP_ASSIGN(rel.sha256, yaml_string(file, r, "sha256"));
       ECUUP_ASSIGN(long long size, yaml_int(file, r, "size", -1, -1, 1LL << 50));
       std::error_code ec;
@@ -147,7 +188,9 @@ Result<std::unique_ptr<Repository>> make_dir_repository(const Config& config) {
   http.max_attempts = config.server.max_attempts;
   http.connect_timeout = config.server.connect_timeout;
   http.low_speed_timeout = config.server.low_speed_timeout;
+  http.low_speed_limit_bps = config.server.low_speed_limit_bps;
   http.backoff_base = std::chrono::milliseconds(200);
+  http.allow_file_urls = true;  // its own files; a releases.yaml `url:` is refused unless http(s)
   return std::unique_ptr<Repository>(new DirRepository(config.server.path, config.vehicle_id, http));
 }
 

@@ -38,6 +38,10 @@ struct Task {
   std::vector<ArtifactRef> artifacts;  // first one is the image unless package.yaml says more
   bool download_only = false;          // DDI `update: skip`: fetch, do not flash
   bool maintenance_window_open = true; // false: do not flash now
+  // The signed release statement and its detached CMS signature, exactly as the server gave them
+  // (empty: the release is unsigned). Never among `artifacts`: they are not software.
+  std::string statement;
+  std::string signature;
 };
 
 struct ReportResult {

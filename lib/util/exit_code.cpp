@@ -9,8 +9,9 @@ ExitCode exit_code_for(Errc code) {
       return ExitCode::usage;
     case Errc::network:
     case Errc::server:
-    case Errc::auth:
       return ExitCode::network;
+    case Errc::auth:
+      return ExitCode::refused;
     case Errc::verify:
       return ExitCode::verify;
     case Errc::flash_restored:
@@ -36,6 +37,7 @@ const char* exit_code_meaning(ExitCode code) {
     case ExitCode::restored: return "flash failed; the ECU was restored from its backup";
     case ExitCode::needs_attention: return "flash failed and restore failed; the ECU needs a person";
     case ExitCode::locked: return "the manifest is locked by another ecuup";
+    case ExitCode::refused: return "refused: credentials or TLS trust; a person must fix them";
     case ExitCode::pending: return "status: work is pending";
     case ExitCode::interrupted: return "interrupted";
   }

@@ -17,7 +17,7 @@ enum class Errc {
   locked,           // another ecuup holds the manifest lock
   network,          // server unreachable, connection dropped, HTTP 5xx/429: retry later
   server,           // server answered something we cannot use (4xx, bad JSON)
-  auth,             // server refused our credentials
+  auth,             // server refused our credentials, or TLS trust failed (exit 8, not "retry later")
   verify,           // a hash, size or version check failed before anything was touched
   not_found,
   timeout,          // a peer (ECU, server) went silent

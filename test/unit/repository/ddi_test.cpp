@@ -45,7 +45,7 @@ class ScriptedTransport final : public DdiTransport {
     if (it->second.size() > 1) it->second.pop_front();
     return answer;
   }
-  Result<DownloadResult> download(const std::string& url, const std::filesystem::path&, Progress&) override {
+  Result<DownloadResult> download(const std::string& url, const std::filesystem::path&, Progress&, std::uint64_t) override {
     m_shared.log.push_back({"DOWNLOAD", url, {}});
     return m_shared.download_result;
   }

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# The attack matrix (Uptane's list) against a `dir` repository with `trust:` configured: each
+# hostile release ends in a clear error naming its rule, the right exit code, no task recorded,
+# a manifest ecuup reads back, and the ECU untouched. A signed release then goes all the way.
+source "$ECUUP_SRC/test/support/testlib.sh"
+source "$ECUUP_SRC/test/support/trustlib.sh"
+bench
+K=$T/keys
+make_ca "$K" pub
+make_ca "$K" rogue
+python3 - "$ECUUP_CONFIG" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("server:\n", "trust:\n  keyring: keys/ca.pem\n\nserver:\n", 1)
+s = s.replace("  - name: bms\n    driver: image\n", "  - name: bms\n    driver: image\n    hardware: BMS-HW-A\n", 1)
+s = s.replace("  path: repository\n", "  path: repository\n  low_speed_timeout_s: 2\n  max_attempts: 1\n", 1)
+open(p, "w").write(s)
+PY
+mkdir -p "$B/keys" && cp "$K/pub-ca.pem" "$B/keys/ca.pem"
+R=$B/repository
+bms_flash() { sha256sum "$B/ecus/bms.flash" | cut -d' ' -f1; }
+before=$(bms_flash)
+art=$R/bms-1.1.0.img
+sha=$(sha256sum "$art" | cut -d' ' -f1)
+size=$(stat -c %s "$art")
+
+# release VERSION [extra releases.yaml lines...]: bms's entry, the other parts untouched.
+release() {
+  local version=$1
+  shift
+  {
+    echo "releases:"
+    echo "  bms:"
+    echo "    version: \"$version\""
+    echo "    artifact: $(basename "$art")"
+    echo "    sha256: $sha"
+    echo "    size: $size"
+    for line in "$@"; do echo "    $line"; done
+  } >"$R/releases.yaml"
+}
+# signed VERSION HW SV EXPIRES SIGNER [PART] [ARTIFACTS...]: a statement for the release, signed.
+signed() {
+  local version=$1 hw=$2 sv=$3 expires=$4 signer=$5 part=${6:-bms}
+  shift 6 2>/dev/null || shift $#
+  local files=("$@")
+  [ ${#files[@]} -gt 0 ] || files=("$art")
+  write_statement "$R/bms.release.json" "$part" "$version" "$hw" "$sv" "$expires" "${files[@]}"
+  sign_statement "$R/bms.release.json" "$K/$signer.pem" "$K/$signer.key"
+}
+# refused_by RULE DESCRIPTION: report refuses with exit 4 naming RULE; nothing recorded or touched.
+refused_by() {
+  expect 4 "$2: report refuses" "$ecuup" report --ecu bms --progress=none
+  check "$2: names rule '$1'" err_has "$1"
+  check "$2: no task recorded" bash -c "! grep -q 'target_version' '$B/state/manifest.yaml'"
+  check "$2: the manifest reads back" manifest_readable
+  check "$2: the ECU is untouched" test "$(bms_flash)" = "$before"
+}
+
+expect 0 "inventory" "$ecuup" inventory --ecu bms --progress=none
+release 1.1.0
+refused_by "rule 'signature'" "arbitrary software (unsigned)"
+
+signed 1.1.0 BMS-HW-A 1 "$(utc_in_days 30)" rogue
+release 1.1.0 "statement: bms.release.json"
+refused_by "rule 'signature'" "arbitrary software (signed by an unknown key)"
+
+signed 1.1.0 BMS-HW-A 1 "$(utc_in_days 30)" pub
+printf 'x' >>"$R/bms.release.json"
+refused_by "rule 'signature'" "a tampered statement"
+
+signed 1.1.0 BMS-HW-A 1 "$(utc_in_days -1)" pub
+refused_by "rule 'expiry'" "freeze (expired metadata)"
+
+signed 1.1.0 BMS-HW-A 1 "$(utc_in_days 30)" pub gateway
+refused_by "rule 'part'" "mix-and-match (another part's signature)"
+
+signed 1.1.0 GW-HW-9 1 "$(utc_in_days 30)" pub
+refused_by "rule 'hardware'" "mix-and-match (another hardware's signature)"
+
+signed 1.2.0 BMS-HW-A 1 "$(utc_in_days 30)" pub
+refused_by "rule 'version'" "a signature of another version"
+
+cp "$R/body-0.9.0.img" "$T/extra.img"
+signed 1.1.0 BMS-HW-A 1 "$(utc_in_days 30)" pub bms "$art" "$T/extra.img"
+refused_by "partial bundle" "a partial bundle"
+
+release "" "statement: bms.release.json"
+refused_by "the version is empty" "an empty version"
+release $'1.1\t0' "statement: bms.release.json"
+refused_by "non-printable" "a version with a control character"
+
+release 1.1.0 "url: file:///etc/hostname"
+refused_by "only http:// and https://" "a file:// URL"
+release 1.1.0 "url: ftp://127.0.0.1/bms.img"
+refused_by "only http:// and https://" "an ftp:// URL"
+
+# The signed release: it goes all the way, and its security version is recorded.
+signed 1.1.0 BMS-HW-A 5 "$(utc_in_days 30)" pub
+release 1.1.0 "statement: bms.release.json"
+expect 0 "a signed release is accepted" "$ecuup" report --ecu bms --progress=none
+check "the task records the statement" grep -q "statement: statements/bms/" "$B/state/manifest.yaml"
+expect 0 "fetch" "$ecuup" fetch --ecu bms --progress=none
+expect 0 "backup --read" "$ecuup" backup --read --ecu bms --progress=none
+# Endless data at flash time is caught too: the artifact on disk changed after fetch.
+dl=$B/state/$(python3 -c "import yaml,sys; m=yaml.safe_load(open(sys.argv[1])); print([e for e in m['ecus'] if e['name']=='bms'][0]['download']['artifact'])" "$B/state/manifest.yaml" 2>/dev/null || true)
+if [ -f "$dl" ]; then
+  cp "$dl" "$T/dl.keep"
+  printf 'more' >>"$dl"
+  expect 4 "flash refuses an artifact that no longer matches the signed size" "$ecuup" flash --ecu bms --progress=none
+  check "names the signed size" err_has "the statement signs"
+  check "ECU untouched after the refused flash" test "$(bms_flash)" = "$before"
+  cp "$T/dl.keep" "$dl"
+  expect 0 "fetch again" "$ecuup" fetch --ecu bms --progress=none
+fi
+expect 0 "flash" "$ecuup" flash --ecu bms --progress=none
+expect 0 "backup" "$ecuup" backup --ecu bms --progress=none
+check "the ECU runs 1.1.0" test "$(image_version "$B/ecus/bms.flash")" = "1.1.0"
+check "security version 5 is recorded" grep -q "^    security_version: 5" "$B/state/manifest.yaml"
+after=$(bms_flash)
+
+# Rollback: a newer version string, signed, with a lower security version; allow_downgrade does not help.
+cp "$ECUUP_SRC/examples/bench/repository-next/bms-1.2.0.img" "$R/bms-1.2.0.img"
+sed -i 's/^allow_downgrade: false/allow_downgrade: true/' "$ECUUP_CONFIG"
+art=$R/bms-1.2.0.img
+sha=$(sha256sum "$art" | cut -d' ' -f1)
+size=$(stat -c %s "$art")
+cp "$art" "$T/bms-1.2.0.keep"
+signed 1.2.0 BMS-HW-A 4 "$(utc_in_days 30)" pub
+release 1.2.0 "statement: bms.release.json"
+before=$after
+expect 4 "rollback (an older security version): report refuses" "$ecuup" report --ecu bms --progress=none
+check "rollback: names rule 'security version'" err_has "rule 'security version'"
+check "rollback: the manifest reads back" manifest_readable
+check "rollback: the ECU is untouched" test "$(bms_flash)" = "$before"
+
+# Endless data: the repository's file is longer than the size its entry announces.
+signed 1.2.0 BMS-HW-A 5 "$(utc_in_days 30)" pub
+expect 0 "report the 1.2.0 release" "$ecuup" report --ecu bms --progress=none
+printf 'endless' >>"$R/bms-1.2.0.img"
+expect 4 "endless data: fetch cuts it off and refuses" "$ecuup" fetch --ecu bms --progress=none
+check "endless data: says it was cut off" err_has "cut off"
+check "endless data: nothing verified" bash -c "! grep -q 'verified: true' '$B/state/manifest.yaml'"
+check "endless data: the manifest reads back" manifest_readable
+
+# Slow retrieval and a dropped request: a local HTTP server that drips, or hangs up.
+port_file=$T/port
+python3 - "$port_file" <<'PY' &
+import http.server, socketserver, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path.startswith("/drop"):
+            self.connection.close()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        for _ in range(60):
+            try:
+                self.wfile.write(b"x" * 10); self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(1)
+with socketserver.ThreadingTCPServer(("127.0.0.1", 0), H) as srv:
+    open(sys.argv[1], "w").write(str(srv.server_address[1]))
+    srv.serve_forever()
+PY
+bg_pids+=($!)
+for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+port=$(cat "$port_file")
+cp "$T/bms-1.2.0.keep" "$R/bms-1.2.0.img"
+# What the endless answer left was cut at the signed size; start these downloads from nothing.
+rm -rf "$B/state/downloads/partial"
+# (another version: a new task, whose artifact comes from that server; the download never completes)
+signed 1.2.1 BMS-HW-A 5 "$(utc_in_days 30)" pub
+release 1.2.1 "statement: bms.release.json" "url: http://127.0.0.1:$port/slow"
+expect 0 "report the release served over HTTP" "$ecuup" report --ecu bms --progress=none
+start=$(date +%s)
+expect 3 "slow retrieval: dropped by the low-speed limit" "$ecuup" fetch --ecu bms --progress=none
+check "slow retrieval: given up within seconds, not minutes" test $(( $(date +%s) - start )) -lt 30
+signed 1.2.2 BMS-HW-A 5 "$(utc_in_days 30)" pub
+release 1.2.2 "statement: bms.release.json" "url: http://127.0.0.1:$port/drop"
+expect 0 "report the release whose server hangs up" "$ecuup" report --ecu bms --progress=none
+expect 3 "a dropped request: retry later" "$ecuup" fetch --ecu bms --progress=none
+check "dropped: nothing verified" bash -c "! grep -q 'verified: true' '$B/state/manifest.yaml'"
+check "dropped: the manifest reads back" manifest_readable
+check "the ECU still runs 1.1.0" test "$(bms_flash)" = "$after"
+finish
