@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "repository/dir_repository.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/lock.hpp"
@@ -80,7 +81,9 @@ Result<std::vector<ReleaseEntry>> load_entries(const fs::path& repo) {
                                                   repo.string(), k_releases_file));
     return std::move(text).error();
   }
-  return parse_releases(*text, file);
+  // The vehicles' reader has the last word on what the file means.
+  ECUUP_TRY(parse_releases(*text, file, repo));
+  return parse_release_entries(*text, file);
 }
 
 const ReleaseEntry* find_entry(const std::vector<ReleaseEntry>& entries, std::string_view part) {
@@ -401,7 +404,7 @@ std::string join(const std::vector<std::string>& items, const char* sep) {
 
 // --- reading releases.yaml --------------------------------------------------------------------
 
-Result<std::vector<ReleaseEntry>> parse_releases(std::string_view text, const fs::path& file) {
+Result<std::vector<ReleaseEntry>> parse_release_entries(std::string_view text, const fs::path& file) {
   YAML::Node root;
   try {
     root = YAML::Load(std::string(text));
@@ -446,7 +449,7 @@ Result<std::vector<ReleaseEntry>> parse_releases(std::string_view text, const fs
 }
 
 Result<std::string> set_release_entry(std::string_view text, const fs::path& file, const ReleaseEntry& entry) {
-  ECUUP_ASSIGN(std::vector<ReleaseEntry> entries, parse_releases(text, file));
+  ECUUP_ASSIGN(std::vector<ReleaseEntry> entries, parse_release_entries(text, file));
   std::vector<ReleaseEntry> wanted = entries;
   auto it = std::find_if(wanted.begin(), wanted.end(), [&](const ReleaseEntry& e) { return e.part == entry.part; });
   if (it != wanted.end()) {
@@ -455,16 +458,21 @@ Result<std::string> set_release_entry(std::string_view text, const fs::path& fil
     wanted.push_back(entry);
   }
   // Whatever the edit gave must read back as exactly the wanted entries, or the file is written anew.
-  if (auto edited = edit_in_place(text, entry)) {
-    auto back = parse_releases(*edited, file);
-    if (back && *back == wanted) return std::move(*edited);
+  std::optional<std::string> out = edit_in_place(text, entry);
+  if (out) {
+    auto back = parse_release_entries(*out, file);
+    if (!back || *back != wanted) out.reset();
   }
-  std::string anew = render_anew(text, wanted);
-  auto back = parse_releases(anew, file);
-  if (!back || *back != wanted)
-    return make_error(Errc::internal, fmt::format("{}: could not write the release of '{}' so that it reads back",
-                                                  file.string(), entry.part));
-  return anew;
+  if (!out) {
+    out = render_anew(text, wanted);
+    auto back = parse_release_entries(*out, file);
+    if (!back || *back != wanted)
+      return make_error(Errc::internal, fmt::format("{}: could not write the release of '{}' so that it reads back",
+                                                    file.string(), entry.part));
+  }
+  // Never write what a vehicle would refuse to read (a non-http `url:` kept from another entry, say).
+  ECUUP_TRY(parse_releases(*out, file, file.parent_path()));
+  return std::move(*out);
 }
 
 std::string statement_file_name(std::string_view part, std::string_view version) {
@@ -510,7 +518,7 @@ Result<Published> add_release(const AddRequest& req, Clock::time_point now) {
   ECUUP_ASSIGN(FileLock lock, lock_repository(req.repo));
   ECUUP_ASSIGN(std::string text, read_releases_text(req.repo));
   fs::path releases = req.repo / k_releases_file;
-  ECUUP_ASSIGN(std::vector<ReleaseEntry> entries, parse_releases(text, releases));
+  ECUUP_ASSIGN(std::vector<ReleaseEntry> entries, parse_release_entries(text, releases));
   if (const ReleaseEntry* current = find_entry(entries, req.part);
       current && current->version == req.version && lower(current->sha256) != facts.sha256)
     return make_error(Errc::config, fmt::format("{} {} is already published with other bytes (sha256 {}); a version keeps "
@@ -551,7 +559,7 @@ Result<Published> sign_release(const SignRequest& req, Clock::time_point now) {
                                                   req.repo.string(), k_releases_file));
     return std::move(text).error();
   }
-  ECUUP_ASSIGN(std::vector<ReleaseEntry> entries, parse_releases(*text, releases));
+  ECUUP_ASSIGN(std::vector<ReleaseEntry> entries, parse_release_entries(*text, releases));
   const ReleaseEntry* current = find_entry(entries, req.part);
   if (!current)
     return make_error(Errc::usage, fmt::format("{} has no release of part '{}' (ecuup-repo add publishes one)",

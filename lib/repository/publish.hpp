@@ -109,12 +109,14 @@ std::string verify_json(const std::filesystem::path& repo, const std::vector<Rel
 // Errc::verify naming how many releases failed, or success when all passed.
 Result<void> verify_outcome(const std::vector<ReleaseCheck>& checks);
 
-// The pieces, for tests. releases.yaml's entries, checked as the dir repository reads them
-// (Errc::config with file:line:col); empty text is a repository without releases.
-Result<std::vector<ReleaseEntry>> parse_releases(std::string_view text, const std::filesystem::path& file);
+// The pieces, for tests. releases.yaml's entries in their order, with their values as written,
+// checked as the dir repository reads them (Errc::config with file:line:col); empty text and a
+// bare `releases:` are a repository without releases (the reader wants `releases: {}`).
+Result<std::vector<ReleaseEntry>> parse_release_entries(std::string_view text, const std::filesystem::path& file);
 // `text` with `entry` in place of the part's entry (or added after the others): the other
 // entries, comments and blank lines are kept byte for byte where the layout allows (block
-// style); otherwise the file is written anew from its entries.
+// style); otherwise the file is written anew from its entries. What it returns, the dir
+// repository's own reader (parse_releases, dir_repository.hpp) has read without complaint.
 Result<std::string> set_release_entry(std::string_view text, const std::filesystem::path& file,
                                       const ReleaseEntry& entry);
 // "<part>-<version>.release.json", with characters unsafe in a file name replaced by '_'.

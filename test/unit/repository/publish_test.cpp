@@ -1,5 +1,7 @@
 #include "repository/publish.hpp"
 
+#include "repository/dir_repository.hpp"
+
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -46,14 +48,14 @@ bool mentions(const std::vector<std::string>& problems, const std::string& word)
 
 }  // namespace
 
-TEST_CASE("parse_releases: reads what the dir repository reads, and refuses what it refuses", "[repository]") {
+TEST_CASE("parse_release_entries: reads what the dir repository reads, and refuses what it refuses", "[repository]") {
   fs::path f = "releases.yaml";
-  CHECK(parse_releases("", f)->empty());
-  CHECK(parse_releases("# nothing yet\n", f)->empty());
-  CHECK(parse_releases("releases: {}\n", f)->empty());
-  CHECK(parse_releases("releases:\n", f)->empty());
+  CHECK(parse_release_entries("", f)->empty());
+  CHECK(parse_release_entries("# nothing yet\n", f)->empty());
+  CHECK(parse_release_entries("releases: {}\n", f)->empty());
+  CHECK(parse_release_entries("releases:\n", f)->empty());
 
-  auto two = parse_releases("releases:\n  bms:\n    version: 1.1.0\n    artifact: bms.hex\n    sha256: " +
+  auto two = parse_release_entries("releases:\n  bms:\n    version: 1.1.0\n    artifact: bms.hex\n    sha256: " +
                                 std::string(64, 'A') + "\n    size: 12\n    statement: bms-1.1.0.release.json\n"
                                 "  gw: {version: \"2\", artifact: sub/gw.img, sha256: " + std::string(64, 'b') + "}\n",
                             f);
@@ -73,7 +75,7 @@ TEST_CASE("parse_releases: reads what the dir repository reads, and refuses what
                           "releases:\n  bms: {version: 1, artifact: a, sha256: " + sha + ", statement: s.json}\n",
                           "releases:\n  bms: {version: 1, artifact: a, sha256: " + sha + "}\n  bms: {version: 2, artifact: a, sha256: " + sha + "}\n",
                           "releases: {bms: [unclosed\n"}) {
-    auto r = parse_releases(bad, f);
+    auto r = parse_release_entries(bad, f);
     INFO(bad);
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == Errc::config);
@@ -124,7 +126,7 @@ TEST_CASE("set_release_entry: other entries and comments stay byte for byte", "[
     std::string want = text;
     want.insert(want.find("# trailing comment"), "  abs:\n    version: 1\n    artifact: abs-1.img\n    sha256: " + sha + "\n    size: 100\n");
     CHECK(*out == want);
-    auto back = parse_releases(*out, f);
+    auto back = parse_release_entries(*out, f);
     REQUIRE(back.ok());
     CHECK(back->size() == 4);
   }
@@ -154,7 +156,7 @@ TEST_CASE("set_release_entry: empty, flow-style and odd files", "[repository]") 
   auto out = set_release_entry(flow, f, bms);
   REQUIRE(out.ok());
   CHECK(out->starts_with("# hand-written\nreleases:\n"));
-  auto back = parse_releases(*out, f);
+  auto back = parse_release_entries(*out, f);
   REQUIRE(back.ok());
   REQUIRE(back->size() == 2);
   CHECK((*back)[0].part == "gw");
@@ -166,7 +168,7 @@ TEST_CASE("set_release_entry: empty, flow-style and odd files", "[repository]") 
     odd.artifact = "bms.img";
     auto written = set_release_entry("", f, odd);
     REQUIRE(written.ok());
-    auto read_back = parse_releases(*written, f);
+    auto read_back = parse_release_entries(*written, f);
     REQUIRE(read_back.ok());
     REQUIRE(read_back->size() == 1);
     CHECK((*read_back)[0].version == version);
@@ -175,8 +177,11 @@ TEST_CASE("set_release_entry: empty, flow-style and odd files", "[repository]") 
   for (std::string part : std::vector<std::string>{"bms main", "ecu:1"}) {
     auto written = set_release_entry("releases: {}\n", f, entry(part, "1"));
     REQUIRE(written.ok());
-    CHECK((*parse_releases(*written, f))[0].part == part);
+    CHECK((*parse_release_entries(*written, f))[0].part == part);
   }
+  // What the vehicles' reader refuses is not written (a `url:` that is not http(s)).
+  std::string file_url = "releases:\n  gw: {version: '1', artifact: gw.img, sha256: " + sha + ", url: 'file:///etc/passwd'}\n";
+  CHECK_FALSE(set_release_entry(file_url, f, bms).ok());
   // A malformed file is refused, not overwritten.
   CHECK(set_release_entry("releases: [", f, bms).error().code == Errc::config);
 }
@@ -226,6 +231,14 @@ TEST_CASE("add_release and sign_release publish what verify_releases accepts", "
   auto gw = add_release(AddRequest{repo, "gw", "2.0", gw_img, std::nullopt}, now());
   REQUIRE(gw.ok());
   CHECK(gw->entry.statement.empty());
+
+  // What the vehicles' reader makes of it.
+  auto read_back = parse_releases(read(repo / "releases.yaml"), repo / "releases.yaml", repo);
+  REQUIRE(read_back.ok());
+  CHECK((*read_back)["bms"].statement == repo / "bms-1.1.0.release.json");
+  CHECK((*read_back)["bms"].sha256 == bms->entry.sha256);
+  CHECK((*read_back)["gw"].statement.empty());
+  CHECK((*read_back)["gw"].size == 7000u);
 
   auto checks = verify_releases(repo, *ring, std::nullopt, now());
   REQUIRE(checks.ok());
