@@ -23,7 +23,8 @@ _ecuup_server() {
     # Options that take a value (their next word is not a subcommand).
     local takes_value=" --data --listen --tls-cert --tls-key --tenant --admin-token-file --gateway-token-file
         --polling-sleep --public-url --threads --part --version --filename --vehicle --match --mode --token
-        --url --ca-file "
+        --url --ca-file --max-upload-size --auth-failure-limit --auth-failure-window --sign-cert --sign-key
+        --hardware --security-version --expires --statement --signature "
     # The subcommand path so far ("", "run", "admin", "admin upload", "admin vehicle add", ...).
     local path="" i w
     for ((i = 1; i < cword; i++)); do
@@ -44,7 +45,7 @@ _ecuup_server() {
             COMPREPLY=($(compgen -d -- "$cur"))
             return 0
             ;;
-        --tls-cert | --tls-key | --admin-token-file | --gateway-token-file | --ca-file)
+        --tls-cert | --tls-key | --admin-token-file | --gateway-token-file | --ca-file | --sign-cert | --sign-key | --statement | --signature)
             COMPREPLY=($(compgen -f -- "$cur"))
             return 0
             ;;
@@ -52,7 +53,7 @@ _ecuup_server() {
             COMPREPLY=($(compgen -W "forced attempt downloadonly" -- "$cur"))
             return 0
             ;;
-        --listen | --tenant | --polling-sleep | --public-url | --threads | --part | --version | --filename | --vehicle | --match | --token | --url)
+        --listen | --tenant | --polling-sleep | --public-url | --threads | --part | --version | --filename | --vehicle | --match | --token | --url | --max-upload-size | --auth-failure-limit | --auth-failure-window | --hardware | --security-version | --expires)
             return 0
             ;;
     esac
@@ -65,14 +66,16 @@ _ecuup_server() {
             ;;
         run)
             opts="-h --help --data --listen --tls-cert --tls-key --tenant --admin-token-file --gateway-token-file
-                  --polling-sleep --public-url --threads --log-requests"
+                  --polling-sleep --public-url --threads --log-requests --max-upload-size --auth-failure-limit
+                  --auth-failure-window --sign-cert --sign-key"
             ;;
         admin)
             opts="-h --help --data --url --admin-token-file --ca-file --json"
             words_here="upload assign vehicle cancel list"
             ;;
         "admin upload")
-            opts="-h --help --part --version --filename --data --url --admin-token-file --ca-file --json"
+            opts="-h --help --part --version --filename --hardware --security-version --expires --statement --signature
+                  --data --url --admin-token-file --ca-file --json"
             ;;
         "admin assign")
             opts="-h --help --part --version --vehicle --all --match --mode --data --url --admin-token-file --ca-file --json"

@@ -6,7 +6,9 @@
 function __ecuup_server_is
     set -l takes_value --data --listen --tls-cert --tls-key --tenant --admin-token-file \
         --gateway-token-file --polling-sleep --public-url --threads --part --version --filename \
-        --vehicle --match --mode --token --url --ca-file
+        --vehicle --match --mode --token --url --ca-file --max-upload-size --auth-failure-limit \
+        --auth-failure-window --sign-cert --sign-key --hardware --security-version --expires --statement \
+        --signature
     set -l tokens (commandline -opc)
     set -l path
     set -l skip 0
@@ -54,6 +56,11 @@ complete -c ecuup-server -n '__ecuup_server_is run' -l polling-sleep -x -d 'DDI 
 complete -c ecuup-server -n '__ecuup_server_is run' -l public-url -x -d 'Base URL for hrefs'
 complete -c ecuup-server -n '__ecuup_server_is run' -l threads -x -d 'Worker threads'
 complete -c ecuup-server -n '__ecuup_server_is run' -l log-requests -d 'Log each request to stderr'
+complete -c ecuup-server -n '__ecuup_server_is run' -l max-upload-size -x -d 'Largest artifact upload (K, M, G suffixes)'
+complete -c ecuup-server -n '__ecuup_server_is run' -l auth-failure-limit -x -d 'Failed authentications per address and window before HTTP 429'
+complete -c ecuup-server -n '__ecuup_server_is run' -l auth-failure-window -x -d 'Seconds of that window'
+complete -c ecuup-server -n '__ecuup_server_is run' -l sign-cert -r -F -d 'Sign release statements with this PEM certificate'
+complete -c ecuup-server -n '__ecuup_server_is run' -l sign-key -r -F -d 'PEM private key for --sign-cert'
 
 # ecuup-server admin (its options are accepted after its commands too)
 for p in admin 'admin upload' 'admin assign' 'admin vehicle add' 'admin cancel' 'admin list'
@@ -64,7 +71,7 @@ for p in admin 'admin upload' 'admin assign' 'admin vehicle add' 'admin cancel' 
     complete -c ecuup-server -n "__ecuup_server_is $p" -l ca-file -r -F -d 'With an https --url: PEM CA certificates'
     complete -c ecuup-server -n "__ecuup_server_is $p" -l json -d 'Print JSON'
 end
-complete -c ecuup-server -n '__ecuup_server_is admin' -a upload -d 'Store FILE as the software of part P, version V'
+complete -c ecuup-server -n '__ecuup_server_is admin' -a upload -d 'Store FILE as the software of part P, version V, and its release statement'
 complete -c ecuup-server -n '__ecuup_server_is admin' -a assign -d 'Assign part P version V to vehicles'
 complete -c ecuup-server -n '__ecuup_server_is admin' -a vehicle -d 'Register vehicles'
 complete -c ecuup-server -n '__ecuup_server_is admin' -a cancel -d 'Ask a vehicle to cancel its open action'
@@ -75,6 +82,11 @@ complete -c ecuup-server -n '__ecuup_server_is admin upload' -F
 complete -c ecuup-server -n '__ecuup_server_is admin upload' -l part -x -d 'ECU part name'
 complete -c ecuup-server -n '__ecuup_server_is admin upload' -l version -x -d 'Software version'
 complete -c ecuup-server -n '__ecuup_server_is admin upload' -l filename -x -d 'Artifact name offered to vehicles'
+complete -c ecuup-server -n '__ecuup_server_is admin upload' -l hardware -x -d 'Signed statement: hardware part number'
+complete -c ecuup-server -n '__ecuup_server_is admin upload' -l security-version -x -d 'Signed statement: anti-rollback counter'
+complete -c ecuup-server -n '__ecuup_server_is admin upload' -l expires -x -d 'Signed statement: expiry, UTC YYYY-MM-DDTHH:MM:SSZ'
+complete -c ecuup-server -n '__ecuup_server_is admin upload' -l statement -r -F -d 'Ready-made release statement'
+complete -c ecuup-server -n '__ecuup_server_is admin upload' -l signature -r -F -d 'Detached CMS signature of --statement'
 
 # ecuup-server admin assign
 complete -c ecuup-server -n '__ecuup_server_is admin assign' -l part -x -d 'ECU part name'

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "admin_client.hpp"
+#include "util/fs.hpp"
 #include "views.hpp"
 
 namespace ecuup::server {
@@ -19,8 +20,18 @@ class LocalBackend : public AdminBackend {
   explicit LocalBackend(std::unique_ptr<Store> store) : m_store(std::move(store)) {}
 
   Result<json> upload(const std::string& part, const std::string& version, const std::filesystem::path& file,
-                      const std::string& filename) override {
-    ECUUP_ASSIGN(auto module, m_store->upload(part, version, file, filename));
+                      const std::string& filename, const std::optional<StatementFacts>& facts) override {
+    ECUUP_ASSIGN(auto module, m_store->upload(part, version, file, filename, facts));
+    return module_json(module);
+  }
+  Result<json> set_statement_facts(const std::string& part, const std::string& version,
+                                   const StatementFacts& facts) override {
+    ECUUP_ASSIGN(auto module, m_store->set_statement_facts(part, version, facts));
+    return module_json(module);
+  }
+  Result<json> upload_statement(const std::string& part, const std::string& version, const std::string& filename,
+                                const std::string& statement, const std::string& signature) override {
+    ECUUP_ASSIGN(auto module, m_store->upload_statement(part, version, filename, statement, signature));
     return module_json(module);
   }
   Result<json> assign(const std::string& part, const std::string& version, const VehicleSelector& selector,
@@ -123,10 +134,31 @@ Result<std::unique_ptr<AdminBackend>> open_admin_backend(const AdminContext& ctx
   return std::unique_ptr<AdminBackend>(std::make_unique<LocalBackend>(std::move(store)));
 }
 
-Result<void> admin_upload(const AdminContext& ctx, const std::string& part, const std::string& version,
-                          const std::filesystem::path& file, const std::string& filename) {
+Result<void> admin_upload(const AdminContext& ctx, const UploadRequest& request) {
+  const std::string& part = request.part;
+  const std::string& version = request.version;
+  if (request.file.empty() && !request.facts && request.statement_file.empty()) {
+    return make_error(Errc::usage, "upload needs FILE, statement facts (--hardware) or --statement");
+  }
+  if (request.statement_file.empty() != request.signature_file.empty()) {
+    return make_error(Errc::usage, "--statement and --signature go together");
+  }
+  std::string statement, signature;
+  if (!request.statement_file.empty()) {
+    ECUUP_ASSIGN(statement, read_text_file(request.statement_file));
+    ECUUP_ASSIGN(signature, read_text_file(request.signature_file));
+  }
   ECUUP_ASSIGN(auto backend, open_admin_backend(ctx));
-  ECUUP_ASSIGN(json module, backend->upload(part, version, file, filename));
+  json module;
+  if (!request.file.empty()) {
+    ECUUP_ASSIGN(module, backend->upload(part, version, request.file, request.filename, request.facts));
+  } else if (request.facts) {
+    ECUUP_ASSIGN(module, backend->set_statement_facts(part, version, *request.facts));
+  }
+  if (!request.statement_file.empty()) {
+    ECUUP_ASSIGN(module, backend->upload_statement(part, version, request.statement_file.filename().string(),
+                                                   statement, signature));
+  }
   if (ctx.output == Output::json) {
     print_json(module);
     return success();
@@ -134,6 +166,21 @@ Result<void> admin_upload(const AdminContext& ctx, const std::string& part, cons
   fmt::print("module {}: {} {}\n", number(module, "id"), text(module, "part"), text(module, "version"));
   for (const auto& a : array_of(module, "artifacts")) {
     fmt::print("  {} {} bytes sha256 {}\n", text(a, "filename"), number(a, "size"), text(a, "sha256"));
+  }
+  if (module.contains("statement") && module["statement"].is_object()) {
+    const json& s = module["statement"];
+    std::string state = text(s, "state");
+    if (state != "none") {
+      std::string hardware;
+      for (const auto& h : array_of(s, "hardware")) {
+        if (h.is_string()) hardware += (hardware.empty() ? "" : ", ") + h.get<std::string>();
+      }
+      fmt::print("  release statement {}: hardware {}; security version {}; expires {}\n", state, hardware,
+                 number(s, "security_version"), text(s, "expires"));
+      if (state == "pending") {
+        fmt::print("  (the server signs it when it runs with --sign-cert and --sign-key)\n");
+      }
+    }
   }
   return success();
 }

@@ -30,7 +30,14 @@ class AdminBackend {
  public:
   virtual ~AdminBackend() = default;
   virtual Result<nlohmann::json> upload(const std::string& part, const std::string& version,
-                                        const std::filesystem::path& file, const std::string& filename) = 0;
+                                        const std::filesystem::path& file, const std::string& filename,
+                                        const std::optional<StatementFacts>& facts) = 0;
+  virtual Result<nlohmann::json> set_statement_facts(const std::string& part, const std::string& version,
+                                                     const StatementFacts& facts) = 0;
+  // `statement` and `signature` are the files' bytes; `filename` the statement's name.
+  virtual Result<nlohmann::json> upload_statement(const std::string& part, const std::string& version,
+                                                  const std::string& filename, const std::string& statement,
+                                                  const std::string& signature) = 0;
   // An array of {"vehicle", "action" (null: none)}.
   virtual Result<nlohmann::json> assign(const std::string& part, const std::string& version,
                                         const VehicleSelector& selector, UpdateMode mode) = 0;
@@ -45,8 +52,19 @@ class AdminBackend {
 
 Result<std::unique_ptr<AdminBackend>> open_admin_backend(const AdminContext& ctx);
 
-Result<void> admin_upload(const AdminContext& ctx, const std::string& part, const std::string& version,
-                          const std::filesystem::path& file, const std::string& filename);
+// `admin upload`: software (file), statement facts for the server to sign, a ready-made statement
+// with its signature; at least one of them.
+struct UploadRequest {
+  std::string part;
+  std::string version;
+  std::filesystem::path file;  // empty: no software this time
+  std::string filename;        // default: the file's name
+  std::optional<StatementFacts> facts;
+  std::filesystem::path statement_file;  // with signature_file
+  std::filesystem::path signature_file;
+};
+
+Result<void> admin_upload(const AdminContext& ctx, const UploadRequest& request);
 Result<void> admin_assign(const AdminContext& ctx, const std::string& part, const std::string& version,
                           const VehicleSelector& selector, const std::string& mode);
 Result<void> admin_vehicle_add(const AdminContext& ctx, const std::string& id, const std::string& token);

@@ -3,9 +3,12 @@
 #include <httplib.h>
 
 #include <cctype>
+#include <csignal>
 #include <fstream>
 
+#include "base64.hpp"
 #include "url.hpp"
+#include "views.hpp"
 
 namespace ecuup::server {
 
@@ -20,6 +23,7 @@ constexpr int k_http_ok_min = 200;
 constexpr int k_http_ok_end = 300;
 constexpr int k_http_unauthorized = 401;
 constexpr int k_http_forbidden = 403;
+constexpr int k_http_too_many_requests = 429;  // too many failed authentications from here
 constexpr int k_http_server_error_min = 500;
 constexpr const char* k_server_error_prefix = "hawkbit.server.error.";  // + errc_name(), see server.cpp
 constexpr const char* k_json_type = "application/json";
@@ -50,7 +54,7 @@ class RemoteBackend : public AdminBackend {
   bool valid() const { return m_client.is_valid(); }
 
   Result<json> upload(const std::string& part, const std::string& version, const std::filesystem::path& file,
-                      const std::string& filename) override {
+                      const std::string& filename, const std::optional<StatementFacts>& facts) override {
     std::error_code ec;
     auto size = std::filesystem::file_size(file, ec);
     if (ec) return make_error(Errc::io, "cannot read " + file.string() + ": " + ec.message());
@@ -59,6 +63,11 @@ class RemoteBackend : public AdminBackend {
     std::string name = filename.empty() ? file.filename().string() : filename;
     std::string path = "/api/v1/modules?part=" + percent_encode(part) + "&version=" + percent_encode(version) +
                        "&filename=" + percent_encode(name);
+    if (facts) {
+      for (const auto& h : facts->hardware) path += "&hardware=" + percent_encode(h);
+      path += "&security_version=" + std::to_string(facts->security_version);
+      path += "&expires=" + percent_encode(iso8601_utc(facts->expires_at));
+    }
     auto res = m_client.Post(
         (m_base + path).c_str(), static_cast<std::size_t>(size),
         [in](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
@@ -70,7 +79,33 @@ class RemoteBackend : public AdminBackend {
           return sink.write(buf.data(), got);
         },
         "application/octet-stream");
+    if (!res && (res.error() == httplib::Error::Write || res.error() == httplib::Error::Canceled)) {
+      // The server stops reading a body it refuses (a file over its --max-upload-size, say) and
+      // its answer is lost with the connection.
+      return make_error(Errc::network, "upload of " + file.string() + " (" + std::to_string(size) + " bytes) to " +
+                                           m_url + " was cut off: is it larger than the server's --max-upload-size?");
+    }
     return answer(res, "POST", path);
+  }
+
+  Result<json> set_statement_facts(const std::string& part, const std::string& version,
+                                   const StatementFacts& facts) override {
+    json body{{"part", part},
+              {"version", version},
+              {"hardware", facts.hardware},
+              {"security_version", facts.security_version},
+              {"expires", iso8601_utc(facts.expires_at)}};
+    return post("/api/v1/modules/statement", body);
+  }
+
+  Result<json> upload_statement(const std::string& part, const std::string& version, const std::string& filename,
+                                const std::string& statement, const std::string& signature) override {
+    json body{{"part", part},
+              {"version", version},
+              {"filename", filename},
+              {"statement", base64_encode(statement)},
+              {"signature", base64_encode(signature)}};
+    return post("/api/v1/modules/statement", body);
   }
 
   Result<json> assign(const std::string& part, const std::string& version, const VehicleSelector& selector,
@@ -108,9 +143,10 @@ class RemoteBackend : public AdminBackend {
   }
 
   Result<json> answer(const httplib::Result& res, const std::string& method, const std::string& path) {
+    // An untrusted certificate, like a refused token, is Errc::auth (exit 8): retrying will not help
+    // until a person fixes it, as with ecuup itself.
     if (!res && res.error() == httplib::Error::SSLServerVerification) {
-      return make_error(Errc::network,
-                        "cannot reach " + m_url + ": its TLS certificate is not trusted (see --ca-file)");
+      return make_error(Errc::auth, "cannot reach " + m_url + ": its TLS certificate is not trusted (see --ca-file)");
     }
     if (!res) {
       return make_error(Errc::network, "cannot reach " + m_url + " (" + httplib::to_string(res.error()) + ")");
@@ -122,6 +158,10 @@ class RemoteBackend : public AdminBackend {
     if (res->status == k_http_unauthorized || res->status == k_http_forbidden) {
       return make_error(Errc::auth, "admin token refused by " + m_url + " (HTTP " + std::to_string(res->status) +
                                         (message.empty() ? "" : ": " + message) + ")");
+    }
+    if (res->status == k_http_too_many_requests) {
+      return make_error(Errc::network, "refused by " + m_url + " for now (HTTP 429" +
+                                           (message.empty() ? "" : ": " + message) + ")");
     }
     if (res->status >= k_http_ok_min && res->status < k_http_ok_end) {
       if (body.is_discarded()) {
@@ -165,6 +205,8 @@ Result<std::unique_ptr<AdminBackend>> make_remote_admin_backend(const AdminConte
     return make_error(Errc::usage,
                       "--url needs the admin token: set $ECUUP_SERVER_ADMIN_TOKEN or give --admin-token-file");
   }
+  // A server that drops the connection mid-upload must end in an error message, not SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   auto backend = std::make_unique<RemoteBackend>(url, origin, base, ctx);
   if (!backend->valid()) return make_error(Errc::usage, "--url " + url + ": not a usable URL");
   return std::unique_ptr<AdminBackend>(std::move(backend));

@@ -7,8 +7,9 @@
 namespace ecuup::server {
 
 // Errc::usage for a URL that is not http(s)://HOST[:PORT][/BASE]; nothing is contacted yet.
-// Later failures: Errc::network "cannot reach URL", Errc::auth "admin token refused", else the
-// server's own error (its errorCode mapped back to the Errc the local mode would have returned).
+// Later failures: Errc::network "cannot reach URL" (or 429, retry later), Errc::auth "admin token
+// refused" or an untrusted TLS certificate, else the server's own error (its errorCode mapped back
+// to the Errc the local mode would have returned).
 Result<std::unique_ptr<AdminBackend>> make_remote_admin_backend(const AdminContext& ctx);
 
 }  // namespace ecuup::server

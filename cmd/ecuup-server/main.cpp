@@ -88,6 +88,22 @@ int main(int argc, char** argv) {
   run->add_option("--public-url", options.public_url, "base URL for hrefs (default: from the Host header)");
   run->add_option("--threads", options.threads, "worker threads")->capture_default_str();
   run->add_flag("--log-requests", options.log_requests, "log each request to stderr");
+  run->add_option("--max-upload-size", options.max_upload_bytes,
+                  "largest artifact upload through the management API (bytes; K, M, G suffixes: 1024-based)")
+      ->transform(CLI::AsSizeValue(false))
+      ->default_str("1G");
+  run->add_option("--auth-failure-limit", options.auth_failure_limit,
+                  "failed authentications per client address and window before HTTP 429 (0: no limit)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--auth-failure-window", options.auth_failure_window_s,
+                  "seconds of that window, from the first failure")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  std::string sign_cert, sign_key;
+  run->add_option("--sign-cert", sign_cert, "sign modules' release statements: PEM certificate (chain may follow)")
+      ->check(CLI::ExistingFile);
+  run->add_option("--sign-key", sign_key, "PEM private key for --sign-cert")->check(CLI::ExistingFile);
 
   AdminContext admin_ctx;
   bool json_output = false;
@@ -106,11 +122,34 @@ int main(int argc, char** argv) {
 
   std::string part, version, file, filename, vehicle, match, mode = "forced", token, list_what;
   bool all = false;
-  auto* upload = admin->add_subcommand("upload", "store FILE as the software of part P, version V");
+  std::vector<std::string> hardware;
+  std::string security_version, expires, statement_file, signature_file;
+  auto* upload = admin->add_subcommand("upload", "store FILE as the software of part P, version V, and its release statement");
   upload->add_option("--part", part, "ECU part name")->required();
   upload->add_option("--version", version, "software version")->required();
-  upload->add_option("--filename", filename, "artifact name offered to vehicles (default: FILE's name)");
-  upload->add_option("FILE", file, "artifact file")->required()->check(CLI::ExistingFile);
+  auto* filename_opt =
+      upload->add_option("--filename", filename, "artifact name offered to vehicles (default: FILE's name)");
+  auto* file_opt = upload->add_option("FILE", file, "artifact file")->check(CLI::ExistingFile);
+  filename_opt->needs(file_opt);
+  // One value per --hardware: a vector option would otherwise take FILE after it as well.
+  auto* hardware_opt = upload->add_option("--hardware", hardware,
+                                          "signed statement: hardware part number it is for (repeat, or A,B)")
+                           ->allow_extra_args(false);
+  auto* security_opt =
+      upload->add_option("--security-version", security_version, "signed statement: anti-rollback counter (default 0)");
+  auto* expires_opt = upload->add_option(
+      "--expires", expires, "signed statement: expiry, UTC YYYY-MM-DDTHH:MM:SSZ (default: one year from now)");
+  security_opt->needs(hardware_opt);
+  expires_opt->needs(hardware_opt);
+  auto* statement_opt = upload->add_option("--statement", statement_file,
+                                           "a ready-made release statement (NAME.release.json) to serve unchanged")
+                            ->check(CLI::ExistingFile);
+  auto* signature_opt =
+      upload->add_option("--signature", signature_file, "the detached CMS signature of --statement")
+          ->check(CLI::ExistingFile);
+  statement_opt->needs(signature_opt);
+  signature_opt->needs(statement_opt);
+  statement_opt->excludes(hardware_opt);
   upload->fallthrough();
 
   auto* assign = admin->add_subcommand("assign", "assign part P version V to vehicles");
@@ -168,6 +207,10 @@ int main(int argc, char** argv) {
     auto gateway_token = load_token(gateway_token_file, k_gateway_token_env);
     if (!gateway_token) return fail(gateway_token.error());
     options.gateway_token = *gateway_token;
+    if (sign_cert.empty() != sign_key.empty()) {
+      return fail(make_error(Errc::usage, "--sign-cert and --sign-key go together"));
+    }
+    if (!sign_cert.empty()) options.signing_key = SigningKey{sign_cert, sign_key};
     auto served = run_server(options);
     if (!served) return fail(served.error());
     return 0;
@@ -190,7 +233,19 @@ int main(int argc, char** argv) {
   admin_ctx.output = json_output ? Output::json : Output::human;
   Result<void> done = success();
   if (upload->parsed()) {
-    done = admin_upload(admin_ctx, part, version, file, filename);
+    UploadRequest request{.part = part,
+                          .version = version,
+                          .file = file,
+                          .filename = filename,
+                          .facts = std::nullopt,
+                          .statement_file = statement_file,
+                          .signature_file = signature_file};
+    if (!hardware.empty()) {
+      auto facts = make_statement_facts(hardware, security_version, expires);
+      if (!facts) return fail(facts.error());
+      request.facts = std::move(*facts);
+    }
+    done = admin_upload(admin_ctx, request);
   } else if (assign->parsed()) {
     auto selector = make_selector(vehicle, all, match);
     if (!selector) return fail(selector.error());

@@ -7,14 +7,21 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <limits>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "auth_limiter.hpp"
+#include "base64.hpp"
 #include "store.hpp"
+#include "token_hash.hpp"
+#include "trust/keyring.hpp"
 #include "url.hpp"
 #include "util/hash.hpp"
 #include "views.hpp"
@@ -34,6 +41,12 @@ constexpr time_t k_keep_alive_timeout_s = 5;
 constexpr std::size_t k_ddi_fixed_segments = 4;
 constexpr const char* k_md5sum_suffix = ".MD5SUM";
 constexpr std::size_t k_base_etag_hex_chars = 32;
+constexpr const char* k_upload_path = "/api/v1/modules";
+constexpr const char* k_statement_path = "/api/v1/modules/statement";
+// Request bodies other than artifact uploads (ecuup-server(1) LIMITS): configData, feedback and
+// management JSON are small; a statement upload carries two base64 documents of up to 64 KiB.
+constexpr std::size_t k_json_body_max = 64 * 1024;
+constexpr std::size_t k_statement_body_max = 256 * 1024;
 
 // HTTP status codes used below.
 constexpr int k_ok = 200;
@@ -45,12 +58,20 @@ constexpr int k_not_found = 404;
 constexpr int k_method_not_allowed = 405;
 constexpr int k_conflict = 409;
 constexpr int k_gone = 410;
+constexpr int k_payload_too_large = 413;
 constexpr int k_range_not_satisfiable = 416;
+constexpr int k_too_many_requests = 429;
 constexpr int k_internal_error = 500;
 
 struct Context {
+  Context(const ServerOptions& server_options, std::string url_scheme)
+      : options(server_options), scheme(std::move(url_scheme)),
+        limiter(server_options.auth_failure_limit,
+                std::chrono::seconds(std::max(1, server_options.auth_failure_window_s))) {}
   ServerOptions options;
   std::string scheme;
+  // Counts failed authentications per client address; shared by every worker.
+  mutable AuthLimiter limiter;
 };
 
 std::vector<std::string> split_path(const std::string& path) {
@@ -98,8 +119,96 @@ void send_error(httplib::Response& res, int status, const std::string& code, con
 void send_store_error(httplib::Response& res, const Error& error) {
   int status = k_internal_error;
   if (error.code == Errc::not_found) status = k_not_found;
-  if (error.code == Errc::usage || error.code == Errc::config) status = k_bad_request;
+  if (error.code == Errc::usage || error.code == Errc::config || error.code == Errc::verify) status = k_bad_request;
   send_error(res, status, errc_name(error.code), error.message);
+}
+
+// A refusal sent before the body was read: the client is told to close, since what it may still
+// send of the body is not a next request. `complete`: also write Content-Length, which httplib
+// leaves out of an answer to "Expect: 100-continue".
+void finish_refusal(httplib::Response& res, bool complete) {
+  res.set_header("Connection", "close");
+  if (complete) res.set_header("Content-Length", std::to_string(res.body.size()));
+}
+
+void send_too_large(httplib::Response& res, std::uint64_t limit) {
+  send_error(res, k_payload_too_large, "rest.body.tooLarge",
+             "the request body exceeds this resource's limit of " + std::to_string(limit) + " bytes");
+}
+
+void send_too_many_failures(httplib::Response& res, std::chrono::seconds wait) {
+  res.set_header("Retry-After", std::to_string(wait.count()));
+  send_error(res, k_too_many_requests, "auth.tooManyFailures",
+             "too many failed authentications from this address; retry after " + std::to_string(wait.count()) +
+                 " s");
+}
+
+// The most a request body may hold on this resource (ecuup-server(1) LIMITS).
+std::uint64_t body_limit(const Context& ctx, const httplib::Request& req) {
+  if (req.method == "POST" && req.path == k_upload_path) return ctx.options.max_upload_bytes;
+  if (req.method == "POST" && req.path == k_statement_path) return k_statement_body_max;
+  return k_json_body_max;
+}
+
+void record_auth_failure(const Context& ctx, const httplib::Request& req) {
+  ctx.limiter.record_failure(req.remote_addr, AuthLimiter::Clock::now());
+}
+
+// What is refused before any byte of the body is read: an address with too many failed
+// authentications (429, the token not even looked at) and a declared body over the resource's
+// limit (413). Runs for "Expect: 100-continue" (then the body is never sent) and before routing.
+bool refuse_early(const Context& ctx, const httplib::Request& req, httplib::Response& res, bool complete) {
+  if (auto wait = ctx.limiter.refused_for(req.remote_addr, AuthLimiter::Clock::now())) {
+    send_too_many_failures(res, *wait);
+    finish_refusal(res, complete);
+    return true;
+  }
+  if (req.has_header("Content-Length")) {
+    std::string text = req.get_header_value("Content-Length");
+    std::uint64_t length = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), length);
+    if (ec == std::errc::result_out_of_range) {
+      length = std::numeric_limits<std::uint64_t>::max();
+    } else if (ec != std::errc() || end != text.data() + text.size()) {
+      send_error(res, k_bad_request, "rest.body.notReadable", "bad Content-Length '" + text + "'");
+      finish_refusal(res, complete);
+      return true;
+    }
+    std::uint64_t limit = body_limit(ctx, req);
+    if (length > limit) {
+      send_too_large(res, limit);
+      finish_refusal(res, complete);
+      return true;
+    }
+  }
+  return false;
+}
+
+// Reads the request body, at most body_limit() bytes (chunked bodies too, which declare no
+// length): nullopt when the answer (413 or 400) is already made.
+std::optional<std::string> read_body(const Context& ctx, const httplib::Request& req, httplib::Response& res,
+                                     const httplib::ContentReader& reader) {
+  std::uint64_t limit = body_limit(ctx, req);
+  std::string body;
+  bool too_large = false;
+  bool complete = reader([&](const char* data, std::size_t len) {
+    if (len > limit - body.size()) {
+      too_large = true;
+      return false;
+    }
+    body.append(data, len);
+    return true;
+  });
+  if (too_large) {
+    send_too_large(res, limit);
+    finish_refusal(res, false);
+    return std::nullopt;
+  }
+  if (!complete) {
+    send_error(res, k_bad_request, "rest.body.notReadable", "request body incomplete");
+    return std::nullopt;
+  }
+  return body;
 }
 
 Result<Store*> thread_store(const Context& ctx) {
@@ -107,6 +216,7 @@ Result<Store*> thread_store(const Context& ctx) {
   thread_local std::unique_ptr<Store> store;
   if (!store) {
     ECUUP_ASSIGN(store, Store::open(ctx.options.data_dir, Store::Schema::assume));
+    store->set_signing_key(ctx.options.signing_key ? &*ctx.options.signing_key : nullptr);
   }
   return store.get();
 }
@@ -137,7 +247,7 @@ Auth authenticate(const Context& ctx, const httplib::Request& req, const std::op
   std::string_view scheme(header.data(), space);
   std::string_view token = std::string_view(header).substr(space + 1);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  if (iequals(scheme, "TargetToken") && state && token_equal(state->token, token)) return Auth::target;
+  if (iequals(scheme, "TargetToken") && state && token_matches(state->token_hash, token)) return Auth::target;
   if (iequals(scheme, "GatewayToken") && !ctx.options.gateway_token.empty() &&
       token_equal(ctx.options.gateway_token, token)) {
     return Auth::gateway;
@@ -203,9 +313,9 @@ std::optional<FeedbackInput> parse_feedback(const std::string& body, std::string
 
 class DdiRequest {
  public:
-  DdiRequest(const Context& ctx, const httplib::Request& req, httplib::Response& res, Store& store,
-             std::string tenant, std::string vehicle)
-      : m_ctx(ctx), m_req(req), m_res(res), m_store(store), m_tenant(std::move(tenant)),
+  DdiRequest(const Context& ctx, const httplib::Request& req, const std::string& body, httplib::Response& res,
+             Store& store, std::string tenant, std::string vehicle)
+      : m_ctx(ctx), m_req(req), m_body(body), m_res(res), m_store(store), m_tenant(std::move(tenant)),
         m_vehicle(std::move(vehicle)) {
     m_self = base_url(ctx, req) + "/" + percent_encode(m_tenant) + "/controller/v1/" +
              percent_encode(m_vehicle);
@@ -239,7 +349,7 @@ class DdiRequest {
   }
 
   void config_data() {
-    auto j = json::parse(m_req.body, nullptr, false);
+    auto j = json::parse(m_body, nullptr, false);
     if (!j.is_object() || !j.contains("data") || !j["data"].is_object()) {
       return send_error(m_res, k_bad_request, "rest.body.notReadable",
                         "configData body must be {\"mode\": ..., \"data\": {\"key\": \"value\"}}");
@@ -284,6 +394,12 @@ class DdiRequest {
     if (!id) return action_not_found(id_text);
     auto action = m_store.action(m_vehicle, *id, history);
     if (!action) return send_store_error(m_res, action.error());
+    if (*action) {
+      auto signed_now = sign_pending(**action);
+      if (!signed_now) return send_store_error(m_res, signed_now.error());
+      if (*signed_now) action = m_store.action(m_vehicle, *id, history);
+      if (!action) return send_store_error(m_res, action.error());
+    }
     const auto& a = *action;
     if (!a || (installed && !(a->state == ActionState::closed && a->result == "success"))) {
       return action_not_found(id_text);
@@ -295,7 +411,7 @@ class DdiRequest {
     auto id = parse_id(id_text);
     if (!id) return action_not_found(id_text);
     std::string why;
-    auto feedback = parse_feedback(m_req.body, why);
+    auto feedback = parse_feedback(m_body, why);
     if (!feedback) return send_error(m_res, k_bad_request, "rest.body.notReadable", why);
     auto outcome = m_store.deployment_feedback(m_vehicle, *id, *feedback);
     finish_feedback(outcome, id_text);
@@ -316,7 +432,7 @@ class DdiRequest {
     auto id = parse_id(id_text);
     if (!id) return action_not_found(id_text);
     std::string why;
-    auto feedback = parse_feedback(m_req.body, why);
+    auto feedback = parse_feedback(m_body, why);
     if (!feedback) return send_error(m_res, k_bad_request, "rest.body.notReadable", why);
     auto outcome = m_store.cancel_feedback(m_vehicle, *id, *feedback);
     finish_feedback(outcome, id_text);
@@ -333,6 +449,10 @@ class DdiRequest {
                                           m_auth == Auth::gateway);
       if (!allowed) return send_store_error(m_res, allowed.error());
       if (*allowed) {
+        auto signed_now = m_store.sign_pending(*module_id);
+        if (!signed_now) return send_store_error(m_res, signed_now.error());
+        if (*signed_now) artifacts = m_store.module_artifacts(*module_id);
+        if (!artifacts) return send_store_error(m_res, artifacts.error());
         json list = json::array();
         for (const auto& a : *artifacts) list.push_back(artifact_json(a));
         return send_json(m_res, k_ok, list);
@@ -370,6 +490,18 @@ class DdiRequest {
   void set_auth(Auth auth) { m_auth = auth; }
 
  private:
+  // A module whose statement facts came through `admin --data` while this server ran is signed
+  // when a vehicle first sees it. Returns whether anything was signed.
+  Result<bool> sign_pending(const ActionDetails& action) {
+    bool any = false;
+    for (const auto& chunk : action.chunks) {
+      if (chunk.statement != StatementState::pending) continue;
+      ECUUP_ASSIGN(bool signed_now, m_store.sign_pending(chunk.id));
+      any = any || signed_now;
+    }
+    return any;
+  }
+
   void action_not_found(const std::string& id_text) {
     send_error(m_res, k_not_found, "repo.entitiyNotFound",
                "action " + id_text + " not found for " + m_vehicle);
@@ -502,6 +634,7 @@ class DdiRequest {
 
   const Context& m_ctx;
   const httplib::Request& m_req;
+  const std::string& m_body;
   httplib::Response& m_res;
   Store& m_store;
   std::string m_tenant;
@@ -510,7 +643,7 @@ class DdiRequest {
   Auth m_auth = Auth::none;
 };
 
-void handle_ddi(const Context& ctx, const httplib::Request& req, httplib::Response& res,
+void handle_ddi(const Context& ctx, const httplib::Request& req, const std::string& body, httplib::Response& res,
                 const std::vector<std::string>& seg) {
   if (!iequals(seg[0], ctx.options.tenant)) {
     return send_error(res, k_not_found, "tenant.notFound", "unknown tenant " + seg[0]);
@@ -524,6 +657,7 @@ void handle_ddi(const Context& ctx, const httplib::Request& req, httplib::Respon
   auto state = std::move(*state_r);
   Auth auth = authenticate(ctx, req, state);
   if (auth == Auth::none) {
+    record_auth_failure(ctx, req);
     return send_error(res, k_unauthorized, "auth.unauthorized",
                       "TargetToken or GatewayToken authorization required for " + vehicle);
   }
@@ -535,7 +669,7 @@ void handle_ddi(const Context& ctx, const httplib::Request& req, httplib::Respon
     if (!again || !*again) return send_error(res, k_internal_error, "internal", "register " + vehicle);
     state = std::move(*again);
   }
-  DdiRequest ddi(ctx, req, res, store, seg[0], vehicle);
+  DdiRequest ddi(ctx, req, body, res, store, seg[0], vehicle);
   ddi.set_auth(auth);
   std::vector<std::string> rest(seg.begin() + k_ddi_fixed_segments, seg.end());
   const std::string& m = req.method;
@@ -572,21 +706,62 @@ bool admin_authorized(const Context& ctx, const httplib::Request& req, httplib::
       token_equal(header.substr(prefix.size()), ctx.options.admin_token)) {
     return true;
   }
+  record_auth_failure(ctx, req);
   send_error(res, k_unauthorized, "auth.unauthorized",
              ctx.options.admin_token.empty() ? "the management API is disabled (no admin token configured)"
                                              : "Bearer admin token required");
   return false;
 }
 
-void handle_admin(const Context& ctx, const httplib::Request& req, httplib::Response& res,
-                  const std::vector<std::string>& seg) {
+// POST /api/v1/modules/statement: statement facts for the server to sign, or a ready-made
+// statement and signature (base64).
+void handle_statement(Store& store, const json& body, httplib::Response& res) {
+  auto str = [&](const char* key) {
+    return body.contains(key) && body[key].is_string() ? body[key].get<std::string>() : std::string();
+  };
+  std::string part = str("part");
+  std::string version = str("version");
+  if (part.empty() || version.empty()) {
+    return send_error(res, k_bad_request, "rest.param.invalid", "part and version are required");
+  }
+  Result<ModuleInfo> module = make_error(Errc::internal, "no statement");
+  if (body.contains("statement")) {
+    auto statement = base64_decode(str("statement"));
+    auto signature = base64_decode(str("signature"));
+    if (!statement || !signature) {
+      return send_error(res, k_bad_request, "rest.body.notReadable", "statement and signature must be base64");
+    }
+    module = store.upload_statement(part, version, str("filename"), *statement, *signature);
+  } else {
+    std::vector<std::string> hardware;
+    if (body.contains("hardware") && body["hardware"].is_array()) {
+      for (const auto& h : body["hardware"]) {
+        if (h.is_string()) hardware.push_back(h.get<std::string>());
+      }
+    }
+    std::string security_version;
+    if (body.contains("security_version") && body["security_version"].is_number_unsigned()) {
+      security_version = std::to_string(body["security_version"].get<std::uint64_t>());
+    } else if (body.contains("security_version")) {
+      return send_error(res, k_bad_request, "rest.body.notReadable", "security_version must be a whole number");
+    }
+    auto facts = make_statement_facts(hardware, security_version, str("expires"));
+    if (!facts) return send_store_error(res, facts.error());
+    module = store.set_statement_facts(part, version, *facts);
+  }
+  if (!module) return send_store_error(res, module.error());
+  send_json(res, k_ok, module_json(*module));
+}
+
+void handle_admin(const Context& ctx, const httplib::Request& req, const std::string& request_body,
+                  httplib::Response& res, const std::vector<std::string>& seg) {
   if (!admin_authorized(ctx, req, res)) return;
   auto store_r = thread_store(ctx);
   if (!store_r) return send_store_error(res, store_r.error());
   Store& store = **store_r;
   std::vector<std::string> rest(seg.begin() + 2, seg.end());
   const std::string& m = req.method;
-  auto body = json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
+  auto body = json::parse(request_body.empty() ? "{}" : request_body, nullptr, false);
   if (m == "POST" && !body.is_object()) {
     return send_error(res, k_bad_request, "rest.body.notReadable", "body must be a JSON object");
   }
@@ -626,6 +801,9 @@ void handle_admin(const Context& ctx, const httplib::Request& req, httplib::Resp
     for (const auto& mod : *list) out.push_back(module_json(mod));
     return send_json(res, k_ok, out);
   }
+  if (rest.size() == 2 && rest[0] == "modules" && rest[1] == "statement" && m == "POST") {
+    return handle_statement(store, body, res);
+  }
   if (rest.size() == 1 && rest[0] == "assignments" && m == "POST") {
     auto selector = make_selector(str("vehicle"), body.value("all", false), str("match"));
     if (!selector) return send_store_error(res, selector.error());
@@ -642,23 +820,53 @@ void handle_admin(const Context& ctx, const httplib::Request& req, httplib::Resp
   send_error(res, k_not_found, "rest.notFound", m + " " + req.path + " is not a management resource");
 }
 
-// POST /api/v1/modules?part=P&version=V&filename=F with the artifact as the raw body, streamed to
-// a temporary file first.
+// POST /api/v1/modules?part=P&version=V&filename=F[&hardware=H&security_version=N&expires=T]
+// with the artifact as the raw body, streamed to a temporary file first (at most
+// --max-upload-size bytes).
 void handle_upload(const Context& ctx, const httplib::Request& req, httplib::Response& res,
                    const httplib::ContentReader& reader) {
-  if (!admin_authorized(ctx, req, res)) return;
+  // Each refusal before the reader runs leaves the body on the connection (finish_refusal).
+  if (!admin_authorized(ctx, req, res)) return finish_refusal(res, false);
   auto store_r = thread_store(ctx);
-  if (!store_r) return send_store_error(res, store_r.error());
+  if (!store_r) {
+    send_store_error(res, store_r.error());
+    return finish_refusal(res, false);
+  }
   std::string part = req.get_param_value("part");
   std::string version = req.get_param_value("version");
   std::string filename = req.get_param_value("filename");
   if (part.empty() || version.empty() || filename.empty()) {
-    return send_error(res, k_bad_request, "rest.param.invalid", "part, version and filename are required");
+    send_error(res, k_bad_request, "rest.param.invalid", "part, version and filename are required");
+    return finish_refusal(res, false);
+  }
+  std::optional<StatementFacts> facts;
+  if (req.has_param("hardware") || req.has_param("security_version") || req.has_param("expires")) {
+    std::vector<std::string> hardware;
+    for (std::size_t i = 0; i < req.get_param_value_count("hardware"); ++i) {
+      hardware.push_back(req.get_param_value("hardware", i));
+    }
+    auto made = make_statement_facts(hardware, req.get_param_value("security_version"), req.get_param_value("expires"));
+    if (!made) {
+      send_store_error(res, made.error());
+      return finish_refusal(res, false);
+    }
+    facts = std::move(*made);
   }
   std::string tmpl = (ctx.options.data_dir / Store::k_artifact_dir / ".incoming-XXXXXX").string();
   int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) return send_error(res, k_internal_error, "io", "cannot create a temporary file");
+  if (fd < 0) {
+    send_error(res, k_internal_error, "io", "cannot create a temporary file");
+    return finish_refusal(res, false);
+  }
+  const std::uint64_t limit = ctx.options.max_upload_bytes;
+  std::uint64_t received = 0;
+  bool too_large = false;
   bool ok = reader([&](const char* data, std::size_t len) {
+    if (len > limit - received) {
+      too_large = true;
+      return false;
+    }
+    received += len;
     while (len > 0) {
       ssize_t n = ::write(fd, data, len);
       if (n < 0 && errno == EINTR) continue;
@@ -669,23 +877,59 @@ void handle_upload(const Context& ctx, const httplib::Request& req, httplib::Res
     return true;
   });
   ::close(fd);
+  if (too_large) {
+    ::unlink(tmpl.c_str());
+    send_too_large(res, limit);
+    return finish_refusal(res, false);
+  }
   if (!ok) {
     ::unlink(tmpl.c_str());
     return send_error(res, k_bad_request, "rest.body.notReadable", "upload body incomplete");
   }
-  auto module = (*store_r)->upload(part, version, tmpl, filename);
+  auto module = (*store_r)->upload(part, version, tmpl, filename, facts);
   ::unlink(tmpl.c_str());
   if (!module) return send_store_error(res, module.error());
   send_json(res, k_ok, module_json(*module));
 }
 
-void route(const Context& ctx, const httplib::Request& req, httplib::Response& res) {
+void route(const Context& ctx, const httplib::Request& req, const std::string& body, httplib::Response& res) {
   auto seg = split_path(req.path);
   if (seg.size() >= k_ddi_fixed_segments && seg[1] == "controller" && seg[2] == "v1") {
-    return handle_ddi(ctx, req, res, seg);
+    return handle_ddi(ctx, req, body, res, seg);
   }
-  if (seg.size() >= 2 && seg[0] == "api" && seg[1] == "v1") return handle_admin(ctx, req, res, seg);
+  if (seg.size() >= 2 && seg[0] == "api" && seg[1] == "v1") return handle_admin(ctx, req, body, res, seg);
   send_error(res, k_not_found, "rest.notFound", "no resource " + req.path);
+}
+
+// Methods with a handler; another is answered 405 before its body (if any) is read.
+bool known_method(const std::string& method) {
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) {
+    if (method == m) return true;
+  }
+  return false;
+}
+
+// Signs what waits for the key, and checks the key can sign at all before the server listens.
+Result<void> prepare_signing(const ServerOptions& options, Store& store) {
+  ECUUP_ASSIGN(auto pending, store.pending_statements());
+  if (!options.signing_key) {
+    if (!pending.empty()) {
+      std::fprintf(stderr,
+                   "ecuup-server: warning: %zu module(s) have release statement facts but no statement: give "
+                   "--sign-cert and --sign-key to sign them\n",
+                   pending.size());
+    }
+    return success();
+  }
+  const SigningKey& key = *options.signing_key;
+  auto probe = sign_detached("ecuup-server signing check", key.cert, key.key);
+  if (!probe) {
+    return make_error(Errc::config, "--sign-cert " + key.cert.string() + " / --sign-key " + key.key.string() +
+                                        ": cannot sign: " + probe.error().message);
+  }
+  store.set_signing_key(&key);
+  for (auto id : pending) ECUUP_TRY(store.sign_pending(id));
+  return success();
 }
 
 std::string display_host(const std::string& host) {
@@ -699,6 +943,7 @@ Result<void> run_server(const ServerOptions& options) {
   if (ctx.options.public_url.ends_with("/")) ctx.options.public_url.pop_back();
   // Create or upgrade the schema once, before any worker opens its own connection.
   ECUUP_ASSIGN(auto primary, Store::open(options.data_dir, Store::Schema::create));
+  ECUUP_TRY(prepare_signing(ctx.options, *primary));
 
   std::unique_ptr<httplib::Server> svr;
   if (!options.tls_cert.empty()) {
@@ -732,15 +977,34 @@ Result<void> run_server(const ServerOptions& options) {
                    res.status);
     });
   }
-  auto handler = [&ctx](const httplib::Request& req, httplib::Response& res) { route(ctx, req, res); };
-  svr->Post("/api/v1/modules", [&ctx](const httplib::Request& req, httplib::Response& res,
-                                      const httplib::ContentReader& reader) {
-    handle_upload(ctx, req, res, reader);
+  // Refusals that need no body come first; httplib's own limit is only a backstop for bodies no
+  // handler reads itself.
+  svr->set_payload_max_length(static_cast<std::size_t>(
+      std::max<std::uint64_t>({options.max_upload_bytes, k_statement_body_max, k_json_body_max})));
+  svr->set_expect_100_continue_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+    return refuse_early(ctx, req, res, true) ? res.status : 100;
   });
+  svr->set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+    if (!known_method(req.method)) {
+      send_error(res, k_method_not_allowed, "rest.methodNotAllowed", req.method + " is not served here");
+      finish_refusal(res, false);
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return refuse_early(ctx, req, res, false) ? httplib::Server::HandlerResponse::Handled
+                                              : httplib::Server::HandlerResponse::Unhandled;
+  });
+  auto handler = [&ctx](const httplib::Request& req, httplib::Response& res) { route(ctx, req, "", res); };
+  auto with_body = [&ctx](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    auto body = read_body(ctx, req, res, reader);
+    if (body) route(ctx, req, *body, res);
+  };
+  svr->Post(k_upload_path, [&ctx](const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& reader) { handle_upload(ctx, req, res, reader); });
   svr->Get(".*", handler);
-  svr->Put(".*", handler);
-  svr->Post(".*", handler);
-  svr->Delete(".*", handler);
+  svr->Put(".*", with_body);
+  svr->Post(".*", with_body);
+  svr->Delete(".*", with_body);
+  svr->Patch(".*", with_body);
 
   // cpp-httplib sets SO_REUSEPORT by default, which lets a second server bind the same port and
   // take half the connections; SO_REUSEADDR alone still allows a quick restart.

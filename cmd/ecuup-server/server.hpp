@@ -1,9 +1,12 @@
 #pragma once
 // The HTTP(S) front: hawkBit DDI device API under /{tenant}/controller/v1/{controllerId} and a
 // small management API under /api/v1 (Bearer admin token).
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
+#include "store.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::server {
@@ -21,6 +24,11 @@ struct ServerOptions {
   std::string public_url;  // base for hrefs; empty: scheme + the request's Host header
   int threads = 128;  // a keep-alive connection holds a worker while it is open
   bool log_requests = false;
+  std::uint64_t max_upload_bytes = std::uint64_t{1} << 30;  // an artifact upload's body
+  // Failed authentications per client address and window before it gets 429 (0: no limit).
+  int auth_failure_limit = 10;
+  int auth_failure_window_s = 60;
+  std::optional<SigningKey> signing_key;  // signs modules' pending release statements
 };
 
 // Serves until SIGINT/SIGTERM; prints "listening on http://HOST:PORT" once ready.

@@ -2,13 +2,21 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
+#include <ctime>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
 
+#include "token_hash.hpp"
+#include "trust/keyring.hpp"
+#include "trust/statement.hpp"
 #include "util/bytes.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
@@ -17,9 +25,14 @@ namespace ecuup::server {
 
 namespace {
 
-constexpr int k_schema_version = 1;
+// 2: vehicle tokens hashed (vehicles.token_hash), release statements (modules.statement and its
+// facts, artifacts.role).
+constexpr int k_schema_version = 2;
 constexpr std::size_t k_copy_block = 1 << 20;
-constexpr std::size_t k_token_bytes = 16;
+constexpr mode_t k_private_dir_mode = 0700;
+constexpr mode_t k_private_file_mode = 0600;
+// SQLite's companions of the database file in WAL mode.
+constexpr const char* k_db_sidecars[] = {"-wal", "-shm"};
 // configData keys that carry an ECU's installed version: ecu.<part>.version.
 constexpr const char* k_version_key_prefix = "ecu.";
 constexpr const char* k_version_key_suffix = ".version";
@@ -27,7 +40,7 @@ constexpr const char* k_version_key_suffix = ".version";
 const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS vehicles(
   id TEXT PRIMARY KEY,
-  token TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
   created_at INTEGER NOT NULL,
   reported_at INTEGER,
   attributes_requested INTEGER NOT NULL DEFAULT 1);
@@ -42,6 +55,10 @@ CREATE TABLE IF NOT EXISTS modules(
   part TEXT NOT NULL,
   version TEXT NOT NULL,
   created_at INTEGER NOT NULL,
+  statement TEXT NOT NULL DEFAULT 'none',
+  hardware TEXT NOT NULL DEFAULT '[]',
+  security_version INTEGER NOT NULL DEFAULT 0,
+  expires_at INTEGER NOT NULL DEFAULT 0,
   UNIQUE(part, version));
 CREATE TABLE IF NOT EXISTS artifacts(
   module_id INTEGER NOT NULL REFERENCES modules(id),
@@ -51,6 +68,7 @@ CREATE TABLE IF NOT EXISTS artifacts(
   md5 TEXT NOT NULL,
   sha256 TEXT NOT NULL,
   created_at INTEGER NOT NULL,
+  role TEXT NOT NULL DEFAULT 'software',
   PRIMARY KEY(module_id, filename));
 CREATE TABLE IF NOT EXISTS assignments(
   vehicle_id TEXT NOT NULL REFERENCES vehicles(id) ON DELETE CASCADE,
@@ -88,6 +106,16 @@ CREATE TABLE IF NOT EXISTS feedback(
 CREATE INDEX IF NOT EXISTS feedback_action ON feedback(action_id, id);
 )sql";
 
+// Schema 1 -> 2, before the plain tokens are hashed and their column dropped (migrate_from_1).
+const char* k_upgrade_from_1 = R"sql(
+ALTER TABLE vehicles ADD COLUMN token_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE modules ADD COLUMN statement TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE modules ADD COLUMN hardware TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE modules ADD COLUMN security_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE modules ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE artifacts ADD COLUMN role TEXT NOT NULL DEFAULT 'software';
+)sql";
+
 ActionState parse_state(const std::string& text) {
   if (text == "canceling") return ActionState::canceling;
   if (text == "closed") return ActionState::closed;
@@ -98,25 +126,50 @@ std::string version_key(const std::string& part) {
   return k_version_key_prefix + part + k_version_key_suffix;
 }
 
-Result<std::string> random_token() {
-  std::ifstream in("/dev/urandom", std::ios::binary);
-  Bytes bytes(k_token_bytes);
-  if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()))) {
-    return make_error(Errc::io, "read /dev/urandom for a vehicle token");
-  }
-  return to_hex(bytes);
+ArtifactRole parse_role(const std::string& text) {
+  if (text == "statement") return ArtifactRole::statement;
+  if (text == "signature") return ArtifactRole::signature;
+  return ArtifactRole::software;
 }
 
-struct Hashes {
-  std::int64_t size = 0;
-  std::string sha1, md5, sha256;
-};
+StatementState parse_statement_state(const std::string& text) {
+  if (text == "pending") return StatementState::pending;
+  if (text == "signed") return StatementState::signed_by_server;
+  if (text == "uploaded") return StatementState::uploaded;
+  return StatementState::none;
+}
+
+// A directory only its owner can enter, whatever the umask; an existing one is left as it is.
+Result<void> ensure_private_directory(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return success();
+  if (dir.has_parent_path()) ECUUP_TRY(ensure_directory(dir.parent_path()));
+  if (::mkdir(dir.c_str(), k_private_dir_mode) != 0 && errno != EEXIST) {
+    return make_error(Errc::io, "create directory " + dir.string() + ": " + std::strerror(errno));
+  }
+  // mkdir's mode passed through the umask, which may have taken more bits than wanted.
+  if (::chmod(dir.c_str(), k_private_dir_mode) != 0) {
+    return make_error(Errc::io, "chmod " + dir.string() + ": " + std::strerror(errno));
+  }
+  return success();
+}
+
+// Creates `file` empty if missing and sets it to owner read/write only.
+Result<void> ensure_private_file(const std::filesystem::path& file) {
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, k_private_file_mode);
+  if (fd < 0) return make_error(Errc::io, "open " + file.string() + ": " + std::strerror(errno));
+  int rc = ::fchmod(fd, k_private_file_mode);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return make_error(Errc::io, "chmod " + file.string() + ": " + std::strerror(err));
+  return success();
+}
 
 // Copy `from` to `to` and hash it in the same pass (constant memory, any size).
-Result<Hashes> copy_and_hash(const std::filesystem::path& from, const std::filesystem::path& to) {
+Result<StoredFile> copy_and_hash(const std::filesystem::path& from, const std::filesystem::path& to) {
   int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return make_error(Errc::io, "open " + from.string() + ": " + std::strerror(errno));
-  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, k_private_file_mode);
   if (out < 0) {
     ::close(in);
     return make_error(Errc::io, "create " + to.string() + ": " + std::strerror(errno));
@@ -126,7 +179,7 @@ Result<Hashes> copy_and_hash(const std::filesystem::path& from, const std::files
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md5(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_DigestInit_ex(md5.get(), EVP_md5(), nullptr);
   Bytes buf(k_copy_block);
-  Hashes hashes;
+  StoredFile hashes;
   Result<void> status = success();
   for (;;) {
     ssize_t n = ::read(in, buf.data(), buf.size());
@@ -167,7 +220,163 @@ Result<Hashes> copy_and_hash(const std::filesystem::path& from, const std::files
   return hashes;
 }
 
+// Puts `file` into the artifact directory `dir` under its sha256 (a temporary copy first, so a
+// crash never leaves a half file under a real name).
+Result<StoredFile> store_file(const std::filesystem::path& dir, const std::filesystem::path& file) {
+  std::string tmpl = (dir / ".upload-XXXXXX").string();
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return make_error(Errc::io, "create a temporary file in " + dir.string());
+  ::close(fd);
+  std::filesystem::path tmp(tmpl);
+  auto hashed = copy_and_hash(file, tmp);
+  if (!hashed) {
+    std::filesystem::remove(tmp);
+    return std::move(hashed).error();
+  }
+  auto commit = commit_file_atomic(tmp, dir / hashed->sha256);
+  if (!commit) {
+    std::filesystem::remove(tmp);
+    return std::move(commit).error();
+  }
+  return hashed;
+}
+
+// Same, for bytes in memory (a statement, a signature).
+Result<StoredFile> store_bytes(const std::filesystem::path& dir, std::string_view bytes) {
+  std::string tmpl = (dir / ".upload-XXXXXX").string();
+  int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return make_error(Errc::io, "create a temporary file in " + dir.string());
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    written += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  std::filesystem::path tmp(tmpl);
+  if (written != bytes.size()) {
+    std::filesystem::remove(tmp);
+    return make_error(Errc::io, "write " + tmp.string());
+  }
+  auto stored = store_file(dir, tmp);
+  std::filesystem::remove(tmp);
+  return stored;
+}
+
+// Names ending so are what clients take for a statement or its signature (ecuup-config(5)).
+bool reserved_for_statements(const std::string& name) {
+  std::string signature_suffix = std::string(k_statement_suffix) + std::string(k_signature_suffix);
+  return name.ends_with(k_statement_suffix) || name.ends_with(signature_suffix);
+}
+
+bool valid_artifact_name(const std::string& name) {
+  return !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
+}
+
+// The server-written statement's name: "<part>-<version>.release.json", with characters that do
+// not belong in a file name replaced.
+std::string statement_name(const std::string& part, const std::string& version) {
+  std::string name = part + "-" + version;
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_' && c != '+') c = '_';
+  }
+  return name + std::string(k_statement_suffix);
+}
+
+std::string utc_text(std::int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+ReleaseStatement make_statement(const ModuleInfo& module, const StatementFacts& facts) {
+  ReleaseStatement s;
+  s.part = module.part;
+  s.version = module.version;
+  s.hardware = facts.hardware;
+  s.security_version = facts.security_version;
+  s.expires = utc_text(facts.expires_at);
+  s.expires_unix = facts.expires_at;
+  for (const auto& a : module.artifacts) {
+    if (a.role == ArtifactRole::software) {
+      s.artifacts.push_back({a.filename, a.sha256, static_cast<std::uint64_t>(a.size)});
+    }
+  }
+  return s;
+}
+
+// Facts a client would refuse are refused when given, not when the statement is signed later.
+Result<void> check_facts(const ModuleInfo& module, const StatementFacts& facts) {
+  std::string what = "statement facts of " + module.part + " " + module.version;
+  if (facts.hardware.empty()) return make_error(Errc::usage, what + ": no hardware");
+  for (const auto& h : facts.hardware) {
+    if (h.empty()) return make_error(Errc::usage, what + ": an empty hardware part number");
+  }
+  if (facts.expires_at <= unix_now()) {
+    return make_error(Errc::usage, what + ": expiry " + utc_text(facts.expires_at) + " is not in the future");
+  }
+  ReleaseStatement statement = make_statement(module, facts);
+  if (statement.artifacts.empty()) return success();
+  auto parsed = parse_release_statement(release_statement_json(statement));
+  if (!parsed) return make_error(Errc::usage, what + ": " + parsed.error().message);
+  return success();
+}
+
 }  // namespace
+
+Result<StatementFacts> make_statement_facts(const std::vector<std::string>& hardware,
+                                            const std::string& security_version, const std::string& expires) {
+  StatementFacts facts;
+  for (const auto& item : hardware) {
+    std::size_t pos = 0;
+    while (pos <= item.size()) {
+      std::size_t comma = std::min(item.find(',', pos), item.size());
+      std::string one = item.substr(pos, comma - pos);
+      if (one.empty()) return make_error(Errc::usage, "hardware '" + item + "': an empty part number");
+      facts.hardware.push_back(one);
+      pos = comma + 1;
+    }
+  }
+  if (facts.hardware.empty()) return make_error(Errc::usage, "a release statement needs at least one hardware");
+  if (!security_version.empty()) {
+    const char* end = security_version.data() + security_version.size();
+    auto [ptr, ec] = std::from_chars(security_version.data(), end, facts.security_version);
+    if (ec != std::errc() || ptr != end) {
+      return make_error(Errc::usage, "security version '" + security_version + "' is not a whole number");
+    }
+  }
+  if (expires.empty()) {
+    facts.expires_at = unix_now() + k_default_statement_lifetime_s;
+  } else {
+    auto at = parse_utc_time(expires);
+    if (!at) return make_error(Errc::usage, "expiry '" + expires + "': expected UTC like 2027-06-30T00:00:00Z");
+    facts.expires_at = *at;
+  }
+  return facts;
+}
+
+const char* artifact_role_name(ArtifactRole role) {
+  switch (role) {
+    case ArtifactRole::software: return "software";
+    case ArtifactRole::statement: return "statement";
+    case ArtifactRole::signature: return "signature";
+  }
+  return "software";
+}
+
+const char* statement_state_name(StatementState state) {
+  switch (state) {
+    case StatementState::none: return "none";
+    case StatementState::pending: return "pending";
+    case StatementState::signed_by_server: return "signed";
+    case StatementState::uploaded: return "uploaded";
+  }
+  return "none";
+}
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -218,8 +427,17 @@ const char* action_state_name(ActionState state) {
 }
 
 Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir, Schema schema) {
-  ECUUP_TRY(ensure_directory(data_dir));
-  ECUUP_TRY(ensure_directory(data_dir / k_artifact_dir));
+  if (schema == Schema::create) {
+    ECUUP_TRY(ensure_private_directory(data_dir));
+    ECUUP_TRY(ensure_private_directory(data_dir / k_artifact_dir));
+    // SQLite creates the -wal and -shm files with the database file's mode: make that 0600 first.
+    ECUUP_TRY(ensure_private_file(data_dir / k_db_file));
+    for (const char* sidecar : k_db_sidecars) {
+      auto path = data_dir / (std::string(k_db_file) + sidecar);
+      std::error_code ec;
+      if (std::filesystem::exists(path, ec)) ECUUP_TRY(ensure_private_file(path));
+    }
+  }
   ECUUP_ASSIGN(auto conn, Connection::open((data_dir / k_db_file).string()));
   auto store = std::unique_ptr<Store>(new Store(data_dir, std::move(conn)));
   if (schema == Schema::create) ECUUP_TRY(store->migrate());
@@ -238,9 +456,48 @@ Result<void> Store::migrate() {
                                         ", newer than this ecuup-server (" +
                                         std::to_string(k_schema_version) + ")");
   }
+  if (version == k_schema_version) return success();
+  bool had_plain_tokens = version == 1;
+  if (had_plain_tokens) {
+    // The plain tokens' bytes must not survive in freed pages or the WAL.
+    ECUUP_TRY(m_conn->exec("PRAGMA secure_delete=ON"));
+    ECUUP_TRY(migrate_from_1());
+  }
   ECUUP_TRY(m_conn->exec(k_schema));
   ECUUP_TRY(m_conn->exec("PRAGMA user_version=" + std::to_string(k_schema_version)));
-  return tx.commit();
+  ECUUP_TRY(tx.commit());
+  if (had_plain_tokens) {
+    ECUUP_TRY(m_conn->exec("PRAGMA wal_checkpoint(TRUNCATE)"));
+    ECUUP_TRY(m_conn->exec("PRAGMA secure_delete=OFF"));
+  }
+  return success();
+}
+
+// Hashes every plain token and drops the column that held them.
+Result<void> Store::migrate_from_1() {
+  ECUUP_TRY(m_conn->exec(k_upgrade_from_1));
+  std::vector<std::pair<std::string, std::string>> tokens;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id, token FROM vehicles"));
+    q->reset();
+    for (;;) {
+      ECUUP_ASSIGN(bool row, q->step());
+      if (!row) break;
+      tokens.emplace_back(q->column_text(0), q->column_text(1));
+    }
+  }
+  for (const auto& [id, token] : tokens) {
+    std::string hashed;
+    if (is_token_hash(token)) {
+      hashed = token;
+    } else {
+      ECUUP_ASSIGN(hashed, hash_token(token));
+    }
+    ECUUP_ASSIGN(auto q, m_conn->prepare("UPDATE vehicles SET token_hash=?2 WHERE id=?1"));
+    q->bind_all(id, hashed);
+    ECUUP_TRY(q->run());
+  }
+  return m_conn->exec("ALTER TABLE vehicles DROP COLUMN token");
 }
 
 std::filesystem::path Store::artifact_file(const ArtifactInfo& artifact) const {
@@ -255,7 +512,7 @@ Result<bool> Store::vehicle_exists(const std::string& vehicle) {
 
 Result<std::optional<PollState>> Store::poll_state(const std::string& vehicle) {
   ECUUP_ASSIGN(auto q, m_conn->prepare(
-      "SELECT v.token, v.reported_at IS NULL OR v.attributes_requested,"
+      "SELECT v.token_hash, v.reported_at IS NULL OR v.attributes_requested,"
       " (SELECT id FROM actions WHERE vehicle_id=v.id AND state<>'closed' ORDER BY id DESC LIMIT 1),"
       " (SELECT state FROM actions WHERE vehicle_id=v.id AND state<>'closed' ORDER BY id DESC LIMIT 1),"
       " (SELECT max(id) FROM actions WHERE vehicle_id=v.id AND state='closed' AND result='success')"
@@ -264,7 +521,7 @@ Result<std::optional<PollState>> Store::poll_state(const std::string& vehicle) {
   ECUUP_ASSIGN(bool row, q->step());
   if (!row) return std::optional<PollState>();
   PollState state;
-  state.token = q->column_text(0);
+  state.token_hash = q->column_text(0);
   state.attributes_wanted = q->column_int(1) != 0;
   state.open_action = q->column_int(2);
   state.open_state = parse_state(q->column_text(3));
@@ -275,15 +532,24 @@ Result<std::optional<PollState>> Store::poll_state(const std::string& vehicle) {
 Result<void> Store::register_vehicle_if_missing(const std::string& vehicle) {
   ECUUP_ASSIGN(bool exists, vehicle_exists(vehicle));
   if (exists) return success();
+  // A gateway's vehicle gets a random token nobody knows: it acts through the gateway until an
+  // admin gives it one of its own (admin vehicle add --token).
   ECUUP_ASSIGN(std::string token, random_token());
+  ECUUP_ASSIGN(std::string hashed, hash_token(token));
   ECUUP_ASSIGN(auto q, m_conn->prepare(
-      "INSERT OR IGNORE INTO vehicles(id, token, created_at) VALUES(?1, ?2, ?3)"));
-  q->bind_all(vehicle, token, unix_now());
+      "INSERT OR IGNORE INTO vehicles(id, token_hash, created_at) VALUES(?1, ?2, ?3)"));
+  q->bind_all(vehicle, hashed, unix_now());
   return q->run();
 }
 
 Result<void> Store::put_config_data(const std::string& vehicle, ConfigMode mode,
                                     const std::map<std::string, std::string>& data) {
+  for (const auto& [key, value] : data) {
+    if (key.empty() || key.size() > k_max_attribute_key_bytes || value.size() > k_max_attribute_value_bytes) {
+      return make_error(Errc::usage, "configData: keys are 1 to " + std::to_string(k_max_attribute_key_bytes) +
+                                         " bytes, values at most " + std::to_string(k_max_attribute_value_bytes));
+    }
+  }
   ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
   ECUUP_ASSIGN(bool exists, vehicle_exists(vehicle));
   if (!exists) return make_error(Errc::not_found, "vehicle " + vehicle + " is not registered");
@@ -299,6 +565,15 @@ Result<void> Store::put_config_data(const std::string& vehicle, ConfigMode mode,
       ECUUP_TRY(del->run());
     } else {
       ECUUP_TRY(set_attribute(vehicle, key, value));
+    }
+  }
+  {
+    ECUUP_ASSIGN(auto count, m_conn->prepare("SELECT count(*) FROM attributes WHERE vehicle_id=?1"));
+    count->bind_all(vehicle);
+    ECUUP_ASSIGN(bool row, count->step());
+    if (row && count->column_int(0) > static_cast<std::int64_t>(k_max_attributes)) {
+      return make_error(Errc::usage, "configData: at most " + std::to_string(k_max_attributes) +
+                                         " attributes per vehicle");
     }
   }
   ECUUP_ASSIGN(auto upd, m_conn->prepare(
@@ -429,19 +704,24 @@ Result<void> Store::add_feedback(std::int64_t action_id, const std::string& kind
               std::nullopt, nlohmann::json(feedback.details).dump());
   if (feedback.progress_cnt) q->bind(6, *feedback.progress_cnt);
   if (feedback.progress_of) q->bind(7, *feedback.progress_of);
-  return q->run();
+  ECUUP_TRY(q->run());
+  ECUUP_ASSIGN(auto trim, m_conn->prepare(
+      "DELETE FROM feedback WHERE action_id=?1 AND id<=(SELECT id FROM feedback WHERE action_id=?1"
+      " ORDER BY id DESC LIMIT 1 OFFSET ?2)"));
+  trim->bind_all(action_id, k_max_feedback_per_action);
+  return trim->run();
 }
 
 Result<std::vector<ArtifactInfo>> Store::module_artifacts(std::int64_t module_id) {
   ECUUP_ASSIGN(auto q, m_conn->prepare(
-      "SELECT filename, size, sha1, md5, sha256 FROM artifacts WHERE module_id=?1 ORDER BY filename"));
+      "SELECT filename, size, sha1, md5, sha256, role FROM artifacts WHERE module_id=?1 ORDER BY filename"));
   q->bind_all(module_id);
   std::vector<ArtifactInfo> out;
   for (;;) {
     ECUUP_ASSIGN(bool row, q->step());
     if (!row) break;
     out.push_back({module_id, q->column_text(0), q->column_int(1), q->column_text(2),
-                   q->column_text(3), q->column_text(4)});
+                   q->column_text(3), q->column_text(4), parse_role(q->column_text(5))});
   }
   return out;
 }
@@ -450,23 +730,17 @@ Result<std::vector<ModuleInfo>> Store::action_chunks(std::int64_t action_id) {
   std::vector<ModuleInfo> chunks;
   {
     ECUUP_ASSIGN(auto q, m_conn->prepare(
-        "SELECT c.part, m.id, m.version, m.created_at FROM action_chunks c"
-        " JOIN modules m ON m.id=c.module_id WHERE c.action_id=?1 ORDER BY c.part"));
+        "SELECT c.module_id FROM action_chunks c WHERE c.action_id=?1 ORDER BY c.part"));
     q->bind_all(action_id);
     for (;;) {
       ECUUP_ASSIGN(bool row, q->step());
       if (!row) break;
       ModuleInfo m;
-      m.part = q->column_text(0);
-      m.id = q->column_int(1);
-      m.version = q->column_text(2);
-      m.created_at = q->column_int(3);
+      m.id = q->column_int(0);
       chunks.push_back(std::move(m));
     }
   }
-  for (auto& m : chunks) {
-    ECUUP_ASSIGN(m.artifacts, module_artifacts(m.id));
-  }
+  for (auto& m : chunks) ECUUP_TRY(load_module_row(m));
   return chunks;
 }
 
@@ -582,7 +856,7 @@ Result<std::optional<ArtifactInfo>> Store::artifact_for(const std::string& vehic
                                                         const std::string& filename,
                                                         bool any_vehicle) {
   ECUUP_ASSIGN(auto q, m_conn->prepare(
-      "SELECT size, sha1, md5, sha256 FROM artifacts WHERE module_id=?1 AND filename=?2 AND (?4"
+      "SELECT size, sha1, md5, sha256, role FROM artifacts WHERE module_id=?1 AND filename=?2 AND (?4"
       " OR EXISTS(SELECT 1 FROM assignments WHERE module_id=?1 AND vehicle_id=?3)"
       " OR EXISTS(SELECT 1 FROM action_chunks c JOIN actions a ON a.id=c.action_id"
       "           WHERE c.module_id=?1 AND a.vehicle_id=?3))"));
@@ -591,32 +865,21 @@ Result<std::optional<ArtifactInfo>> Store::artifact_for(const std::string& vehic
   if (!row) return std::optional<ArtifactInfo>();
   return std::optional<ArtifactInfo>(ArtifactInfo{module_id, filename, q->column_int(0),
                                                   q->column_text(1), q->column_text(2),
-                                                  q->column_text(3)});
+                                                  q->column_text(3), parse_role(q->column_text(4))});
 }
 
 Result<ModuleInfo> Store::upload(const std::string& part, const std::string& version,
-                                 const std::filesystem::path& file, const std::string& filename) {
+                                 const std::filesystem::path& file, const std::string& filename,
+                                 const std::optional<StatementFacts>& facts) {
   if (part.empty() || version.empty()) return make_error(Errc::usage, "upload needs a part and a version");
   std::string name = filename.empty() ? file.filename().string() : filename;
-  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
-    return make_error(Errc::usage, "bad artifact file name '" + name + "'");
+  if (!valid_artifact_name(name)) return make_error(Errc::usage, "bad artifact file name '" + name + "'");
+  if (reserved_for_statements(name)) {
+    return make_error(Errc::usage, "artifact name '" + name + "' is taken for release statements (" +
+                                       std::string(k_statement_suffix) + ", " + std::string(k_statement_suffix) +
+                                       std::string(k_signature_suffix) + ")");
   }
-  auto dir = m_data_dir / k_artifact_dir;
-  std::string tmpl = (dir / ".upload-XXXXXX").string();
-  int fd = ::mkstemp(tmpl.data());
-  if (fd < 0) return make_error(Errc::io, "create a temporary file in " + dir.string());
-  ::close(fd);
-  std::filesystem::path tmp(tmpl);
-  auto hashed = copy_and_hash(file, tmp);
-  if (!hashed) {
-    std::filesystem::remove(tmp);
-    return std::move(hashed).error().context("upload " + file.string());
-  }
-  auto commit = commit_file_atomic(tmp, dir / hashed->sha256);
-  if (!commit) {
-    std::filesystem::remove(tmp);
-    return std::move(commit).error();
-  }
+  ECUUP_ASSIGN(StoredFile stored, store_file(m_data_dir / k_artifact_dir, file).with_context("upload " + file.string()));
 
   ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
   {
@@ -625,33 +888,218 @@ Result<ModuleInfo> Store::upload(const std::string& part, const std::string& ver
     ins->bind_all(part, version, unix_now());
     ECUUP_TRY(ins->run());
   }
-  std::int64_t module_id = 0;
-  std::int64_t module_created = 0;
-  {
-    ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id, created_at FROM modules WHERE part=?1 AND version=?2"));
-    q->bind_all(part, version);
-    ECUUP_ASSIGN(bool row, q->step());
-    if (!row) return make_error(Errc::internal, "module " + part + " " + version + " vanished");
-    module_id = q->column_int(0);
-    module_created = q->column_int(1);
+  ECUUP_ASSIGN(auto module, find_module(part, version));
+  if (!module) return make_error(Errc::internal, "module " + part + " " + version + " vanished");
+  ECUUP_TRY(put_artifact(module->id, name, stored, ArtifactRole::software));
+  if (facts) {
+    ECUUP_ASSIGN(ModuleInfo updated, this->module(module->id));
+    ECUUP_TRY(check_facts(updated, *facts));
+    ECUUP_TRY(drop_statement_artifacts(module->id));
+    ECUUP_TRY(set_statement_state(module->id, StatementState::pending, facts));
+  } else {
+    ECUUP_TRY(invalidate_statement(module->id));
   }
-  {
-    ECUUP_ASSIGN(auto put, m_conn->prepare(
-        "INSERT INTO artifacts(module_id, filename, size, sha1, md5, sha256, created_at)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(module_id, filename) DO UPDATE SET"
-        " size=excluded.size, sha1=excluded.sha1, md5=excluded.md5, sha256=excluded.sha256,"
-        " created_at=excluded.created_at"));
-    put->bind_all(module_id, name, hashed->size, hashed->sha1, hashed->md5, hashed->sha256, unix_now());
-    ECUUP_TRY(put->run());
-  }
+  ECUUP_TRY(sign_in_transaction(module->id));
   ECUUP_TRY(tx.commit());
+  return this->module(module->id);
+}
+
+Result<ModuleInfo> Store::set_statement_facts(const std::string& part, const std::string& version,
+                                              const StatementFacts& facts) {
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  ECUUP_ASSIGN(auto module, find_module(part, version));
+  if (!module) return make_error(Errc::not_found, "no software uploaded for part " + part + " version " + version);
+  ECUUP_TRY(check_facts(*module, facts));
+  ECUUP_TRY(drop_statement_artifacts(module->id));
+  ECUUP_TRY(set_statement_state(module->id, StatementState::pending, facts));
+  ECUUP_TRY(sign_in_transaction(module->id));
+  ECUUP_TRY(tx.commit());
+  return this->module(module->id);
+}
+
+Result<ModuleInfo> Store::upload_statement(const std::string& part, const std::string& version,
+                                           const std::string& filename, const std::string& statement,
+                                           const std::string& signature) {
+  if (!valid_artifact_name(filename) || !filename.ends_with(k_statement_suffix)) {
+    return make_error(Errc::usage, "a release statement's name must end in " + std::string(k_statement_suffix) +
+                                       " (and hold no /): '" + filename + "'");
+  }
+  if (statement.size() > k_statement_max_bytes || signature.size() > k_statement_max_bytes) {
+    return make_error(Errc::usage, "a release statement and its signature are at most " +
+                                       std::to_string(k_statement_max_bytes) + " bytes each");
+  }
+  if (signature.empty()) return make_error(Errc::usage, "the statement's signature is empty");
+  ECUUP_ASSIGN(ReleaseStatement parsed, parse_release_statement(statement).with_context("statement " + filename));
+
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  ECUUP_ASSIGN(auto module, find_module(part, version));
+  if (!module) return make_error(Errc::not_found, "no software uploaded for part " + part + " version " + version);
+  if (parsed.part != part || parsed.version != version) {
+    return make_error(Errc::verify, "statement " + filename + " is for " + parsed.part + " " + parsed.version +
+                                        ", not " + part + " " + version);
+  }
+  // Exactly the module's software, byte for byte: what a client checks the artifacts against.
+  std::set<std::tuple<std::string, std::string, std::uint64_t>> listed;
+  std::set<std::tuple<std::string, std::string, std::uint64_t>> present;
+  for (const auto& a : parsed.artifacts) listed.emplace(a.name, a.sha256, a.size);
+  for (const auto& a : module->artifacts) {
+    if (a.role == ArtifactRole::software) present.emplace(a.filename, a.sha256, static_cast<std::uint64_t>(a.size));
+  }
+  if (listed != present) {
+    return make_error(Errc::verify, "statement " + filename + " does not list exactly the artifacts of " + part +
+                                        " " + version + " (names, sha256 and sizes)");
+  }
+  auto dir = m_data_dir / k_artifact_dir;
+  ECUUP_ASSIGN(StoredFile stored_statement, store_bytes(dir, statement));
+  ECUUP_ASSIGN(StoredFile stored_signature, store_bytes(dir, signature));
+  ECUUP_TRY(drop_statement_artifacts(module->id));
+  ECUUP_TRY(put_artifact(module->id, filename, stored_statement, ArtifactRole::statement));
+  ECUUP_TRY(put_artifact(module->id, filename + std::string(k_signature_suffix), stored_signature,
+                         ArtifactRole::signature));
+  StatementFacts facts{parsed.hardware, parsed.security_version, parsed.expires_unix};
+  ECUUP_TRY(set_statement_state(module->id, StatementState::uploaded, facts));
+  ECUUP_TRY(tx.commit());
+  return this->module(module->id);
+}
+
+Result<bool> Store::sign_pending(std::int64_t module_id) {
+  if (!m_signing_key) return false;
+  ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
+  ECUUP_ASSIGN(bool signed_now, sign_in_transaction(module_id));
+  ECUUP_TRY(tx.commit());
+  return signed_now;
+}
+
+Result<std::vector<std::int64_t>> Store::pending_statements() {
+  ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id FROM modules WHERE statement='pending' ORDER BY id"));
+  q->reset();
+  std::vector<std::int64_t> out;
+  for (;;) {
+    ECUUP_ASSIGN(bool row, q->step());
+    if (!row) break;
+    out.push_back(q->column_int(0));
+  }
+  return out;
+}
+
+Result<ModuleInfo> Store::module(std::int64_t module_id) {
   ModuleInfo m;
   m.id = module_id;
-  m.part = part;
-  m.version = version;
-  m.created_at = module_created;
-  ECUUP_ASSIGN(m.artifacts, module_artifacts(module_id));
+  ECUUP_TRY(load_module_row(m));
   return m;
+}
+
+Result<std::optional<ModuleInfo>> Store::find_module(const std::string& part, const std::string& version) {
+  std::int64_t id = 0;
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id FROM modules WHERE part=?1 AND version=?2"));
+    q->bind_all(part, version);
+    ECUUP_ASSIGN(bool row, q->step());
+    if (!row) return std::optional<ModuleInfo>();
+    id = q->column_int(0);
+  }
+  ECUUP_ASSIGN(ModuleInfo m, module(id));
+  return std::optional<ModuleInfo>(std::move(m));
+}
+
+// Fills `module` (its id set) from its row and its artifacts.
+Result<void> Store::load_module_row(ModuleInfo& module) {
+  {
+    ECUUP_ASSIGN(auto q, m_conn->prepare(
+        "SELECT part, version, created_at, statement, hardware, security_version, expires_at FROM modules"
+        " WHERE id=?1"));
+    q->bind_all(module.id);
+    ECUUP_ASSIGN(bool row, q->step());
+    if (!row) return make_error(Errc::not_found, "no software module " + std::to_string(module.id));
+    module.part = q->column_text(0);
+    module.version = q->column_text(1);
+    module.created_at = q->column_int(2);
+    module.statement = parse_statement_state(q->column_text(3));
+    module.facts = {};
+    auto hardware = nlohmann::json::parse(q->column_text(4), nullptr, false);
+    if (hardware.is_array()) {
+      for (const auto& h : hardware) {
+        if (h.is_string()) module.facts.hardware.push_back(h.get<std::string>());
+      }
+    }
+    module.facts.security_version = static_cast<std::uint64_t>(q->column_int(5));
+    module.facts.expires_at = q->column_int(6);
+  }
+  ECUUP_ASSIGN(module.artifacts, module_artifacts(module.id));
+  return success();
+}
+
+Result<void> Store::put_artifact(std::int64_t module_id, const std::string& filename, const StoredFile& file,
+                                 ArtifactRole role) {
+  ECUUP_ASSIGN(auto put, m_conn->prepare(
+      "INSERT INTO artifacts(module_id, filename, size, sha1, md5, sha256, created_at, role)"
+      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(module_id, filename) DO UPDATE SET"
+      " size=excluded.size, sha1=excluded.sha1, md5=excluded.md5, sha256=excluded.sha256,"
+      " created_at=excluded.created_at, role=excluded.role"));
+  put->bind_all(module_id, filename, file.size, file.sha1, file.md5, file.sha256, unix_now(),
+                artifact_role_name(role));
+  return put->run();
+}
+
+Result<void> Store::set_statement_state(std::int64_t module_id, StatementState state,
+                                        const std::optional<StatementFacts>& facts) {
+  if (facts) {
+    ECUUP_ASSIGN(auto q, m_conn->prepare(
+        "UPDATE modules SET statement=?2, hardware=?3, security_version=?4, expires_at=?5 WHERE id=?1"));
+    q->bind_all(module_id, statement_state_name(state), nlohmann::json(facts->hardware).dump(),
+                static_cast<std::int64_t>(facts->security_version), facts->expires_at);
+    return q->run();
+  }
+  ECUUP_ASSIGN(auto q, m_conn->prepare("UPDATE modules SET statement=?2 WHERE id=?1"));
+  q->bind_all(module_id, statement_state_name(state));
+  return q->run();
+}
+
+Result<void> Store::drop_statement_artifacts(std::int64_t module_id) {
+  ECUUP_ASSIGN(auto q, m_conn->prepare("DELETE FROM artifacts WHERE module_id=?1 AND role<>'software'"));
+  q->bind_all(module_id);
+  return q->run();
+}
+
+Result<void> Store::invalidate_statement(std::int64_t module_id) {
+  ECUUP_ASSIGN(ModuleInfo m, module(module_id));
+  switch (m.statement) {
+    case StatementState::none:
+    case StatementState::pending: return success();
+    case StatementState::signed_by_server:
+      ECUUP_TRY(drop_statement_artifacts(module_id));
+      return set_statement_state(module_id, StatementState::pending, std::nullopt);
+    case StatementState::uploaded:
+      // Someone else's signature over other artifacts: nothing the server may stand in for.
+      ECUUP_TRY(drop_statement_artifacts(module_id));
+      return set_statement_state(module_id, StatementState::none, std::nullopt);
+  }
+  return success();
+}
+
+// Writes and signs the statement of a pending module (the caller holds a write transaction).
+Result<bool> Store::sign_in_transaction(std::int64_t module_id) {
+  if (!m_signing_key) return false;
+  ECUUP_ASSIGN(ModuleInfo m, module(module_id));
+  if (m.statement != StatementState::pending) return false;
+  ReleaseStatement statement = make_statement(m, m.facts);
+  if (statement.artifacts.empty()) return false;  // nothing to vouch for yet
+  std::string text = release_statement_json(statement);
+  std::string what = "release statement of " + m.part + " " + m.version;
+  // Never sign what a client would refuse to read.
+  ECUUP_TRY(parse_release_statement(text).with_context(what));
+  ECUUP_ASSIGN(std::string signature,
+               sign_detached(text, m_signing_key->cert, m_signing_key->key).with_context("sign " + what));
+  auto dir = m_data_dir / k_artifact_dir;
+  ECUUP_ASSIGN(StoredFile stored_statement, store_bytes(dir, text));
+  ECUUP_ASSIGN(StoredFile stored_signature, store_bytes(dir, signature));
+  std::string name = statement_name(m.part, m.version);
+  ECUUP_TRY(drop_statement_artifacts(module_id));
+  ECUUP_TRY(put_artifact(module_id, name, stored_statement, ArtifactRole::statement));
+  ECUUP_TRY(put_artifact(module_id, name + std::string(k_signature_suffix), stored_signature,
+                         ArtifactRole::signature));
+  ECUUP_TRY(set_statement_state(module_id, StatementState::signed_by_server, std::nullopt));
+  return true;
 }
 
 Result<std::string> Store::add_vehicle(const std::string& id, const std::string& token) {
@@ -662,16 +1110,18 @@ Result<std::string> Store::add_vehicle(const std::string& id, const std::string&
   if (t.empty()) {
     ECUUP_ASSIGN(t, random_token());
   }
+  ECUUP_ASSIGN(std::string hashed, hash_token(t));
   ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
   ECUUP_ASSIGN(bool exists, vehicle_exists(id));
   if (exists) {
     if (token.empty()) return make_error(Errc::usage, "vehicle " + id + " is already registered");
-    ECUUP_ASSIGN(auto q, m_conn->prepare("UPDATE vehicles SET token=?2 WHERE id=?1"));
-    q->bind_all(id, t);
+    ECUUP_ASSIGN(auto q, m_conn->prepare("UPDATE vehicles SET token_hash=?2 WHERE id=?1"));
+    q->bind_all(id, hashed);
     ECUUP_TRY(q->run());
   } else {
-    ECUUP_ASSIGN(auto q, m_conn->prepare("INSERT INTO vehicles(id, token, created_at) VALUES(?1, ?2, ?3)"));
-    q->bind_all(id, t, unix_now());
+    ECUUP_ASSIGN(auto q, m_conn->prepare(
+        "INSERT INTO vehicles(id, token_hash, created_at) VALUES(?1, ?2, ?3)"));
+    q->bind_all(id, hashed, unix_now());
     ECUUP_TRY(q->run());
   }
   ECUUP_TRY(tx.commit());
@@ -816,22 +1266,17 @@ Result<std::vector<ActionDetails>> Store::actions(const std::optional<std::strin
 Result<std::vector<ModuleInfo>> Store::modules() {
   std::vector<ModuleInfo> out;
   {
-    ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id, part, version, created_at FROM modules ORDER BY part, id"));
+    ECUUP_ASSIGN(auto q, m_conn->prepare("SELECT id FROM modules ORDER BY part, id"));
     q->reset();
     for (;;) {
       ECUUP_ASSIGN(bool row, q->step());
       if (!row) break;
       ModuleInfo m;
       m.id = q->column_int(0);
-      m.part = q->column_text(1);
-      m.version = q->column_text(2);
-      m.created_at = q->column_int(3);
       out.push_back(std::move(m));
     }
   }
-  for (auto& m : out) {
-    ECUUP_ASSIGN(m.artifacts, module_artifacts(m.id));
-  }
+  for (auto& m : out) ECUUP_TRY(load_module_row(m));
   return out;
 }
 

@@ -23,12 +23,20 @@ nlohmann::json module_json(const ModuleInfo& module) {
                          {"size", a.size},
                          {"sha256", a.sha256},
                          {"sha1", a.sha1},
-                         {"md5", a.md5}});
+                         {"md5", a.md5},
+                         {"role", artifact_role_name(a.role)}});
+  }
+  nlohmann::json statement{{"state", statement_state_name(module.statement)}};
+  if (module.statement != StatementState::none) {
+    statement["hardware"] = module.facts.hardware;
+    statement["security_version"] = module.facts.security_version;
+    statement["expires"] = iso8601_utc(module.facts.expires_at);
   }
   return {{"id", module.id},
           {"part", module.part},
           {"version", module.version},
           {"created", iso8601_utc(module.created_at)},
+          {"statement", statement},
           {"artifacts", artifacts}};
 }
 

@@ -119,7 +119,7 @@ int run(int argc, char** argv) {
   app.name("ecuup");
   app.footer(k_exit_codes_help);
   app.set_version_flag("-V,--version", std::string("ecuup ") + ECUUP_VERSION + " (sha256: " +
-                                           Sha256::automatic_engine_name() + ")");
+                                           Sha256::engine_name() + ")");
   app.require_subcommand(1);
 
   CommonOptions options;

@@ -15,14 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Release {
-  std::string version;
-  fs::path artifact;
-  std::string url;  // overrides the file:// URL of `artifact` (a mirror, an HTTP server)
-  std::string sha256;
-  std::uint64_t size = 0;
-  fs::path statement;  // the signed release statement beside releases.yaml; empty: unsigned
-};
 
 // What a repository must never hand over (a bad version, a file:// link) is refused like any
 // unverifiable target (exit 4), with the file:line:col of the entry.
@@ -63,7 +55,7 @@ class DirRepository final : public Repository {
     for (const auto& ecu : ecus) {
       auto it = releases.find(ecu.part);
       if (it == releases.end() || it->second.version == ecu.version) continue;
-      const Release& rel = it->second;
+      const DirRelease& rel = it->second;
       Task task;
       task.ecu = ecu.name;
       task.part = ecu.part;
@@ -119,50 +111,11 @@ class DirRepository final : public Repository {
     return std::move(*text);
   }
 
-  Result<std::map<std::string, Release>> load_releases() const {
+  Result<std::map<std::string, DirRelease>> load_releases() const {
     fs::path file = m_root / "releases.yaml";
     auto text = read_text_file(file);
     if (!text) return make_error(Errc::network, "repository unavailable: " + text.error().message);
-    YAML::Node root;
-    try {
-      root = YAML::Load(*text);
-    } catch (const YAML::Exception& e) {
-      return config_error_at(file, e.mark, e.msg);
-    }
-    YAML::Node rels = root && root.IsMap() ? root["releases"] : YAML::Node();
-    if (!rels || !rels.IsMap()) return config_error_at(file, root, "expected 'releases:' mapping part names to releases");
-    std::map<std::string, Release> out;
-    for (const auto& kv : rels) {
-      const YAML::Node& r = kv.second;
-      ECUUP_TRY(yaml_known_keys(file, r, {"version", "artifact", "url", "sha256", "size", "statement"}));
-      Release rel;
-      ECUUP_ASSIGN(rel.version, yaml_string(file, r, "version"));
-      if (auto ok = check_version_text(rel.version); !ok)
-        return refused(config_error_at(file, r["version"], "refused version: " + ok.error().message));
-      ECUUP_ASSIGN(std::string artifact, yaml_string(file, r, "artifact"));
-      if (fs::path(artifact).is_absolute() || artifact.find("..") != std::string::npos)
-        return config_error_at(file, r["artifact"], "'artifact' must be a path inside the repository");
-      rel.artifact = m_root / artifact;
-      std::string none;
-      ECUUP_ASSIGN(rel.url, yaml_string(file, r, "url", &none));
-      if (!rel.url.empty() && !rel.url.starts_with("http://") && !rel.url.starts_with("https://"))
-        return refused(config_error_at(file, r["url"], "refused 'url': only http:// and https:// (leave it out for the "
-                                                      "file itself)"));
-      ECUUP_ASSIGN(std::string statement, yaml_string(file, r, "statement", &none));
-      if (!statement.empty()) {
-        if (fs::path(statement).is_absolute() || statement.find("..") != std::string::npos ||
-            !statement.ends_with(k_statement_suffix))
-          return config_error_at(file, r["statement"], fmt::format("'statement' must be a file in the repository named "
-                                                                   "*{}", k_statement_suffix));
-        rel.statement = m_root / statement;
-      }
-      ECUUP_ASSIGN(rel.sha256, yaml_string(file, r, "sha256"));
-      ECUUP_ASSIGN(long long size, yaml_int(file, r, "size", -1, -1, 1LL << 50));
-      std::error_code ec;
-      rel.size = size >= 0 ? static_cast<std::uint64_t>(size) : fs::file_size(rel.artifact, ec);
-      out[kv.first.Scalar()] = std::move(rel);
-    }
-    return out;
+    return parse_releases(*text, file, m_root);
   }
 
   void record_inventory(const std::vector<ReportedEcu>& ecus, const std::map<std::string, std::string>& attributes) const {
@@ -179,6 +132,50 @@ class DirRepository final : public Repository {
 };
 
 }  // namespace
+
+Result<std::map<std::string, DirRelease>> parse_releases(const std::string& text, const fs::path& file,
+                                                          const fs::path& root_dir) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return config_error_at(file, e.mark, e.msg);
+  }
+  YAML::Node rels = root && root.IsMap() ? root["releases"] : YAML::Node();
+  if (!rels || !rels.IsMap()) return config_error_at(file, root, "expected 'releases:' mapping part names to releases");
+  std::map<std::string, DirRelease> out;
+  for (const auto& kv : rels) {
+    const YAML::Node& r = kv.second;
+    ECUUP_TRY(yaml_known_keys(file, r, {"version", "artifact", "url", "sha256", "size", "statement"}));
+    DirRelease rel;
+    ECUUP_ASSIGN(rel.version, yaml_string(file, r, "version"));
+    if (auto ok = check_version_text(rel.version); !ok)
+      return refused(config_error_at(file, r["version"], "refused version: " + ok.error().message));
+    ECUUP_ASSIGN(std::string artifact, yaml_string(file, r, "artifact"));
+    if (fs::path(artifact).is_absolute() || artifact.find("..") != std::string::npos)
+      return config_error_at(file, r["artifact"], "'artifact' must be a path inside the repository");
+    rel.artifact = root_dir / artifact;
+    std::string none;
+    ECUUP_ASSIGN(rel.url, yaml_string(file, r, "url", &none));
+    if (!rel.url.empty() && !rel.url.starts_with("http://") && !rel.url.starts_with("https://"))
+      return refused(config_error_at(file, r["url"], "refused 'url': only http:// and https:// (leave it out for the "
+                                                    "file itself)"));
+    ECUUP_ASSIGN(std::string statement, yaml_string(file, r, "statement", &none));
+    if (!statement.empty()) {
+      if (fs::path(statement).is_absolute() || statement.find("..") != std::string::npos ||
+          !statement.ends_with(k_statement_suffix))
+        return config_error_at(file, r["statement"], fmt::format("'statement' must be a file in the repository named "
+                                                                 "*{}", k_statement_suffix));
+      rel.statement = root_dir / statement;
+    }
+    ECUUP_ASSIGN(rel.sha256, yaml_string(file, r, "sha256"));
+    ECUUP_ASSIGN(long long size, yaml_int(file, r, "size", -1, -1, 1LL << 50));
+    std::error_code ec;
+    rel.size = size >= 0 ? static_cast<std::uint64_t>(size) : fs::file_size(rel.artifact, ec);
+    out[kv.first.Scalar()] = std::move(rel);
+  }
+  return out;
+}
 
 Result<std::unique_ptr<Repository>> make_dir_repository(const Config& config) {
   if (!fs::is_directory(config.server.path))

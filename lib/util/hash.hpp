@@ -1,5 +1,6 @@
 #pragma once
-// SHA-256 and SHA-1 (FIPS 180-4), streaming. SHA-1 only exists because hawkBit may omit sha256.
+// SHA-256 and SHA-1, streaming, through OpenSSL's libcrypto, which picks the CPU's SHA extensions
+// by itself. SHA-1 only exists because hawkBit may omit sha256.
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -8,45 +9,53 @@
 #include "util/bytes.hpp"
 #include "util/result.hpp"
 
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
+
 namespace ecuup {
 
-// SHA-256 uses the x86 SHA extensions when the CPU has them (checked once, at run time) and
-// portable C++ otherwise; both give the same digest.
-enum class Sha256Engine { automatic, portable };
+namespace detail {
+// One libcrypto digest context; movable, not copyable.
+class EvpDigest {
+ public:
+  enum class Kind { sha256, sha1 };
+  explicit EvpDigest(Kind kind);
+  ~EvpDigest();
+  EvpDigest(EvpDigest&& other) noexcept;
+  EvpDigest& operator=(EvpDigest&& other) noexcept;
+  EvpDigest(const EvpDigest&) = delete;
+  EvpDigest& operator=(const EvpDigest&) = delete;
+  void update(const void* data, std::size_t size);
+  void finish(std::uint8_t* out);  // out has room for the digest's size
+
+ private:
+  evp_md_ctx_st* m_ctx;
+};
+}  // namespace detail
 
 class Sha256 {
  public:
-  explicit Sha256(Sha256Engine engine = Sha256Engine::automatic);
-  void update(ByteView data);
-  void update(std::string_view data);
+  Sha256() : m_digest(detail::EvpDigest::Kind::sha256) {}
+  void update(ByteView data) { m_digest.update(data.data(), data.size()); }
+  void update(std::string_view data) { m_digest.update(data.data(), data.size()); }
   std::array<std::uint8_t, 32> finish();
   std::string hex_digest();  // finish() as lower-case hex
-  // "sha-ni" or "portable": what Sha256Engine::automatic runs on this machine.
-  static const char* automatic_engine_name();
+  // The library that hashes ("OpenSSL 3.0.19 ..."), for `ecuup --version`.
+  static const char* engine_name();
 
  private:
-  using Blocks = void (*)(std::uint32_t* state, const std::uint8_t* p, std::size_t blocks);
-  Blocks m_blocks;
-  std::array<std::uint32_t, 8> m_h;
-  std::array<std::uint8_t, 64> m_buf{};
-  std::size_t m_buf_len = 0;
-  std::uint64_t m_total = 0;
+  detail::EvpDigest m_digest;
 };
 
 class Sha1 {
  public:
-  Sha1();
-  void update(ByteView data);
-  void update(std::string_view data);
+  Sha1() : m_digest(detail::EvpDigest::Kind::sha1) {}
+  void update(ByteView data) { m_digest.update(data.data(), data.size()); }
+  void update(std::string_view data) { m_digest.update(data.data(), data.size()); }
   std::array<std::uint8_t, 20> finish();
   std::string hex_digest();
 
  private:
-  void block(const std::uint8_t* p);
-  std::array<std::uint32_t, 5> m_h;
-  std::array<std::uint8_t, 64> m_buf{};
-  std::size_t m_buf_len = 0;
-  std::uint64_t m_total = 0;
+  detail::EvpDigest m_digest;
 };
 
 std::string sha256_hex(ByteView data);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The docs of the two other programs cannot drift either: walks the command tree of ecuup-server
-# and ecuup-sim through their --help (nested subcommands included) and fails when a subcommand,
+# The docs of the other programs cannot drift either: walks the command tree of ecuup-server,
+# ecuup-sim and ecuup-repo through their --help (nested subcommands included) and fails when a subcommand,
 # an option or a positional's allowed value is missing from the man page (an .SS subsection per
 # command under COMMANDS, with a .TP entry per option; the program's own options under OPTIONS)
 # or from one of the bash, zsh and fish completions; also when a key of ecuup-sim's YAML or a fault
@@ -13,7 +13,7 @@ BIN=${ECUUP_BIN:-build/bin}
 SRC=${ECUUP_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 MAN=$SRC/man
 COMP=$SRC/completions
-PROGRAMS=(ecuup-server ecuup-sim)
+PROGRAMS=(ecuup-server ecuup-sim ecuup-repo)
 for prog in "${PROGRAMS[@]}"; do
   if [[ ! -x $BIN/$prog ]]; then
     echo "tools_docs_drift: skipped: $BIN/$prog is not built"

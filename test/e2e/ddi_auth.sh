@@ -12,10 +12,10 @@ expect 0 "report with the right token: a task for bms" "$ecuup" report --progres
 check "the right token is not printed" bash -c "! grep -q right-token-4711 '$T/out' '$T/err'"
 secret=Wr0ngT0ken-s3cr3t-9876
 export ECUUP_DDI_TOKEN=$secret
-expect 3 "report with a wrong token" "$ecuup" report -vv --log-file "$T/ecuup.log" --progress=plain
+expect 8 "report with a wrong token (refused)" "$ecuup" report -vv --log-file "$T/ecuup.log" --progress=plain
 check "the message says the server refused the credentials" grep -Eqi "401|unauthori[sz]ed|token|authenticat" "$T/err"
 check "the token is not in stdout, stderr, the log or the state" bash -c "! grep -rq -- '$secret' '$T/out' '$T/err' '$T/ecuup.log' '$B/state'"
-expect 3 "fetch (of the task) with a wrong token" "$ecuup" fetch --progress=none
+expect 8 "fetch (of the task) with a wrong token (refused)" "$ecuup" fetch --progress=none
 check "the token is not printed by fetch either" bash -c "! grep -q -- '$secret' '$T/out' '$T/err'"
 unset ECUUP_DDI_TOKEN
 expect 2 "no token at all: a config error naming the variable" "$ecuup" report --progress=none

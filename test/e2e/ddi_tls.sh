@@ -26,7 +26,7 @@ expect 0 "fetch over https" "$ecuup" fetch --progress=none
 check "verified" out_has "bms .*downloaded"
 
 sed -i "s|^  ca_file: .*|  ca_file: $T/other-ca.pem|" "$B/ecuup.yaml"
-expect 3 "report with the wrong CA" "$ecuup" report --progress=none
+expect 8 "report with the wrong CA (refused: TLS trust, not retry later)" "$ecuup" report --progress=none
 check "the message is about certificate verification" grep -Eqi "certificate|SSL|verif" "$T/err"
 sed -i "s|^  ca_file: .*|  ca_file: $T/test-ca.pem|" "$B/ecuup.yaml"
 expect 0 "the right CA again" "$ecuup" report --progress=none

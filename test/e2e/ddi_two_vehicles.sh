@@ -25,7 +25,7 @@ check "A has tasks for bms and gateway ($a_tasks)" test "$a_tasks" = "bms gatewa
 expect 0 "B: report" run_as "$T/b" token-b-654321 "$ecuup" report --json --progress=none
 b_tasks=$(tasks)
 check "B has a task for gateway only ($b_tasks)" test "$b_tasks" = "gateway"
-expect 3 "A's token does not work for B" run_as "$T/b" token-a-123456 "$ecuup" report --progress=none
+expect 8 "A's token does not work for B (refused)" run_as "$T/b" token-a-123456 "$ecuup" report --progress=none
 srv_admin --json list actions >"$T/actions.json"
 check "the server has one action per vehicle with different chunks" python3 -c "
 import json; acts=json.load(open('$T/actions.json'))

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The README's first command, minus installing and building: scripts/demo against this build.
-# It exits 0, round 2's power loss is exit 5 with bms back on its backup (2.4.0), the retry
+# It exits 0, round 1's unsigned release is refused (exit 4) until ecuup-repo signs it, round 2's
+# power loss is exit 5 with bms back on its backup (2.4.0), the retry
 # converges (bms 2.5.0), and the source tree is left as it was (the demo works in mktemp copies).
 source "$ECUUP_SRC/test/support/testlib.sh"
-for b in ecuup ecuup-sim ecuup-server; do
+for b in ecuup ecuup-sim ecuup-server ecuup-repo; do
   [ -x "$ECUUP_BIN/$b" ] || { echo "skip: $b not built"; exit 125; }
 done
 
@@ -21,6 +22,15 @@ if [ "$rc" -eq 0 ]; then ok "demo exits 0"; else
 fi
 check "no step reported a wrong exit status" bash -c "! grep -q 'demo: expected exit' '$T/out'"
 check "the demo's verdict" out_has '^demo: every step behaved as expected$'
+
+# Round 1: report refuses bms's unsigned release by rule 'signature', and passes once it is signed.
+sed -n '/^== Round 1/,/^== Round 2/p' "$T/out" >"$T/round1"
+check "round 1: the unsigned release: report exits 4" \
+  bash -c "grep -A400 '^== report refuses the unsigned release' '$T/round1' | grep -m1 '^(exit ' | grep -qx '(exit 4)'"
+check "round 1: the refusal names bms and the rule" bash -c "grep \"rule 'signature'\" '$T/err' | grep -q bms"
+check "round 1: ecuup-repo verify passes after signing" grep -q '^bms 2.4.0: ok' "$T/round1"
+check "round 1: report after signing exits 0" \
+  bash -c "grep -A400 '^== The publisher signs' '$T/round1' | grep -A400 '^\\$ ecuup report' | grep -m1 '^(exit ' | grep -qx '(exit 0)'"
 
 # The lines of round 2 (power loss) up to round 3, in order.
 sed -n '/^== Round 2/,/^== Round 3/p' "$T/out" >"$T/round2"

@@ -3,7 +3,9 @@
 # ECUs' versions, gateway over DoIP and bms over the virtual CAN bus, with only the ports moved
 # (as scripts/demo does) so that tests can run side by side. With `identification` added to the
 # copy (the examples do not configure it), inventory records the sim's serial (F18C) and VIN
-# (F190) under installed.extra in state/manifest.yaml.
+# (F190) under installed.extra in state/manifest.yaml. The shipped repository's releases are signed
+# for the hardware numbers the sims report in F191 by a certificate of keys/ca.pem, the keyring
+# ecuup.yaml trusts: ecuup-repo verifies them and report admits both.
 source "$ECUUP_SRC/test/support/testlib.sh"
 for b in ecuup ecuup-sim; do
   [ -x "$ECUUP_BIN/$b" ] || { echo "skip: $b not built"; exit 125; }
@@ -55,6 +57,18 @@ check "versions still recorded" test "$(manifest_get 'm["ecus"]["gateway"]["inst
 if [ "$failures" -ne 0 ]; then
   sed 's/^/    manifest: /' "$manifest" | head -40
 fi
+
+# The shipped signed releases: valid for years (statements until 2033, certificates until 2036).
+if [ -x "$ECUUP_BIN/ecuup-repo" ]; then
+  expect 0 "ecuup-repo verify: the shipped releases against keys/ca.pem" \
+    "$ECUUP_BIN/ecuup-repo" verify --repo "$uds/repository" --keyring "$uds/keys/ca.pem"
+fi
+check "the shipped config trusts keys/ca.pem" grep -q '^trust: {keyring: keys/ca.pem}' "$uds/ecuup.yaml"
+check "inventory read gateway's hardware number (F191)" test "$(extra gateway hardware)" = GW-HW-01
+check "inventory read bms's hardware number (F191)" test "$(extra bms hardware)" = BMS-HW-02
+expect 0 "report admits the shipped signed releases" "$ecuup" report --progress=none
+check "gateway gets the task 1.0.0 -> 1.1.0" out_has "gateway .*1.0.0 -> 1.1.0"
+check "bms gets the task 2.3.0 -> 2.4.0" out_has "bms .*2.3.0 -> 2.4.0"
 
 # Seed/key from a shared library named in the config (key_library, ecuup-uds(7)) instead of a
 # command: one that computes the sim's documented toy key, and one that gets it wrong.

@@ -3,10 +3,11 @@
 source "$ECUUP_SRC/test/support/testlib.sh"
 build=$(cd "$ECUUP_BIN/.." && pwd)
 expect 0 "cmake --install" cmake --install "$build" --prefix "$T/prefix"
-for f in bin/ecuup bin/ecuup-sim bin/ecuup-server share/man/man1/ecuup.1.gz share/man/man1/ecuup-flash.1.gz \
+for f in bin/ecuup bin/ecuup-sim bin/ecuup-server bin/ecuup-repo share/man/man1/ecuup.1.gz share/man/man1/ecuup-flash.1.gz \
          share/man/man5/ecuup-config.5.gz share/man/man5/ecuup-manifest.5.gz share/man/man7/ecuup-uds.7.gz \
          share/bash-completion/completions/ecuup share/zsh/vendor-completions/_ecuup \
-         share/fish/vendor_completions.d/ecuup.fish; do
+         share/fish/vendor_completions.d/ecuup.fish share/bash-completion/completions/ecuup-repo \
+         share/zsh/vendor-completions/_ecuup-repo share/fish/vendor_completions.d/ecuup-repo.fish; do
   check "installed $f" test -e "$T/prefix/$f"
 done
 expect 0 "the installed ecuup runs" "$T/prefix/bin/ecuup" --version

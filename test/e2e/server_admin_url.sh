@@ -71,7 +71,7 @@ for what in vehicles actions modules; do
 done
 
 # --- failures ----------------------------------------------------------------------------------
-ECUUP_SERVER_ADMIN_TOKEN=wrong code 3 "wrong token" url list vehicles
+ECUUP_SERVER_ADMIN_TOKEN=wrong code 8 "wrong token (refused)" url list vehicles
 grep -q "admin token refused by $URL (HTTP 401" "$T/err" || fail "wrong token message: $(cat "$T/err")"
 echo admin-secret >"$T/admin.token"
 ECUUP_SERVER_ADMIN_TOKEN= code 0 "--admin-token-file" url --admin-token-file "$T/admin.token" list modules
@@ -108,7 +108,7 @@ if command -v openssl >/dev/null; then
   [[ $URL == https://127.0.0.1:* ]] || fail "https listening line: $(cat "$T/server.out")"
   url --ca-file "$T/cert.pem" list modules | grep -q "^1 bms 2.0.0 bms.bin" || fail "https --ca-file"
   code 2 "missing --ca-file" url --ca-file "$T/nope.pem" list modules
-  code 3 "https with an untrusted certificate" url list modules
+  code 8 "https with an untrusted certificate" url list modules
   grep -q "cannot reach $URL: its TLS certificate is not trusted" "$T/err" || fail "untrusted certificate message: $(cat "$T/err")"
   stop_server TERM
 fi

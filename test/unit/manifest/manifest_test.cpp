@@ -18,8 +18,9 @@ TEST_CASE("manifest round-trips every field", "[manifest]") {
   m.vehicle = "car-1";
   auto& bms = m.ecu("bms");
   bms.installed = InstalledState{"1.0.0", "2026-01-01T00:00:00Z", {{"serial", "S1"}}};
-  bms.task = TaskState{"a-1", "1.1.0", {{"bms.img", "file:///r/bms.img", 128, "ab", "cd"}}, false, true, "t"};
+  bms.task = TaskState{"a-1", "1.1.0", {{"bms.img", "file:///r/bms.img", 128, "ab", "cd"}}, false, true, "t", "statements/bms/ab.release.json", 7};
   bms.download = DownloadState{"downloads/ab", "ab", 128, true, "downloads/ab", "ab", "1.1.0", "t"};
+  bms.security_version = 9;
   bms.flash.state = FlashState::in_progress;
   bms.flash.attempts = 2;
   bms.flash.last_error = "boom: \"quoted\" and: colon";
@@ -42,6 +43,9 @@ TEST_CASE("manifest round-trips every field", "[manifest]") {
   CHECK(b->installed->extra.at("serial") == "S1");
   CHECK(b->task->target_version == "1.1.0");
   CHECK(b->task->artifacts.at(0).size == 128);
+  CHECK(b->task->statement == "statements/bms/ab.release.json");
+  CHECK(b->task->security_version == 7u);
+  CHECK(b->security_version == 9u);
   CHECK(b->download->verified);
   CHECK(b->flash.state == FlashState::in_progress);
   CHECK(b->flash.attempts == 2);
@@ -169,4 +173,21 @@ TEST_CASE("a manifest that gives a key twice is refused with its place", "[manif
   // The same key in different mappings, and anchors that refer back, are fine.
   auto fine = Manifest::parse("ecus:\n  bms: &b {flash: {state: none}, x: {flash: 1}}\n  gw: *b\n", "m.yaml");
   CHECK(fine.ok());
+}
+
+TEST_CASE("manifest: save refuses what it could not read back, and keeps the file it had", "[manifest]") {
+  test::TempDir dir;
+  Manifest m;
+  m.vehicle = "car-1";
+  m.ecu("bms").installed = InstalledState{"1.0.0", "t", {}};
+  REQUIRE(m.save(dir / "manifest.yaml").ok());
+  // A task without a target version is what an empty version from a server would have written.
+  m.ecu("bms").task = TaskState{};
+  auto saved = m.save(dir / "manifest.yaml");
+  REQUIRE_FALSE(saved.ok());
+  CHECK(saved.error().message.find("read back") != std::string::npos);
+  auto kept = Manifest::load(dir / "manifest.yaml");
+  REQUIRE(kept.ok());
+  CHECK(kept->find("bms")->installed->version == "1.0.0");
+  CHECK_FALSE(kept->find("bms")->task.has_value());
 }

@@ -1,0 +1,50 @@
+# fish completion for ecuup-repo(1). Installed as share/fish/vendor_completions.d/ecuup-repo.fish.
+# test/cli/tools_docs_drift.sh checks that every option `ecuup-repo SUB --help` shows is offered
+# here (by asking fish what it completes).
+
+set -l ecuup_repo_subcommands add sign verify list
+
+# Part names: the keys under `releases:` in the --repo directory's releases.yaml.
+function __ecuup_repo_parts
+    set -l tokens (commandline -opc)
+    set -l repo
+    for i in (seq (count $tokens))
+        switch $tokens[$i]
+            case --repo
+                set -l next (math $i + 1)
+                test $next -le (count $tokens); and set repo $tokens[$next]
+            case '--repo=*'
+                set repo (string replace -- '--repo=' '' $tokens[$i])
+        end
+    end
+    test -n "$repo" -a -r "$repo/releases.yaml"; or return
+    string match -rg '^  ([A-Za-z0-9_][A-Za-z0-9_.+-]*):' <$repo/releases.yaml
+end
+
+complete -c ecuup-repo -f
+
+# ecuup-repo
+complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -s h -l help -d 'Print the subcommands and exit'
+complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -l version -d 'Print the version'
+complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a add -d 'Publish FILE as the newest release of a part'
+complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a sign -d "Sign the statement of a part's current release"
+complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a verify -d "Check every release's artifact, statement and signature"
+complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a list -d 'Print the releases'
+
+complete -c ecuup-repo -n "__fish_seen_subcommand_from $ecuup_repo_subcommands" -s h -l help -d 'Print the options and exit'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from $ecuup_repo_subcommands" -l repo -x -a '(__fish_complete_directories)' -d 'The repository directory'
+
+# add and sign
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign verify" -l part -x -a '(__ecuup_repo_parts)' -d 'The part name'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add" -l version -x -d "The release's software version"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add" -F -d 'The artifact file'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign" -l sign-cert -r -F -d "The signer's PEM certificate"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign" -l sign-key -r -F -d "The signer's PEM private key"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign" -l hardware -x -d 'A hardware part number (DID 0xF191; repeatable)'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign" -l security-version -x -d 'The anti-rollback counter'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign" -l expires -x -d 'Expiry, UTC YYYY-MM-DDTHH:MM:SSZ'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign" -l valid-days -x -d 'Expires N days from now'
+
+# verify and list
+complete -c ecuup-repo -n "__fish_seen_subcommand_from verify" -l keyring -r -F -d 'Trusted CA certificates: a PEM file or a directory'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from verify list" -l json -d 'Print JSON on stdout'
