@@ -86,10 +86,13 @@ class Reader {
 };
 
 // Keys that a save could not give back as they were read are refused with their place: yaml-cpp
-// writes a key that is a mapping or a list like a plain one, which no reader takes back (kept
-// among the unknown keys, it would make the manifest unreadable), and of a key given twice
-// (which YAML does not allow, but yaml-cpp reads) ecuup would use one and save the other.
-// `seen` stops at anchors that make the document a cycle.
+// writes a key that is a mapping or a list, or longer than YAML's 1024 characters for a simple
+// key, like a short plain one, which no reader takes back (kept among the unknown keys, it would
+// make the manifest unreadable); and of a key given twice (which YAML does not allow, but
+// yaml-cpp reads) ecuup would use one and save the other. `seen` stops at anchors that make the
+// document a cycle.
+constexpr std::size_t k_max_key_bytes = 255;  // written escaped, at most 4 characters a byte
+
 Result<void> check_keys(const Reader& r, const YAML::Node& node, std::vector<YAML::Node>& seen) {
   if (!node.IsMap() && !node.IsSequence()) return success();
   for (const auto& earlier : seen)
@@ -103,6 +106,9 @@ Result<void> check_keys(const Reader& r, const YAML::Node& node, std::vector<YAM
     }
     if (!entry.first.IsScalar() && !entry.first.IsNull()) {
       return r.error(entry.first, "a key must be a plain value, not a mapping or a list");
+    }
+    if (entry.first.Scalar().size() > k_max_key_bytes) {
+      return r.error(entry.first, fmt::format("a key longer than {} bytes", k_max_key_bytes));
     }
     // A null key reads as "" (ECU names, extra identification), so it counts as that.
     if (!keys.insert(entry.first.Scalar()).second) {
