@@ -2,34 +2,14 @@
 // Shared by the libFuzzer targets: a parse from memory and the same bytes parsed from a file (the
 // path flash takes, util/image.cpp's FileLines) must agree, and an accepted image must hold what
 // the parser promises. A broken promise traps, which libFuzzer reports as a crash.
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "fuzz_support.hpp"
 #include "util/image.hpp"
 
 namespace ecuup::fuzz {
-
-inline void require(bool ok) {
-  if (!ok) __builtin_trap();
-}
-
-// The input as a file: one memfd per process, rewritten for every input.
-inline std::string as_file(const std::uint8_t* data, std::size_t size) {
-  static const int fd = ::memfd_create("ecuup-fuzz", 0);
-  require(fd >= 0);
-  require(::ftruncate(fd, 0) == 0);
-  std::size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pwrite(fd, data + done, size - done, static_cast<off_t>(done));
-    require(n > 0);
-    done += static_cast<std::size_t>(n);
-  }
-  return "/proc/self/fd/" + std::to_string(fd);
-}
 
 inline void check_image(const FlashImage& image, std::size_t input_size) {
   require(!image.segments.empty());

@@ -1,5 +1,7 @@
 #include "manifest/manifest.hpp"
 
+#include <set>
+
 #include <fmt/format.h>
 
 #include "util/fs.hpp"
@@ -82,6 +84,34 @@ class Reader {
  private:
   fs::path m_file;
 };
+
+// Keys that a save could not give back as they were read are refused with their place: yaml-cpp
+// writes a key that is a mapping or a list like a plain one, which no reader takes back (kept
+// among the unknown keys, it would make the manifest unreadable), and of a key given twice
+// (which YAML does not allow, but yaml-cpp reads) ecuup would use one and save the other.
+// `seen` stops at anchors that make the document a cycle.
+Result<void> check_keys(const Reader& r, const YAML::Node& node, std::vector<YAML::Node>& seen) {
+  if (!node.IsMap() && !node.IsSequence()) return success();
+  for (const auto& earlier : seen)
+    if (earlier.is(node)) return success();
+  seen.push_back(node);
+  std::set<std::string> keys;
+  for (const auto& entry : node) {
+    if (node.IsSequence()) {
+      ECUUP_TRY(check_keys(r, entry, seen));
+      continue;
+    }
+    if (!entry.first.IsScalar() && !entry.first.IsNull()) {
+      return r.error(entry.first, "a key must be a plain value, not a mapping or a list");
+    }
+    // A null key reads as "" (ECU names, extra identification), so it counts as that.
+    if (!keys.insert(entry.first.Scalar()).second) {
+      return r.error(entry.first, fmt::format("key '{}' is given twice", entry.first.Scalar()));
+    }
+    ECUUP_TRY(check_keys(r, entry.second, seen));
+  }
+  return success();
+}
 
 Result<ManifestArtifact> read_artifact(const Reader& r, const YAML::Node& n) {
   if (!n.IsMap()) return r.error(n, "an artifact must be a mapping");
@@ -315,6 +345,8 @@ Result<Manifest> Manifest::parse(const std::string& text, const fs::path& path) 
   }
   if (!root || root.IsNull()) return m;
   if (!root.IsMap()) return r.error(root, "the manifest must be a mapping");
+  std::vector<YAML::Node> seen;
+  ECUUP_TRY(check_keys(r, root, seen));
   m.m_raw = root;
   ECUUP_ASSIGN(int schema, r.integer(root, "schema", k_manifest_schema));
   if (schema > k_manifest_schema)

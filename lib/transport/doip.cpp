@@ -352,6 +352,7 @@ class Fd {
     return *this;
   }
   int get() const { return m_fd; }
+  int release() { return std::exchange(m_fd, -1); }
   void reset() {
     if (m_fd >= 0) ::close(m_fd);
     m_fd = -1;
@@ -700,7 +701,11 @@ Result<std::unique_ptr<DiagLink>> connect_doip(const DoipOptions& options) {
   auto where = fmt::format("DoIP {}:{}", options.host, options.port);
   auto fd = tcp_connect(options.host, options.port, options.connect_timeout);
   if (!fd) return std::move(fd).error().context(where + ": connect");
-  auto link = std::make_unique<DoipLink>(std::move(fd).value(), options);
+  return connect_doip_socket(std::move(fd).value().release(), options);
+}
+
+Result<std::unique_ptr<DiagLink>> connect_doip_socket(int fd, const DoipOptions& options) {
+  auto link = std::make_unique<DoipLink>(Fd(fd), options);
   ECUUP_TRY(link->activate());
   ECUUP_TRY(link->query_entity_status());
   return std::unique_ptr<DiagLink>(std::move(link));

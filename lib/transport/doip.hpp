@@ -60,6 +60,9 @@ struct DoipOptions {
 // Errc::network when the gateway is unreachable or drops the connection, Errc::timeout when it
 // stays silent, Errc::protocol when it denies routing or breaks the protocol.
 Result<std::unique_ptr<DiagLink>> connect_doip(const DoipOptions& options);
+// connect_doip() over a stream socket already connected to the entity, which the link owns from
+// then on (closed on failure too). For tests and the fuzzer, whose entity is a socketpair's end.
+Result<std::unique_ptr<DiagLink>> connect_doip_socket(int fd, const DoipOptions& options);
 
 // The numeric addresses connect_doip() would try for `host` ("localhost" -> "127.0.0.1", "::1"),
 // so that two spellings of one gateway compare equal. Empty when the name does not resolve.

@@ -15,6 +15,8 @@ constexpr std::uint8_t k_tester_present_zero_sub_function = 0x00;
 // Session response: 50 ss P2(2 bytes, 1 ms) P2*(2 bytes, 10 ms) (ISO 14229-1 Table 29).
 constexpr std::size_t k_session_timing_size = 6;
 constexpr int k_p2_star_unit_ms = 10;
+// ECUReset's powerDownTime: 0x00-0xFE seconds, 0xFF a failure or no time available (ISO 14229-1).
+constexpr std::uint8_t k_power_down_time_unavailable = 0xFF;
 // A stale queue longer than this is not answers to requests we gave up on but a babbling peer.
 constexpr int k_max_drained_messages = 64;
 // Pauses before repeating a request are cut into slices so an interruption is noticed promptly.
@@ -281,7 +283,7 @@ Result<std::optional<std::uint8_t>> UdsClient::ecu_reset(std::uint8_t reset_type
   const std::string label = fmt::format("ECUReset 0x{:02X}", reset_type);
   ECUUP_ASSIGN(Bytes rsp, request(req, label));
   std::optional<std::uint8_t> power_down;
-  if (rsp.size() >= 3) power_down = rsp[2];
+  if (rsp.size() >= 3 && rsp[2] != k_power_down_time_unavailable) power_down = rsp[2];
   return power_down;
 }
 

@@ -87,7 +87,7 @@ class UdsClient {
 
   // 0x10; adopts the P2/P2* the ECU announces and returns them.
   Result<UdsTiming> diagnostic_session_control(std::uint8_t session);
-  // 0x11; returns powerDownTime in seconds when the ECU sent one.
+  // 0x11; returns powerDownTime in seconds when the ECU sent one (0xFF says it has none).
   Result<std::optional<std::uint8_t>> ecu_reset(std::uint8_t reset_type);
   Result<Bytes> read_data_by_identifier(std::uint16_t did);
   Result<void> write_data_by_identifier(std::uint16_t did, ByteView data);

@@ -148,6 +148,33 @@ TEST_CASE("atomic write that fails keeps the old content and leaves no temp file
   CHECK(count_entries(dir.path()) == 1);
 }
 
+// Found by fuzz/manifest_fuzz.cpp: a key yaml-cpp cannot write back, kept among the unknown keys,
+// made save() write a manifest that no later step could read.
+TEST_CASE("a manifest with a key that is a mapping is refused, not saved unreadable", "[manifest]") {
+  for (const char* text : {":\n{}", "schema: 1\nsite:\n  ? {a: 1}\n  : b\n", "ecus:\n  ? [bms]\n  : {}\n"}) {
+    INFO(text);
+    auto m = Manifest::parse(text, "m.yaml");
+    REQUIRE_FALSE(m.ok());
+    CHECK(m.error().code == Errc::config);
+    CHECK(m.error().message.find("m.yaml:") == 0);
+  }
+}
+
+// Found by fuzz/manifest_fuzz.cpp: of a key given twice ecuup used the first and saved the last,
+// so an ECU's state could change between reading and writing the manifest.
+TEST_CASE("a manifest that gives a key twice is refused with its place", "[manifest]") {
+  auto twice = Manifest::parse("ecus:\n  bms: {flash: {state: in_progress}}\n  bms: {flash: {state: succeeded}}\n",
+                               "m.yaml");
+  REQUIRE_FALSE(twice.ok());
+  CHECK(twice.error().code == Errc::config);
+  CHECK(twice.error().message.find("m.yaml:3:3:") == 0);
+  CHECK_FALSE(Manifest::parse("vehicle: a\nvehicle: b\n", "m.yaml").ok());
+  CHECK_FALSE(Manifest::parse("ecus:\n  ~: {}\n  '': {}\n", "m.yaml").ok());
+  // The same key in different mappings, and anchors that refer back, are fine.
+  auto fine = Manifest::parse("ecus:\n  bms: &b {flash: {state: none}, x: {flash: 1}}\n  gw: *b\n", "m.yaml");
+  CHECK(fine.ok());
+}
+
 TEST_CASE("manifest: save refuses what it could not read back, and keeps the file it had", "[manifest]") {
   test::TempDir dir;
   Manifest m;

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <string>
 #include <thread>
@@ -247,4 +250,30 @@ TEST_CASE("DoIP receive with no time left still takes what the socket holds", "[
   CHECK(nothing.error().code == Errc::timeout);
   link->reset();
   server.stop();
+}
+
+TEST_CASE("DoIP link over a connected socket: what the entity wrote, then its end", "[doip]") {
+  // fuzz/doip_fuzz.cpp meets the tester link this way: the gateway's bytes wait in a socketpair.
+  int ends[2];
+  REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == 0);
+  Bytes activation(9);
+  put_u16(&activation[0], 0x0E00);
+  put_u16(&activation[2], 0x0010);
+  activation[4] = 0x10;
+  Bytes status = {0x00, 0x10, 0x01, 0x00, 0x00, 0x10, 0x04};
+  Bytes stream = concat(encode_message(PayloadType::routing_activation_response, activation),
+                        encode_message(PayloadType::entity_status_response, status));
+  stream = concat(stream, diag(0x0010, 0x0E00, {0x62, 0xF1, 0x89, 0x31}));
+  REQUIRE(::write(ends[1], stream.data(), stream.size()) == static_cast<ssize_t>(stream.size()));
+  REQUIRE(::shutdown(ends[1], SHUT_WR) == 0);
+  auto link = connect_doip_socket(ends[0], DoipOptions{});
+  REQUIRE(link);
+  CHECK((*link)->max_message_size() == 0x1000);
+  auto answer = (*link)->receive(100ms);
+  REQUIRE(answer);
+  CHECK(*answer == Bytes{0x62, 0xF1, 0x89, 0x31});
+  auto closed = (*link)->receive(100ms);
+  REQUIRE_FALSE(closed);
+  CHECK(closed.error().code == Errc::network);
+  ::close(ends[1]);
 }

@@ -458,3 +458,18 @@ TEST_CASE("ClearDiagnosticInformation: positive response for all groups and for 
   CHECK(bad.error().code == Errc::negative_response);
   CHECK(bad.error().message == "ClearDiagnosticInformation: ECU answered requestOutOfRange (0x31)");
 }
+
+// Found by fuzz/uds_fuzz.cpp: 0xFF was taken for 255 s, which the programming sequence then slept
+// through after ECUReset, deaf to interrupts.
+TEST_CASE("ECUReset's powerDownTime 0xFF means none was given", "[uds]") {
+  ScriptedLink link;
+  UdsClient client(link, fast_options());
+  link.script.push_back({{0x51, 0x01, 0xFF}});
+  link.script.push_back({{0x51, 0x04, 0x05}});
+  auto unavailable = client.ecu_reset(0x01);
+  REQUIRE(unavailable);
+  CHECK_FALSE(unavailable->has_value());
+  auto five = client.ecu_reset(0x04);
+  REQUIRE(five);
+  CHECK(*five == std::optional<std::uint8_t>{5});
+}
