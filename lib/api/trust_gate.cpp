@@ -57,16 +57,26 @@ Result<std::optional<ReleaseStatement>> TrustGate::admit(const EcuConfig& ecu, c
   if (task.statement.empty() || task.signature.empty())
     return unsigned_target(ecu.name, task.target_version,
                            task.statement.empty() ? "the release has no signed statement" : "the statement has no signature");
-  auto statement = verify_release_statement(*m_keyring, task.statement, task.signature, std::chrono::system_clock::now());
+  std::vector<SignedArtifact> offered;
+  for (const auto& a : task.artifacts) offered.push_back(SignedArtifact{a.name, a.sha256, a.size});
+  ECUUP_ASSIGN(ReleaseStatement statement, verified(ecu, st, task.target_version, task.statement, task.signature,
+                                                     std::move(offered)));
+  return std::optional<ReleaseStatement>(std::move(statement));
+}
+
+Result<ReleaseStatement> TrustGate::verified(const EcuConfig& ecu, const EcuState& st, const std::string& version,
+                                             const std::string& text, const std::string& signature,
+                                             std::vector<SignedArtifact> offered) const {
+  auto statement = verify_release_statement(*m_keyring, text, signature, std::chrono::system_clock::now());
   if (!statement) {
     const std::string& why = statement.error().message;
     if (why.find("rule '") != std::string::npos) return std::move(statement).error();
-    return unsigned_target(ecu.name, task.target_version, why);
+    return unsigned_target(ecu.name, version, why);
   }
-  TargetFacts t = facts_of(ecu, st, task.target_version);
-  for (const auto& a : task.artifacts) t.offered.push_back(SignedArtifact{a.name, a.sha256, a.size});
+  TargetFacts t = facts_of(ecu, st, version);
+  t.offered = std::move(offered);
   ECUUP_TRY(check_target(*statement, t));
-  return std::optional<ReleaseStatement>(std::move(*statement));
+  return std::move(*statement);
 }
 
 Result<void> TrustGate::keep(Session& s, const EcuConfig& ecu, const Task& task, const ReleaseStatement& statement,
@@ -107,20 +117,15 @@ Result<std::optional<ReleaseStatement>> TrustGate::recheck(const Session& s, con
   if (!text || !signature)
     return unsigned_target(ecu.name, task.target_version,
                            fmt::format("its kept statement {} is missing; run `ecuup report` again", file.string()));
-  auto statement = verify_release_statement(*m_keyring, *text, *signature, std::chrono::system_clock::now());
-  if (!statement) {
-    const std::string& why = statement.error().message;
-    if (why.find("rule '") != std::string::npos) return std::move(statement).error();
-    return unsigned_target(ecu.name, task.target_version, why);
-  }
-  TargetFacts t = facts_of(ecu, st, task.target_version);
-  for (const auto& a : task.artifacts) t.offered.push_back(SignedArtifact{a.name, a.sha256, a.size});
-  if (statement->security_version != task.security_version.value_or(statement->security_version + 1))
+  std::vector<SignedArtifact> offered;
+  for (const auto& a : task.artifacts) offered.push_back(SignedArtifact{a.name, a.sha256, a.size});
+  ECUUP_ASSIGN(ReleaseStatement statement, verified(ecu, st, task.target_version, *text, *signature, std::move(offered)));
+  // The one report admitted, or a swapped file: its security version is what the task recorded.
+  if (!task.security_version || statement.security_version != *task.security_version)
     return make_error(Errc::verify, fmt::format("{} {}: the kept statement is not the one report admitted; run "
                                                 "`ecuup report` again",
                                                 ecu.name, task.target_version));
-  ECUUP_TRY(check_target(*statement, t));
-  return std::optional<ReleaseStatement>(std::move(*statement));
+  return std::optional<ReleaseStatement>(std::move(statement));
 }
 
 Result<void> TrustGate::check_artifact(const Session& s, const ReleaseStatement& statement, const EcuState& st) {

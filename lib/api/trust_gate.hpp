@@ -29,6 +29,10 @@ class TrustGate {
   static Result<void> check_artifact(const Session& s, const ReleaseStatement& statement, const EcuState& st);
 
  private:
+  // Signature and expiry, then the policy (trust/policy.hpp) for this ECU and what is offered.
+  Result<ReleaseStatement> verified(const EcuConfig& ecu, const EcuState& st, const std::string& version,
+                                    const std::string& text, const std::string& signature,
+                                    std::vector<SignedArtifact> offered) const;
   std::shared_ptr<const Keyring> m_keyring;
 };
 

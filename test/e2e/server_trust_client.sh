@@ -17,15 +17,7 @@ check "the statement waits for the server" grep -q "release statement pending" "
 srv_admin upload --part gateway --version 2.4.0 "$repo/gateway-2.4.0.tar.gz" >/dev/null
 ddi_bench
 mkdir -p "$B/keys" && cp "$K/oem-ca.pem" "$B/keys/ca.pem"
-python3 - "$ECUUP_CONFIG" <<'PY'
-import sys
-p = sys.argv[1]
-s = open(p).read()
-s = s.replace("server:\n", "trust:\n  keyring: keys/ca.pem\n\nserver:\n", 1)
-s = s.replace("  - name: bms\n    driver: image\n", "  - name: bms\n    driver: image\n    hardware: BMS-HW-A\n", 1)
-open(p, "w").write(s)
-PY
-grep -q "hardware: BMS-HW-A" "$ECUUP_CONFIG" || { echo "FAIL: test setup: bms has no hardware"; exit 1; }
+trust_bench_config || exit 1
 gateway_before=$(sha256sum "$B/ecus/gateway.flash" | cut -d' ' -f1)
 
 srv_admin assign --part bms --version 1.1.0 --vehicle bench-vehicle-1 >/dev/null

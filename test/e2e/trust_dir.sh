@@ -8,12 +8,11 @@ bench
 K=$T/keys
 make_ca "$K" pub
 make_ca "$K" rogue
+trust_bench_config
 python3 - "$ECUUP_CONFIG" <<'PY'
 import sys
 p = sys.argv[1]
 s = open(p).read()
-s = s.replace("server:\n", "trust:\n  keyring: keys/ca.pem\n\nserver:\n", 1)
-s = s.replace("  - name: bms\n    driver: image\n", "  - name: bms\n    driver: image\n    hardware: BMS-HW-A\n", 1)
 s = s.replace("  path: repository\n", "  path: repository\n  low_speed_timeout_s: 2\n  max_attempts: 1\n", 1)
 open(p, "w").write(s)
 PY
@@ -144,43 +143,19 @@ check "endless data: nothing verified" bash -c "! grep -q 'verified: true' '$B/s
 check "endless data: the manifest reads back" manifest_readable
 
 # Slow retrieval and a dropped request: a local HTTP server that drips, or hangs up.
-port_file=$T/port
-python3 - "$port_file" <<'PY' &
-import http.server, socketserver, sys, time
-class H(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *a): pass
-    def do_GET(self):
-        if self.path.startswith("/drop"):
-            self.connection.close()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", "1000000")
-        self.end_headers()
-        for _ in range(60):
-            try:
-                self.wfile.write(b"x" * 10); self.wfile.flush()
-            except OSError:
-                return
-            time.sleep(1)
-with socketserver.ThreadingTCPServer(("127.0.0.1", 0), H) as srv:
-    open(sys.argv[1], "w").write(str(srv.server_address[1]))
-    srv.serve_forever()
-PY
-bg_pids+=($!)
-for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
-port=$(cat "$port_file")
+start_drip_server
 cp "$T/bms-1.2.0.keep" "$R/bms-1.2.0.img"
 # What the endless answer left was cut at the signed size; start these downloads from nothing.
 rm -rf "$B/state/downloads/partial"
 # (another version: a new task, whose artifact comes from that server; the download never completes)
 signed 1.2.1 BMS-HW-A 5 "$(utc_in_days 30)" pub
-release 1.2.1 "statement: bms.release.json" "url: http://127.0.0.1:$port/slow"
+release 1.2.1 "statement: bms.release.json" "url: $DRIP_URL/slow"
 expect 0 "report the release served over HTTP" "$ecuup" report --ecu bms --progress=none
 start=$(date +%s)
 expect 3 "slow retrieval: dropped by the low-speed limit" "$ecuup" fetch --ecu bms --progress=none
 check "slow retrieval: given up within seconds, not minutes" test $(( $(date +%s) - start )) -lt 30
 signed 1.2.2 BMS-HW-A 5 "$(utc_in_days 30)" pub
-release 1.2.2 "statement: bms.release.json" "url: http://127.0.0.1:$port/drop"
+release 1.2.2 "statement: bms.release.json" "url: $DRIP_URL/drop"
 expect 0 "report the release whose server hangs up" "$ecuup" report --ecu bms --progress=none
 expect 3 "a dropped request: retry later" "$ecuup" fetch --ecu bms --progress=none
 check "dropped: nothing verified" bash -c "! grep -q 'verified: true' '$B/state/manifest.yaml'"

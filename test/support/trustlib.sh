@@ -43,3 +43,46 @@ utc_in_days() { date -u -d "$1 days" +%Y-%m-%dT%H:%M:%SZ; }
 
 # manifest_readable: the manifest parses (ecuup reads it back) after whatever happened.
 manifest_readable() { "$ecuup" status --no-sync --json --progress=none >/dev/null 2>&1 || [ $? -eq 10 ]; }
+
+# trust_bench_config: the bench config ($ECUUP_CONFIG) trusts keys/ca.pem and names bms's hardware.
+trust_bench_config() {
+  python3 - "$ECUUP_CONFIG" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+s = s.replace("server:\n", "trust:\n  keyring: keys/ca.pem\n\nserver:\n", 1)
+s = s.replace("  - name: bms\n    driver: image\n", "  - name: bms\n    driver: image\n    hardware: BMS-HW-A\n", 1)
+open(p, "w").write(s)
+PY
+  grep -q "hardware: BMS-HW-A" "$ECUUP_CONFIG" || { echo "test setup: bms has no hardware" >&2; return 1; }
+}
+
+# start_drip_server: a hostile HTTP server on 127.0.0.1; /slow... answers 10 bytes a second of a
+# promised megabyte (slow retrieval), /drop... hangs up without an answer. Sets DRIP_URL.
+start_drip_server() {
+  local port_file=$T/drip.port
+  python3 - "$port_file" <<'PY' &
+import http.server, socketserver, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def do_GET(self):
+        if self.path.startswith("/drop"):
+            self.connection.close()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "1000000")
+        self.end_headers()
+        for _ in range(60):
+            try:
+                self.wfile.write(b"x" * 10); self.wfile.flush()
+            except OSError:
+                return
+            time.sleep(1)
+with socketserver.ThreadingTCPServer(("127.0.0.1", 0), H) as srv:
+    open(sys.argv[1], "w").write(str(srv.server_address[1]))
+    srv.serve_forever()
+PY
+  bg_pids+=($!)
+  for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
+  DRIP_URL=http://127.0.0.1:$(cat "$port_file")
+}
