@@ -171,7 +171,9 @@ Result<std::map<std::string, DirRelease>> parse_releases(const std::string& text
     ECUUP_ASSIGN(rel.sha256, yaml_string(file, r, "sha256"));
     ECUUP_ASSIGN(long long size, yaml_int(file, r, "size", -1, -1, 1LL << 50));
     std::error_code ec;
+    // Without `size`, the file's; a missing file has none (0: unknown), and its fetch fails then.
     rel.size = size >= 0 ? static_cast<std::uint64_t>(size) : fs::file_size(rel.artifact, ec);
+    if (ec) rel.size = 0;
     out[kv.first.Scalar()] = std::move(rel);
   }
   return out;
