@@ -16,7 +16,6 @@ mkdir -p "$B/keys" && cp "$K/oem-ca.pem" "$B/keys/ca.pem"
 trust_bench_config || exit 1
 sed -i "s|^server:$|server:\n  low_speed_timeout_s: 2\n  max_attempts: 1|" "$ECUUP_CONFIG"
 img=$ECUUP_SRC/examples/bench/repository/bms-1.1.0.img
-bms_flash() { sha256sum "$B/ecus/bms.flash" | cut -d' ' -f1; }
 before=$(bms_flash)
 n=0
 # offer VERSION [upload options...]: bms VERSION on the server (bms-1.1.0.img as its software),
@@ -35,13 +34,6 @@ statement() {
   write_statement "$out" "${6:-bms}" "$1" "$2" "$3" "$4" "${files[@]}"
   sign_statement "$out" "$K/$5.pem" "$K/$5.key"
   echo "$out"
-}
-refused_by() {
-  expect 4 "$2: report refuses" "$ecuup" report --ecu bms --progress=none
-  check "$2: names $1" err_has "$1"
-  check "$2: no task recorded" bash -c "! grep -q 'target_version' '$B/state/manifest.yaml'"
-  check "$2: the manifest reads back" manifest_readable
-  check "$2: the ECU is untouched" test "$(bms_flash)" = "$before"
 }
 
 expect 0 "inventory" "$ecuup" inventory --ecu bms --progress=none

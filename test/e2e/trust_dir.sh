@@ -18,7 +18,6 @@ open(p, "w").write(s)
 PY
 mkdir -p "$B/keys" && cp "$K/pub-ca.pem" "$B/keys/ca.pem"
 R=$B/repository
-bms_flash() { sha256sum "$B/ecus/bms.flash" | cut -d' ' -f1; }
 before=$(bms_flash)
 art=$R/bms-1.1.0.img
 sha=$(sha256sum "$art" | cut -d' ' -f1)
@@ -46,14 +45,6 @@ signed() {
   [ ${#files[@]} -gt 0 ] || files=("$art")
   write_statement "$R/bms.release.json" "$part" "$version" "$hw" "$sv" "$expires" "${files[@]}"
   sign_statement "$R/bms.release.json" "$K/$signer.pem" "$K/$signer.key"
-}
-# refused_by RULE DESCRIPTION: report refuses with exit 4 naming RULE; nothing recorded or touched.
-refused_by() {
-  expect 4 "$2: report refuses" "$ecuup" report --ecu bms --progress=none
-  check "$2: names rule '$1'" err_has "$1"
-  check "$2: no task recorded" bash -c "! grep -q 'target_version' '$B/state/manifest.yaml'"
-  check "$2: the manifest reads back" manifest_readable
-  check "$2: the ECU is untouched" test "$(bms_flash)" = "$before"
 }
 
 expect 0 "inventory" "$ecuup" inventory --ecu bms --progress=none

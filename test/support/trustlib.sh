@@ -86,3 +86,16 @@ PY
   for _ in $(seq 50); do [ -s "$port_file" ] && break; sleep 0.1; done
   DRIP_URL=http://127.0.0.1:$(cat "$port_file")
 }
+
+# bms_flash: the sha256 of bms's flash memory in the bench ($B): "untouched" is the same value.
+bms_flash() { sha256sum "$B/ecus/bms.flash" | cut -d' ' -f1; }
+
+# refused_by TEXT DESCRIPTION: report refuses bms's target with exit 4 and an error containing
+# TEXT (the rule); no task is recorded, the manifest reads back, and bms's flash is still $before.
+refused_by() {
+  expect 4 "$2: report refuses" "$ecuup" report --ecu bms --progress=none
+  check "$2: names $1" err_has "$1"
+  check "$2: no task recorded" bash -c "! grep -q 'target_version' '$B/state/manifest.yaml'"
+  check "$2: the manifest reads back" manifest_readable
+  check "$2: the ECU is untouched" test "$(bms_flash)" = "$before"
+}
