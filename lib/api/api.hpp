@@ -37,6 +37,9 @@ struct Common {
 // the returned value is destroyed.
 Result<FileLock> lock_manifest(const Config& config, const Common& common);
 
+// The process's ECU work time so far (api/work_clock.hpp).
+std::chrono::nanoseconds work_clock_now();
+
 // What happened to one ECU in one step.
 struct EcuOutcome {
   std::string ecu;
@@ -50,8 +53,16 @@ struct StepReport {
   bool dry_run = false;
   std::vector<EcuOutcome> ecus;
   std::vector<std::string> notes;  // step-level remarks (feedback delivered, cancel accepted, ...)
-  ExitCode exit_code() const;      // worst outcome
+  // Time spent in ECU work (drivers, downloads, server round trips, backup copies): `work_seconds`.
+  // Counted from the report's creation; done() stops the count.
+  std::chrono::nanoseconds work_from = work_clock_now();
+  std::chrono::nanoseconds work{};
+  ExitCode exit_code() const;  // worst outcome
   nlohmann::json to_json() const;
+  StepReport&& done() {
+    work = work_clock_now() - work_from;
+    return std::move(*this);
+  }
 };
 
 Result<StepReport> inventory(const Config& config, const Common& common);

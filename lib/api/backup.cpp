@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "api/work_clock.hpp"
 #include "util/fs.hpp"
 #include "util/sw_image.hpp"
 #include "util/time.hpp"
@@ -42,7 +43,7 @@ Result<StepReport> commit_new_backups(Session& s) {
   }
   rep.notes = s.deliver_feedback();
   ECUUP_TRY(s.save());
-  return rep;
+  return rep.done();
 }
 
 // Whether a backup record of `ecu` already points to the file with this content.
@@ -80,14 +81,18 @@ Result<StepReport> import_backup(Session& s, const BackupOptions& o) {
         "first if it has changed", ecu->name, known->installed->version, known->installed->read_at, o.import_version, ecu->name));
   if (s.common().dry_run) {
     rep.ecus.push_back({ecu->name, "would-import", o.import_version, std::nullopt});
-    return rep;
+    return rep.done();
   }
-  ECUUP_ASSIGN(BackupRecord rec, s.backups().add(ecu->name, o.import_file, o.import_version, "import"));
+  auto added = [&] {
+    WorkTimer copying;
+    return s.backups().add(ecu->name, o.import_file, o.import_version, "import");
+  }();
+  ECUUP_ASSIGN(BackupRecord rec, std::move(added));
   EcuState& st = s.manifest().ecu(ecu->name);
   s.event(ecu->name, "backup", fmt::format("imported backup {} from {}", o.import_version, o.import_file.string()));
   ECUUP_TRY(keep(s, *ecu, st, std::move(rec)));
   rep.ecus.push_back({ecu->name, "imported", o.import_version, std::nullopt});
-  return rep;
+  return rep.done();
 }
 
 Result<StepReport> read_backup(Session& s) {
@@ -116,7 +121,10 @@ Result<StepReport> read_backup(Session& s) {
       rep.ecus.push_back({ecu->name, "error", "", std::move(read).error().context("backup --read " + ecu->name)});
       continue;
     }
-    auto rec = s.backups().add(ecu->name, tmp, id->version, "read");
+    auto rec = [&] {
+      WorkTimer copying;
+      return s.backups().add(ecu->name, tmp, id->version, "read");
+    }();
     fs::remove(tmp);
     if (rec) rec->layout = driver->read_out_layout();
     if (!rec) {
@@ -136,7 +144,7 @@ Result<StepReport> read_backup(Session& s) {
     ECUUP_TRY(keep(s, *ecu, st, std::move(*rec)));
     rep.ecus.push_back({ecu->name, "read", id->version, std::nullopt});
   }
-  return rep;
+  return rep.done();
 }
 
 StepReport list_backups(Session& s) {
@@ -151,7 +159,7 @@ StepReport list_backups(Session& s) {
     rep.ecus.push_back({ecu->name, ok ? "current" : "corrupt", describe(*st->backup), ok ? std::nullopt : std::optional<Error>(ok.error())});
     for (const auto& b : st->older_backups) rep.ecus.push_back({ecu->name, "older", describe(b), std::nullopt});
   }
-  return rep;
+  return rep.done();
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "api/work_clock.hpp"
 #include "api/trust_gate.hpp"
 #include "ecu/image_check.hpp"
 #include "store/archive.hpp"
@@ -151,14 +152,20 @@ Result<StepReport> fetch(const Config& config, const Common& common) {
     std::optional<Error> failed;
     std::vector<Fetched> fetched;
     for (const auto& a : task.artifacts) {
-      auto f = fetch_artifact(s, *repo, ecu->name, a);
+      auto f = [&] {
+        WorkTimer downloading;
+        return fetch_artifact(s, *repo, ecu->name, a);
+      }();
       if (!f) {
         failed = std::move(f).error().context("fetch " + ecu->name);
         break;
       }
       fetched.push_back(std::move(*f));
     }
-    Result<ImageChoice> image = failed ? Result<ImageChoice>(*failed) : choose_image(s, fetched.front(), ecu->name);
+    Result<ImageChoice> image = [&] {
+      WorkTimer unpacking;
+      return failed ? Result<ImageChoice>(*failed) : choose_image(s, fetched.front(), ecu->name);
+    }();
     std::string image_version;
     std::string image_sha;
     if (image) {
@@ -207,7 +214,7 @@ Result<StepReport> fetch(const Config& config, const Common& common) {
     ECUUP_TRY(s.save());
     rep.ecus.push_back({ecu->name, "downloaded", fmt::format("{} ({} bytes, sha256 verified)", task.target_version, main.size), std::nullopt});
   }
-  return rep;
+  return rep.done();
 }
 
 }  // namespace ecuup::api

@@ -460,12 +460,13 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
     if (threads <= 1) {
       for (const auto& lane : group.lanes) run_lane(lane, s.progress());
     } else {
+      const std::vector<std::size_t> order = lanes_longest_first(group);
       std::atomic<std::size_t> next{0};
       std::vector<std::thread> pool;
       for (std::size_t t = 0; t < threads; ++t)
         pool.emplace_back([&] {
           auto progress = s.progress().concurrent_lane();
-          for (std::size_t k; (k = next++) < group.lanes.size();) run_lane(group.lanes[k], *progress);
+          for (std::size_t k; (k = next++) < order.size();) run_lane(group.lanes[order[k]], *progress);
         });
       for (auto& thread : pool) thread.join();
     }
@@ -494,7 +495,7 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
     }
     if (stop || interrupt_requested()) break;  // interrupted: the next run resolves what is `in_progress`
   }
-  return rep;
+  return rep.done();
 }
 
 }  // namespace ecuup::api

@@ -99,6 +99,15 @@ std::vector<std::string> transport_resources(const EcuConfig& ecu, const fs::pat
   return out;
 }
 
+std::vector<std::size_t> lanes_longest_first(const FlashGroup& group) {
+  std::vector<std::size_t> order(group.lanes.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&group](std::size_t a, std::size_t b) {
+    return group.lanes[a].ecus.size() > group.lanes[b].ecus.size();
+  });
+  return order;
+}
+
 std::vector<FlashGroup> plan_flash(const std::vector<const EcuConfig*>& ecus, const ResourcesOf& resources) {
   std::vector<const EcuConfig*> sorted = ecus;
   std::stable_sort(sorted.begin(), sorted.end(),

@@ -32,4 +32,9 @@ using ResourcesOf = std::function<std::vector<std::string>(const EcuConfig&)>;
 // resources (directly or through others) form one lane.
 std::vector<FlashGroup> plan_flash(const std::vector<const EcuConfig*>& ecus, const ResourcesOf& resources);
 
+// The order in which `flash --jobs N` threads take a group's lanes: the longest (most ECUs) first,
+// ties in config order. A group then takes about as long as its busiest bus, not that bus plus
+// whatever lanes happened to come before it.
+std::vector<std::size_t> lanes_longest_first(const FlashGroup& group);
+
 }  // namespace ecuup::api

@@ -72,7 +72,7 @@ Result<StepReport> inventory(const Config& config, const Common& common) {
     rep.ecus.push_back({ecu->name, "read", id->version, std::nullopt});
   }
   ECUUP_TRY(s.save());
-  return rep;
+  return rep.done();
 }
 
 }  // namespace ecuup::api

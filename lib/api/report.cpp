@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "api/work_clock.hpp"
 #include "api/trust_gate.hpp"
 #include "util/time.hpp"
 #include "util/version.hpp"
@@ -72,16 +73,19 @@ Result<StepReport> report(const Config& config, const Common& common) {
     }
     reported.push_back(ReportedEcu{ecu->name, ecu->part, st->installed->version});
   }
-  if (reported.empty()) return rep;
+  if (reported.empty()) return rep.done();
   ECUUP_ASSIGN(Repository* repo, s.repository());
   // Report first: when the server (or its releases.yaml) is unusable, the manifest stays as it was.
   // A dry run asks without telling (the manifest below is then only changed in memory, or in
   // update --dry-run's plan, and never saved).
-  auto answer = common.dry_run ? repo->preview(reported) : repo->report(reported, config.server.attributes);
+  auto answer = [&] {
+    WorkTimer asking;
+    return common.dry_run ? repo->preview(reported) : repo->report(reported, config.server.attributes);
+  }();
   if (!answer && common.dry_run && answer.error().code == Errc::unsupported) {
     for (const auto& r : reported) rep.ecus.push_back({r.name, "would-report", r.version, std::nullopt});
     rep.notes.push_back(answer.error().message);
-    return rep;
+    return rep.done();
   }
   if (!answer) return std::move(answer).error().context("report to " + repo->describe());
   rep.notes = answer->notes;
@@ -187,7 +191,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
   // After the cancel handling, so its answer reaches the server in this same report.
   for (auto& n : s.deliver_feedback()) rep.notes.push_back(std::move(n));
   ECUUP_TRY(s.save());
-  return rep;
+  return rep.done();
 }
 
 }  // namespace ecuup::api

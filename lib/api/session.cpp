@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "api/work_clock.hpp"
 #include "transport/trace.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
@@ -63,6 +64,7 @@ nlohmann::json StepReport::to_json() const {
     j["ecus"].push_back(std::move(x));
   }
   j["notes"] = notes;
+  j["work_seconds"] = std::chrono::duration<double>(work).count();
   return j;
 }
 
@@ -110,7 +112,8 @@ Result<std::unique_ptr<EcuDriver>> Session::driver(const EcuConfig& ecu) const {
     set_trace_notice_handler([progress](const std::string& message) { progress->note(message); });
   }
   DriverContext ctx{m_config->base_dir, m_common->trace_file, m_common->verbosity};
-  return make_driver(ecu, ctx);
+  ECUUP_ASSIGN(auto made, make_driver(ecu, ctx));
+  return timed_driver(std::move(made));
 }
 
 Result<Repository*> Session::repository() {
@@ -151,7 +154,10 @@ void queue_completion(Session& s, const std::string& ecu, const std::string& act
 }  // namespace
 
 Result<EcuOutcome> Session::keep_flashed(const EcuConfig& ecu, EcuState& st) {
-  auto rec = backups().add(ecu.name, state_path(st.download->image), st.task->target_version, "flash");
+  auto rec = [&] {
+    WorkTimer copying;
+    return backups().add(ecu.name, state_path(st.download->image), st.task->target_version, "flash");
+  }();
   if (!rec) return EcuOutcome{ecu.name, "error", "", std::move(rec).error().context("backup " + ecu.name)};
   if (rec->sha256 != st.download->image_sha256)
     return EcuOutcome{ecu.name, "error", "", make_error(Errc::verify, fmt::format(

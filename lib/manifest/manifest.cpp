@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "manifest/yaml_text.hpp"
 #include "util/fs.hpp"
 #include "util/time.hpp"
 
@@ -144,9 +145,23 @@ Result<BackupRecord> read_backup(const Reader& r, const YAML::Node& n) {
   return b;
 }
 
+// The text of the entries of `map` whose keys are not `keys`, at `indent`: written back as read.
+std::string unknown_text(const YAML::Node& map, int indent, std::initializer_list<std::string_view> keys);
+
+YAML::Node section(const YAML::Node& raw, const char* key);
+
 Result<EcuState> read_ecu(const Reader& r, const YAML::Node& n) {
   EcuState e;
-  e.raw = n;
+  e.kept.ecu = unknown_text(n, 4, {"installed", "task", "download", "flash", "backup", "security_version", "older_backups"});
+  e.kept.installed = unknown_text(section(n, "installed"), 6, {"version", "read_at", "extra"});
+  e.kept.task = unknown_text(section(n, "task"), 6,
+                             {"action_id", "target_version", "artifacts", "download_only", "maintenance_window_open",
+                              "received_at", "statement", "security_version"});
+  e.kept.download = unknown_text(section(n, "download"), 6,
+                                 {"artifact", "sha256", "size", "verified", "image", "image_sha256", "image_version", "at"});
+  e.kept.flash = unknown_text(section(n, "flash"), 6,
+                              {"state", "attempts", "from_version", "to_version", "image_sha256", "started_at",
+                               "finished_at", "last_error"});
   ECUUP_ASSIGN(YAML::Node installed, r.map(n, "installed"));
   if (installed && installed.IsMap()) {
     InstalledState s;
@@ -224,118 +239,139 @@ Result<EcuState> read_ecu(const Reader& r, const YAML::Node& n) {
   return e;
 }
 
-// Writing: known keys are set (or removed when empty) on a copy of what was read.
-void set_or_remove(YAML::Node& map, const char* key, const std::string& value) {
-  if (value.empty()) {
-    map.remove(key);
-  } else {
-    map[key] = value;
+// Writing: known keys in a fixed order, then the keys ecuup does not know, as they were read.
+// Text is appended directly (YamlText), never through a tree: a save costs what its text costs.
+
+bool known(std::initializer_list<std::string_view> keys, const std::string& key) {
+  for (auto k : keys)
+    if (k == key) return true;
+  return false;
+}
+
+std::string unknown_text(const YAML::Node& map, int indent, std::initializer_list<std::string_view> keys) {
+  std::string out;
+  if (!map || !map.IsMap()) return out;
+  YamlText y(out);
+  for (const auto& kv : map) {
+    const std::string& key = kv.first.Scalar();
+    if (!known(keys, key)) y.node(indent, key, kv.second);
   }
+  return out;
 }
 
-YAML::Node artifact_node(const ManifestArtifact& a) {
-  YAML::Node n(YAML::NodeType::Map);
-  set_or_remove(n, "name", a.name);
-  set_or_remove(n, "url", a.url);
-  n["size"] = a.size;
-  set_or_remove(n, "sha256", a.sha256);
-  set_or_remove(n, "sha1", a.sha1);
-  return n;
+YAML::Node section(const YAML::Node& raw, const char* key) {
+  if (!raw || !raw.IsMap()) return {};
+  YAML::Node n = raw[key];
+  return n && n.IsMap() ? n : YAML::Node();
 }
 
-YAML::Node backup_node(const BackupRecord& b) {
-  YAML::Node n(YAML::NodeType::Map);
-  n["version"] = b.version;
-  n["sha256"] = b.sha256;
-  n["path"] = b.path;
-  n["size"] = b.size;
-  set_or_remove(n, "source", b.source);
-  set_or_remove(n, "at", b.at);
-  set_or_remove(n, "layout", b.layout);
-  return n;
+void write_artifact(YamlText& y, int indent, const ManifestArtifact& a) {
+  y.item();
+  y.str_if(indent, "name", a.name);
+  y.str_if(indent, "url", a.url);
+  y.num(indent, "size", a.size);
+  y.str_if(indent, "sha256", a.sha256);
+  y.str_if(indent, "sha1", a.sha1);
 }
 
-YAML::Node ecu_node(const EcuState& e) {
-  YAML::Node n = e.raw && e.raw.IsMap() ? YAML::Clone(e.raw) : YAML::Node(YAML::NodeType::Map);
+void write_backup(YamlText& y, int indent, const BackupRecord& b) {
+  y.str(indent, "version", b.version);
+  y.str(indent, "sha256", b.sha256);
+  y.str(indent, "path", b.path);
+  y.num(indent, "size", b.size);
+  y.str_if(indent, "source", b.source);
+  y.str_if(indent, "at", b.at);
+  y.str_if(indent, "layout", b.layout);
+}
+
+// One ECU's entry of `ecus:`: "  NAME:" and its keys at 4 spaces.
+void write_ecu(std::string& out, const std::string& name, const EcuState& e) {
+  YamlText y(out);
+  y.open(2, name);  // never empty: `flash` is always written
   if (e.installed) {
-    YAML::Node i = n["installed"] && n["installed"].IsMap() ? n["installed"] : YAML::Node(YAML::NodeType::Map);
-    i["version"] = e.installed->version;
-    set_or_remove(i, "read_at", e.installed->read_at);
-    if (e.installed->extra.empty()) {
-      i.remove("extra");
-    } else {
-      YAML::Node x(YAML::NodeType::Map);
-      for (const auto& [k, v] : e.installed->extra) x[k] = v;
-      i["extra"] = x;
+    y.open(4, "installed");
+    y.str(6, "version", e.installed->version);
+    y.str_if(6, "read_at", e.installed->read_at);
+    if (!e.installed->extra.empty()) {
+      y.open(6, "extra");
+      for (const auto& [k, v] : e.installed->extra) y.str(8, k, v);
     }
-    n["installed"] = i;
-  } else {
-    n.remove("installed");
+    out += e.kept.installed;
   }
   if (e.task) {
-    YAML::Node t = n["task"] && n["task"].IsMap() ? n["task"] : YAML::Node(YAML::NodeType::Map);
-    set_or_remove(t, "action_id", e.task->action_id);
-    t["target_version"] = e.task->target_version;
-    YAML::Node arts(YAML::NodeType::Sequence);
-    for (const auto& a : e.task->artifacts) arts.push_back(artifact_node(a));
-    t["artifacts"] = arts;
-    t["download_only"] = e.task->download_only;
-    t["maintenance_window_open"] = e.task->maintenance_window_open;
-    set_or_remove(t, "received_at", e.task->received_at);
-    set_or_remove(t, "statement", e.task->statement);
-    if (e.task->security_version) {
-      t["security_version"] = *e.task->security_version;
+    y.open(4, "task");
+    y.str_if(6, "action_id", e.task->action_id);
+    y.str(6, "target_version", e.task->target_version);
+    if (e.task->artifacts.empty()) {
+      y.empty_list(6, "artifacts");
     } else {
-      t.remove("security_version");
+      y.open(6, "artifacts");
+      for (const auto& a : e.task->artifacts) write_artifact(y, 10, a);
     }
-    n["task"] = t;
-  } else {
-    n.remove("task");
+    y.boolean(6, "download_only", e.task->download_only);
+    y.boolean(6, "maintenance_window_open", e.task->maintenance_window_open);
+    y.str_if(6, "received_at", e.task->received_at);
+    y.str_if(6, "statement", e.task->statement);
+    if (e.task->security_version) y.num(6, "security_version", *e.task->security_version);
+    out += e.kept.task;
   }
   if (e.download) {
-    YAML::Node d = n["download"] && n["download"].IsMap() ? n["download"] : YAML::Node(YAML::NodeType::Map);
-    set_or_remove(d, "artifact", e.download->artifact);
-    set_or_remove(d, "sha256", e.download->sha256);
-    d["size"] = e.download->size;
-    d["verified"] = e.download->verified;
-    set_or_remove(d, "image", e.download->image);
-    set_or_remove(d, "image_sha256", e.download->image_sha256);
-    set_or_remove(d, "image_version", e.download->image_version);
-    set_or_remove(d, "at", e.download->at);
-    n["download"] = d;
-  } else {
-    n.remove("download");
+    y.open(4, "download");
+    y.str_if(6, "artifact", e.download->artifact);
+    y.str_if(6, "sha256", e.download->sha256);
+    y.num(6, "size", e.download->size);
+    y.boolean(6, "verified", e.download->verified);
+    y.str_if(6, "image", e.download->image);
+    y.str_if(6, "image_sha256", e.download->image_sha256);
+    y.str_if(6, "image_version", e.download->image_version);
+    y.str_if(6, "at", e.download->at);
+    out += e.kept.download;
   }
-  {
-    YAML::Node f = n["flash"] && n["flash"].IsMap() ? n["flash"] : YAML::Node(YAML::NodeType::Map);
-    f["state"] = flash_state_name(e.flash.state);
-    f["attempts"] = e.flash.attempts;
-    set_or_remove(f, "from_version", e.flash.from_version);
-    set_or_remove(f, "to_version", e.flash.to_version);
-    set_or_remove(f, "image_sha256", e.flash.image_sha256);
-    set_or_remove(f, "started_at", e.flash.started_at);
-    set_or_remove(f, "finished_at", e.flash.finished_at);
-    set_or_remove(f, "last_error", e.flash.last_error);
-    n["flash"] = f;
-  }
+  y.open(4, "flash");
+  y.str(6, "state", flash_state_name(e.flash.state));
+  y.num(6, "attempts", std::int64_t{e.flash.attempts});
+  y.str_if(6, "from_version", e.flash.from_version);
+  y.str_if(6, "to_version", e.flash.to_version);
+  y.str_if(6, "image_sha256", e.flash.image_sha256);
+  y.str_if(6, "started_at", e.flash.started_at);
+  y.str_if(6, "finished_at", e.flash.finished_at);
+  y.str_if(6, "last_error", e.flash.last_error);
+  out += e.kept.flash;
   if (e.backup) {
-    n["backup"] = backup_node(*e.backup);
-  } else {
-    n.remove("backup");
+    y.open(4, "backup");
+    write_backup(y, 6, *e.backup);
   }
-  if (e.security_version) {
-    n["security_version"] = *e.security_version;
-  } else {
-    n.remove("security_version");
+  if (e.security_version) y.num(4, "security_version", *e.security_version);
+  if (!e.older_backups.empty()) {
+    y.open(4, "older_backups");
+    for (const auto& b : e.older_backups) {
+      y.item();
+      write_backup(y, 8, b);
+    }
   }
-  if (e.older_backups.empty()) {
-    n.remove("older_backups");
-  } else {
-    YAML::Node older(YAML::NodeType::Sequence);
-    for (const auto& b : e.older_backups) older.push_back(backup_node(b));
-    n["older_backups"] = older;
+  out += e.kept.ecu;
+}
+
+// Whether the entry write_ecu wrote reads back as the same ECU: nothing is saved that ecuup could
+// not read again (one bad answer from a server must never stop every later command).
+Result<void> check_ecu_text(const std::string& text, const std::string& name, const fs::path& path) {
+  Reader r(path);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return make_error(Errc::config, fmt::format("ECU '{}': {}", name, e.msg));
   }
-  return n;
+  if (!root.IsMap() || root.size() != 1 || root.begin()->first.Scalar() != name)
+    return make_error(Errc::config, fmt::format("ECU '{}' is not written as one entry", name));
+  const YAML::Node n = root.begin()->second;
+  if (!n.IsMap()) return make_error(Errc::config, fmt::format("ECU '{}' must be a mapping", name));
+  std::vector<YAML::Node> seen;
+  auto keys = check_keys(r, n, seen);
+  if (!keys) return make_error(Errc::config, fmt::format("ECU '{}': {}", name, keys.error().message));
+  if (auto read = read_ecu(r, n); !read)
+    return make_error(Errc::config, fmt::format("ECU '{}': {}", name, read.error().message));
+  return success();
 }
 
 }  // namespace
@@ -353,7 +389,7 @@ Result<Manifest> Manifest::parse(const std::string& text, const fs::path& path) 
   if (!root.IsMap()) return r.error(root, "the manifest must be a mapping");
   std::vector<YAML::Node> seen;
   ECUUP_TRY(check_keys(r, root, seen));
-  m.m_raw = root;
+  m.m_kept = unknown_text(root, 0, {"schema", "vehicle", "updated_at", "ecus", "feedback_queue", "events"});
   ECUUP_ASSIGN(int schema, r.integer(root, "schema", k_manifest_schema));
   if (schema > k_manifest_schema)
     return r.error(root["schema"], fmt::format("manifest schema {} was written by a newer ecuup (this one reads up to {})",
@@ -365,6 +401,7 @@ Result<Manifest> Manifest::parse(const std::string& text, const fs::path& path) 
     for (const auto& kv : ecus) {
       if (!kv.second.IsMap()) return r.error(kv.second, fmt::format("ECU '{}' must be a mapping", kv.first.Scalar()));
       ECUUP_ASSIGN(EcuState e, read_ecu(r, kv.second));
+      m.m_index.emplace(kv.first.Scalar(), m.m_ecus.size());
       m.m_ecus.emplace_back(kv.first.Scalar(), std::move(e));
     }
   ECUUP_ASSIGN(YAML::Node queue, r.seq(root, "feedback_queue"));
@@ -405,78 +442,111 @@ Result<Manifest> Manifest::load(const fs::path& path) {
     if (text.error().code == Errc::not_found) return Manifest{};
     return std::move(text).error();
   }
-  return parse(*text, path);
+  ECUUP_ASSIGN(Manifest m, parse(*text, path));
+  // What the file holds, as this ecuup would write it: a save that would write the same skips.
+  m.m_saved_body = m.render(nullptr);
+  return m;
 }
 
-std::string Manifest::to_yaml() const {
-  YAML::Node root = m_raw && m_raw.IsMap() ? YAML::Clone(m_raw) : YAML::Node(YAML::NodeType::Map);
-  root["schema"] = k_manifest_schema;
-  set_or_remove(root, "vehicle", vehicle);
-  set_or_remove(root, "updated_at", updated_at);
-  YAML::Node ecus(YAML::NodeType::Map);
-  for (const auto& [name, state] : m_ecus) ecus[name] = ecu_node(state);
-  root["ecus"] = ecus;
-  if (feedback_queue.empty()) {
-    root.remove("feedback_queue");
+std::string Manifest::render(const std::vector<std::string>* ecu_text) const {
+  // Everything but updated_at: what decides whether a save has anything to write.
+  std::string out = "# ecuup manifest: written by ecuup, see ecuup-manifest(5). Do not edit while ecuup runs.\n";
+  YamlText y(out);
+  y.num(0, "schema", std::int64_t{k_manifest_schema});
+  y.str_if(0, "vehicle", vehicle);
+  if (m_ecus.empty()) {
+    out += "ecus: {}\n";
   } else {
-    YAML::Node q(YAML::NodeType::Sequence);
+    y.open(0, "ecus");
+    for (std::size_t i = 0; i < m_ecus.size(); ++i) {
+      if (ecu_text) {
+        out += (*ecu_text)[i];
+      } else {
+        write_ecu(out, m_ecus[i].first, m_ecus[i].second);
+      }
+    }
+  }
+  if (!feedback_queue.empty()) {
+    y.open(0, "feedback_queue");
     for (const auto& f : feedback_queue) {
-      YAML::Node n(YAML::NodeType::Map);
-      n["action_id"] = f.action_id;
-      set_or_remove(n, "ecu", f.ecu);
-      n["execution"] = f.execution;
-      n["finished"] = f.finished;
+      y.item();
+      y.str(4, "action_id", f.action_id);
+      y.str_if(4, "ecu", f.ecu);
+      y.str(4, "execution", f.execution);
+      y.str(4, "finished", f.finished);
       if (f.progress_cnt >= 0) {
-        n["progress_cnt"] = f.progress_cnt;
-        n["progress_of"] = f.progress_of;
+        y.num(4, "progress_cnt", std::int64_t{f.progress_cnt});
+        y.num(4, "progress_of", std::int64_t{f.progress_of});
       }
       if (!f.details.empty()) {
-        YAML::Node d(YAML::NodeType::Sequence);
-        for (const auto& s : f.details) d.push_back(s);
-        n["details"] = d;
+        y.open(4, "details");
+        for (const auto& d : f.details) y.list_str(6, d);
       }
-      if (f.for_cancel) n["for_cancel"] = true;
-      set_or_remove(n, "queued_at", f.queued_at);
-      q.push_back(n);
+      if (f.for_cancel) y.boolean(4, "for_cancel", true);
+      y.str_if(4, "queued_at", f.queued_at);
     }
-    root["feedback_queue"] = q;
   }
-  YAML::Node ev(YAML::NodeType::Sequence);
-  for (const auto& e : events) {
-    YAML::Node n(YAML::NodeType::Map);
-    n["at"] = e.at;
-    set_or_remove(n, "ecu", e.ecu);
-    n["step"] = e.step;
-    n["message"] = e.message;
-    ev.push_back(n);
+  if (events.empty()) {
+    out += "events: []\n";
+  } else {
+    y.open(0, "events");
+    for (const auto& e : events) {
+      y.item();
+      y.str(4, "at", e.at);
+      y.str_if(4, "ecu", e.ecu);
+      y.str(4, "step", e.step);
+      y.str(4, "message", e.message);
+    }
   }
-  root["events"] = ev;
-  YAML::Emitter out;
-  out << root;
-  return std::string("# ecuup manifest: written by ecuup, see ecuup-manifest(5). Do not edit while ecuup runs.\n") +
-         out.c_str() + "\n";
+  out += m_kept;
+  return out;
 }
 
+// updated_at goes after the head that render() wrote (comment, schema, vehicle).
+std::string Manifest::with_updated_at(const std::string& body) const {
+  if (updated_at.empty()) return body;
+  std::size_t at = body.find("\necus:");
+  if (at == std::string::npos) at = body.size() - 1;
+  std::string line = "\nupdated_at: ";
+  append_yaml_scalar(line, updated_at);
+  return std::string(body).insert(at, line);
+}
+
+std::string Manifest::to_yaml() const { return with_updated_at(render(nullptr)); }
+
 Result<void> Manifest::save(const fs::path& path) const {
-  // Whatever a server answered, nothing is written that ecuup could not read back: one bad answer
-  // must never stop every later command.
-  std::string text = to_yaml();
-  if (auto back = parse(text, path); !back)
-    return make_error(Errc::internal, "refusing to save a manifest that could not be read back: " + back.error().message);
-  return write_file_atomic(path, text).with_context("cannot save the manifest");
+  // Each ECU's entry is written again, but read back only when its text changed since the last
+  // save: a save costs the text, not a parse of the whole manifest.
+  m_written.resize(m_ecus.size());
+  std::string text;
+  for (std::size_t i = 0; i < m_ecus.size(); ++i) {
+    text.clear();
+    write_ecu(text, m_ecus[i].first, m_ecus[i].second);
+    if (text == m_written[i]) continue;
+    if (auto back = check_ecu_text(text, m_ecus[i].first, path); !back) {
+      return make_error(Errc::internal,
+                        "refusing to save a manifest that could not be read back: " + back.error().message);
+    }
+    m_written[i] = text;
+  }
+  std::string body = render(&m_written);
+  // A step that changed nothing (status with nothing to deliver) leaves the file as it is.
+  if (m_saved_body && *m_saved_body == body && fs::exists(path)) return success();
+  ECUUP_TRY(write_file_atomic(path, with_updated_at(body)).with_context("cannot save the manifest"));
+  m_saved_body = std::move(body);
+  return success();
 }
 
 EcuState& Manifest::ecu(const std::string& name) {
-  for (auto& [n, s] : m_ecus)
-    if (n == name) return s;
+  if (auto it = m_index.find(name); it != m_index.end()) return m_ecus[it->second].second;
+  m_index.emplace(name, m_ecus.size());
   m_ecus.emplace_back(name, EcuState{});
   return m_ecus.back().second;
 }
 
 const EcuState* Manifest::find(const std::string& name) const {
-  for (const auto& [n, s] : m_ecus)
-    if (n == name) return &s;
-  return nullptr;
+  auto it = m_index.find(name);
+  return it == m_index.end() ? nullptr : &m_ecus[it->second].second;
 }
 
 void Manifest::add_event(const std::string& ecu_name, const std::string& step, const std::string& message) {

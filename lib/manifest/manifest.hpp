@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <yaml-cpp/yaml.h>
@@ -86,6 +87,15 @@ struct BackupRecord {
   std::string layout;  // read-outs: how the file is laid out ("raw@0x00010000", "srec"); restores use it
 };
 
+// Keys this ecuup does not know, kept as read: their text, ready to be written back in its place.
+struct KeptKeys {
+  std::string ecu;  // beside installed, task, ...
+  std::string installed;
+  std::string task;
+  std::string download;
+  std::string flash;
+};
+
 struct EcuState {
   std::optional<InstalledState> installed;
   std::optional<TaskState> task;
@@ -95,7 +105,7 @@ struct EcuState {
   std::vector<BackupRecord> older_backups; // newest first, kept up to backups.keep - 1
   // The highest signed security version flashed into this ECU: anti-rollback refuses anything lower.
   std::optional<std::uint64_t> security_version;
-  YAML::Node raw;                          // the node as read, to keep unknown keys
+  KeptKeys kept;
 };
 
 struct QueuedFeedback {
@@ -122,6 +132,9 @@ class Manifest {
   // A missing file is an empty manifest; a malformed one is Errc::config with file:line:col.
   static Result<Manifest> load(const std::filesystem::path& path);
   static Result<Manifest> parse(const std::string& text, const std::filesystem::path& path);
+  // Writes the manifest atomically (and durably), unless nothing but updated_at changed since it
+  // was loaded or last saved: then the file is left as it is. Each ECU's entry is read back when
+  // it changed, and nothing is written that could not be (Errc::internal).
   Result<void> save(const std::filesystem::path& path) const;
   std::string to_yaml() const;
 
@@ -136,8 +149,17 @@ class Manifest {
   std::vector<ManifestEvent> events;
 
  private:
+  // The text without updated_at (ECU entries from ecu_text when given), and with it.
+  std::string render(const std::vector<std::string>* ecu_text) const;
+  std::string with_updated_at(const std::string& body) const;
+
   std::vector<std::pair<std::string, EcuState>> m_ecus;  // keeps the order ECUs were added in
-  YAML::Node m_raw;
+  std::unordered_map<std::string, std::size_t> m_index;  // name -> place in m_ecus
+  std::string m_kept;  // top-level keys this ecuup does not know, as text
+  // Each ECU's entry as the last save wrote it (read back then): only a changed entry is read back.
+  mutable std::vector<std::string> m_written;
+  // The file as loaded or last saved, without updated_at: a save that would write it again skips.
+  mutable std::optional<std::string> m_saved_body;
 };
 
 }  // namespace ecuup

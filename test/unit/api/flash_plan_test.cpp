@@ -83,6 +83,26 @@ TEST_CASE("plan: a shared resource joins a lane, transitively, and lanes keep co
   CHECK(shape(groups) == std::vector<std::string>{"a,b,c,d,e"});
 }
 
+TEST_CASE("plan: --jobs threads take the longest lanes first, ties in config order", "[flash_plan]") {
+  Config c = parse(
+      "  - {name: a, driver: image, image: {memory: m}}\n"
+      "  - {name: b, driver: image, image: {memory: m}}\n"
+      "  - {name: c, driver: image, image: {memory: m}}\n"
+      "  - {name: d, driver: image, image: {memory: m}}\n"
+      "  - {name: e, driver: image, image: {memory: m}}\n"
+      "  - {name: f, driver: image, image: {memory: m}}\n");
+  // Lanes: a | b,d,f (one bus) | c,e (another bus).
+  std::map<std::string, std::vector<std::string>> keys = {{"a", {}},      {"b", {"bus1"}}, {"c", {"bus2"}},
+                                                          {"d", {"bus1"}}, {"e", {"bus2"}}, {"f", {"bus1"}}};
+  auto groups = plan_flash(all(c), [&keys](const EcuConfig& e) { return keys[e.name]; });
+  REQUIRE(shape(groups) == std::vector<std::string>{"a|b,d,f|c,e"});
+  CHECK(lanes_longest_first(groups[0]) == std::vector<std::size_t>{1, 2, 0});
+  keys = {{"a", {}}, {"b", {}}, {"c", {}}, {"d", {}}, {"e", {}}, {"f", {}}};
+  groups = plan_flash(all(c), [&keys](const EcuConfig& e) { return keys[e.name]; });
+  CHECK(lanes_longest_first(groups[0]) == std::vector<std::size_t>{0, 1, 2, 3, 4, 5});
+  CHECK(lanes_longest_first(FlashGroup{}).empty());
+}
+
 TEST_CASE("plan: conflicts never cross flash orders, and an empty selection plans nothing", "[flash_plan]") {
   Config c = parse(
       "  - {name: a, driver: image, order: 1, image: {memory: m}}\n"

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "manifest/manifest.hpp"
+#include "manifest/yaml_text.hpp"
 #include "support/temp_dir.hpp"
 #include "util/fs.hpp"
 
@@ -200,4 +201,104 @@ TEST_CASE("a manifest key longer than 255 bytes is refused with its place", "[ma
   CHECK(long_key.error().code == Errc::config);
   CHECK(long_key.error().message.find("m.yaml:2:3:") == 0);
   CHECK(Manifest::parse("site:\n  " + std::string(255, 'k') + ": v\n", "m.yaml").ok());
+}
+
+// The manifest's writer chooses each scalar's style itself: whatever the bytes, a YAML reader
+// gives back the same string (bytes that are not UTF-8 come back as U+FFFD).
+TEST_CASE("yaml_scalar: every string reads back as itself", "[manifest][yaml]") {
+  const std::vector<std::string> cases = {
+      "", "1.0.0", "2026-12-07T04:10:50Z", "null", "Null", "~", "true", "yes", "No", "off", "y", "n", "-1", "- a",
+      "a: b", "a:", ":a", "#x", "x #y", " lead", "trail ", "'single'", "\"double\"", "back\\slash", "tab\there",
+      "line\nbreak", "cr\rlf", std::string("nul\0byte", 8), "\x7f", "caf\xc3\xa9", "\xe2\x80\xa8 ls", "\xc2\x85 nel",
+      "\xef\xbb\xbf bom", "[flow]", "{map}", "&anchor", "*alias", "!tag", "|literal", ">folded", "%directive",
+      "@at", "`tick", "?q", "<<", "---", "...", std::string(300, 'x'), "0x1F", "1e3", ".inf", "a,b"};
+  for (const auto& s : cases) {
+    INFO(s);
+    const std::string text = "key: " + yaml_scalar(s) + "\n";
+    YAML::Node n = YAML::Load(text);
+    REQUIRE(n["key"].IsScalar());
+    CHECK(n["key"].Scalar() == s);
+    // A key too.
+    YAML::Node k = YAML::Load(yaml_scalar(s.empty() ? "e" : s) + ": v\n");
+    CHECK(k.begin()->first.Scalar() == (s.empty() ? "e" : s));
+  }
+  // Plain where nothing can mistake it, quoted where a reader would.
+  CHECK(yaml_scalar("1.1.0") == "1.1.0");
+  CHECK(yaml_scalar("backups/bms/ab.img") == "backups/bms/ab.img");
+  CHECK(yaml_scalar("true") == "\"true\"");
+  CHECK(yaml_scalar("\xff") == "\"\\uFFFD\"");
+}
+
+TEST_CASE("yaml_scalar: random UTF-8 strings read back as themselves", "[manifest][yaml]") {
+  std::uint32_t seed = 12345;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 8) & 0xFFFF; };
+  const std::vector<std::string> pieces = {"a", "Z", "0", " ", ":", "#", "-", "\"", "'", "\\", "\n", "\t",
+                                           "\x01", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x9a\x97",
+                                           "\xe2\x80\xa9", "\xc2\x85", "{", "]", ",", "&", "*", "!", "|", ">"};
+  for (int i = 0; i < 2000; ++i) {
+    std::string s;
+    const auto len = next() % 12;
+    for (std::uint32_t k = 0; k < len; ++k) s += pieces[next() % pieces.size()];
+    INFO(s);
+    YAML::Node n = YAML::Load("key: " + yaml_scalar(s) + "\n");
+    REQUIRE(n["key"].IsScalar());
+    REQUIRE(n["key"].Scalar() == s);
+  }
+}
+
+TEST_CASE("manifest: a save writes each ECU's entry, and reads back only what changed", "[manifest]") {
+  test::TempDir dir;
+  Manifest m;
+  m.vehicle = "car-1";
+  for (int i = 0; i < 50; ++i) m.ecu("ecu" + std::to_string(i)).installed = InstalledState{"1.0.0", "t", {}};
+  REQUIRE(m.save(dir / "manifest.yaml").ok());
+  // One ECU changes into something that cannot be read back: refused, whichever ECU it is.
+  m.ecu("ecu37").task = TaskState{};
+  auto refused = m.save(dir / "manifest.yaml");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("ecu37") != std::string::npos);
+  m.ecu("ecu37").task.reset();
+  m.ecu("ecu37").flash.last_error = "weird: \"bytes\"\n\xff";
+  REQUIRE(m.save(dir / "manifest.yaml").ok());
+  auto back = Manifest::load(dir / "manifest.yaml");
+  REQUIRE(back.ok());
+  REQUIRE(back->ecus().size() == 50);
+  CHECK(back->find("ecu37")->flash.last_error == "weird: \"bytes\"\n\xef\xbf\xbd");
+  CHECK(back->find("ecu49") == &back->ecus()[49].second);
+  CHECK(back->find("nope") == nullptr);
+  // What save wrote is what to_yaml writes.
+  CHECK(*read_text_file(dir / "manifest.yaml") == m.to_yaml());
+}
+
+TEST_CASE("manifest: a save that changes nothing leaves the file alone", "[manifest]") {
+  test::TempDir dir;
+  const auto path = dir / "manifest.yaml";
+  Manifest m;
+  m.vehicle = "car-1";
+  m.updated_at = "2026-01-01T00:00:00Z";
+  m.ecu("bms").installed = InstalledState{"1.0.0", "t", {}};
+  REQUIRE(m.save(path).ok());
+  const std::string first = *read_text_file(path);
+  REQUIRE(first == m.to_yaml());
+
+  auto loaded = Manifest::load(path);
+  REQUIRE(loaded.ok());
+  std::filesystem::remove(dir / "marker");
+  std::filesystem::rename(path, dir / "marker");  // a save that writes makes a new file here
+  std::filesystem::copy_file(dir / "marker", path);
+  const auto before = std::filesystem::last_write_time(path);
+  loaded->updated_at = "2026-12-31T00:00:00Z";  // only the time moved on
+  REQUIRE(loaded->save(path).ok());
+  CHECK(*read_text_file(path) == first);
+  CHECK(std::filesystem::last_write_time(path) == before);
+
+  loaded->ecu("bms").flash.attempts = 1;  // a real change is written, with its time
+  REQUIRE(loaded->save(path).ok());
+  const std::string second = *read_text_file(path);
+  CHECK(second != first);
+  CHECK(second.find("updated_at: 2026-12-31T00:00:00Z") != std::string::npos);
+  // A file removed behind ecuup's back is written again even when nothing changed.
+  std::filesystem::remove(path);
+  REQUIRE(loaded->save(path).ok());
+  CHECK(*read_text_file(path) == second);
 }
