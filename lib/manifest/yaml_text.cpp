@@ -7,10 +7,19 @@ namespace ecuup {
 namespace {
 
 bool plain_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '/' || c == ':' || c == '+' || c == '-' || c == '@' || c == '=';
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '.': case '_': case '/': case ':': case '+': case '-': case '@': case '=': case ' ': case ',':
+    case '(': case ')': case ';': case '\'': case '"': case '<': case '>': case '!': case '%': case '*':
+    case '&': case '?': case '$': case '~': case '^': case '#':
+      return true;
+    default:
+      return false;
+  }
 }
 
+// Characters a plain scalar may hold after its first in block context (never a flow indicator, a
+// tab or a line break); where they would mean something (": ", " #", a trailing blank) plain() says.
 // Words YAML 1.1 or 1.2 readers take for a null or a boolean.
 bool reserved_word(std::string_view s) {
   if (s.size() > 5) return false;
@@ -27,7 +36,9 @@ bool plain(std::string_view s) {
   if (!((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z') || (first >= '0' && first <= '9') ||
         first == '.' || first == '_' || first == '/'))
     return false;
-  if (s.back() == ':') return false;  // "a:" would open a mapping
+  // "a:" and "a: b" would open a mapping, " #" a comment; a reader drops a trailing blank.
+  if (s.back() == ':' || s.back() == ' ') return false;
+  if (s.find(": ") != std::string_view::npos || s.find(" #") != std::string_view::npos) return false;
   for (char c : s)
     if (!plain_char(c)) return false;
   return !reserved_word(s);

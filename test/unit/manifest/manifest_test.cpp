@@ -226,6 +226,8 @@ TEST_CASE("yaml_scalar: every string reads back as itself", "[manifest][yaml]") 
   CHECK(yaml_scalar("1.1.0") == "1.1.0");
   CHECK(yaml_scalar("backups/bms/ab.img") == "backups/bms/ab.img");
   CHECK(yaml_scalar("true") == "\"true\"");
+  CHECK(yaml_scalar("programming 1.0.0 -> 1.1.0 (attempt 1)") == "programming 1.0.0 -> 1.1.0 (attempt 1)");
+  CHECK(yaml_scalar("a: b") == "\"a: b\"");
   CHECK(yaml_scalar("\xff") == "\"\\uFFFD\"");
 }
 
@@ -234,8 +236,9 @@ TEST_CASE("yaml_scalar: random UTF-8 strings read back as themselves", "[manifes
   auto next = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 8) & 0xFFFF; };
   const std::vector<std::string> pieces = {"a", "Z", "0", " ", ":", "#", "-", "\"", "'", "\\", "\n", "\t",
                                            "\x01", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x9a\x97",
-                                           "\xe2\x80\xa9", "\xc2\x85", "{", "]", ",", "&", "*", "!", "|", ">"};
-  for (int i = 0; i < 2000; ++i) {
+                                           "\xe2\x80\xa9", "\xc2\x85", "{", "]", ",", "&", "*", "!", "|", ">",
+                                           "(", "?", "%", "`", "~", "^", "$", ";", "<", "1", ".", "/"};
+  for (int i = 0; i < 20000; ++i) {
     std::string s;
     const auto len = next() % 12;
     for (std::uint32_t k = 0; k < len; ++k) s += pieces[next() % pieces.size()];
