@@ -1,4 +1,4 @@
-#include "flash_store.hpp"
+#include "sim/flash_store.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <thread>
 
-#include "control.hpp"
-#include "sim_server.hpp"
+#include "sim/control.hpp"
+#include "sim/sim_server.hpp"
 
 // The transports come from lib/transport; a build without one refuses configs that need it.
 #if __has_include("transport/doip_server.hpp")

@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "sim_config.hpp"
+#include "sim/sim_config.hpp"
 #include "util/bytes.hpp"
 #include "util/result.hpp"
 
