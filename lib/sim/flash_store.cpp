@@ -125,10 +125,25 @@ ByteView FlashStore::read(std::uint32_t address, std::uint32_t size) const {
   return {};
 }
 
+// Replaced by rename, so a killed simulator leaves the old flag or the new one; not fsynced, like
+// the mapped regions: the simulator survives being killed, not the machine losing power, and an
+// fsync on every erase and check routine costs a busy disk tens of ms.
 Result<void> FlashStore::set_valid(bool valid) {
   m_valid = valid;
-  nlohmann::json json{{"valid", valid}};
-  return write_file_atomic(m_dir / "state.json", json.dump() + "\n");
+  const std::string text = nlohmann::json{{"valid", valid}}.dump() + "\n";
+  const fs::path path = m_dir / "state.json";
+  const fs::path tmp = m_dir / "state.json.tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_error("cannot create", tmp);
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  const int write_errno = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) {
+    errno = n < 0 ? write_errno : EIO;
+    return errno_error("cannot write", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error("cannot rename to", path);
+  return success();
 }
 
 Result<std::vector<DumpRegion>> list_flash_files(const fs::path& ecu_dir) {
