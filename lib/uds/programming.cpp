@@ -415,7 +415,10 @@ Result<void> wait_for_ecu(const EcuAttempt& attempt, const std::function<Result<
       }
     }
     if (!need_reconnect) {
-      const auto listen = std::max(std::chrono::ceil<milliseconds>(due - clock.now()), k_min_poll_listen);
+      // The last attempt listens as long as the ECU may take (its P2): its answer is the verdict.
+      const bool last_attempt = clock.now() >= deadline;
+      const auto listen = last_attempt ? milliseconds::max()
+                                       : std::max(std::chrono::ceil<milliseconds>(due - clock.now()), k_min_poll_listen);
       auto r = attempt(listen);
       if (r) return success();
       last = std::move(r).error();

@@ -149,8 +149,8 @@ inline constexpr std::chrono::milliseconds k_min_poll_listen{10};
 
 // Runs `attempt(listen)` until it succeeds, on the schedule of `poll`, while the ECU is silent or
 // the link dropped or could not be opened (then `reconnect`, if given, opens it again). `listen`
-// is how long the attempt may wait for an answer before the next one is due. Returns the last
-// error.
+// is how long the attempt may wait for an answer before the next one is due; the last attempt's
+// is milliseconds::max() (no limit but the ECU's own timing). Returns the last error.
 using EcuAttempt = std::function<Result<void>(std::chrono::milliseconds listen)>;
 Result<void> wait_for_ecu(const EcuAttempt& attempt, const std::function<Result<void>()>& reconnect,
                           const EcuPoll& poll, EcuWait mode, WaitClock& clock = system_wait_clock());

@@ -30,6 +30,8 @@ class FakeClock final : public WaitClock {
   std::chrono::steady_clock::time_point m_now{m_start};
 };
 
+constexpr milliseconds k_p2{150};
+
 // An ECU that restarted at time 0 and answers requests that reach it from `back_at` on. Before,
 // a request is lost: the attempt listens for its whole window and meets silence (or, when the
 // entity is off the network, its connection is refused at once).
@@ -45,7 +47,7 @@ struct RestartingEcu {
     listens.push_back(listen);
     if (clock.since_start() >= back_at) return success();
     if (refuses_while_down) return make_error(Errc::network, "connect: Connection refused");
-    clock.advance(listen);
+    clock.advance(std::min(listen, k_p2));  // the client waits no longer than P2 in any case
     return make_error(Errc::timeout, "DiagnosticSessionControl 0x01: no response");
   }
 };
@@ -98,8 +100,9 @@ TEST_CASE("an ECU that never comes back fails once the patience is spent", "[uds
   auto r = wait_for_ecu(std::ref(ecu), {}, poll, EcuWait::nrc_retries, clock);
   REQUIRE_FALSE(r);
   CHECK(r.error().code == Errc::timeout);  // the last attempt's error
-  CHECK(ecu.asked_at.back() == 3000ms);    // the last attempt falls on the deadline
-  CHECK(clock.since_start() >= 3000ms);
+  CHECK(ecu.asked_at.back() == 3000ms);    // the last attempt falls on the deadline...
+  CHECK(ecu.listens.back() == milliseconds::max());  // ...and waits for the ECU's own P2
+  CHECK(clock.since_start() == 3000ms + k_p2);
 }
 
 TEST_CASE("a powerDownTime puts the first poll later", "[uds]") {
