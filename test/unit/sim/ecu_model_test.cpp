@@ -27,6 +27,8 @@ EcuConfig bench_ecu() {
 
 // Drives one EcuModel on a clock of its own.
 struct Tester {
+  explicit Tester(EcuModel& model) : ecu(model) {}
+
   EcuModel& ecu;
   Clock::time_point now = Clock::now();
 

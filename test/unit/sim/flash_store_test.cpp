@@ -36,17 +36,22 @@ TEST_CASE("sim flash: a fresh ECU holds its initial image, and what is written p
   CHECK(Bytes(bytes.begin(), bytes.end()) == Bytes{k_erased_byte, 1, 2, 3, k_erased_byte});
 
   SECTION("ecuup-sim dump writes a region, or only its image") {
-    REQUIRE(dump_flash({.state_dir = dir.path().string(), .ecu = "bms", .output = (dir / "all.bin").string()}));
+    DumpOptions dump;
+    dump.state_dir = dir.path().string();
+    dump.ecu = "bms";
+    dump.output = (dir / "all.bin").string();
+    REQUIRE(dump_flash(dump));
     auto all = read_binary_file(dir / "all.bin");
     REQUIRE(all);
     CHECK(all->size() == 0x2000);
-    REQUIRE(dump_flash({.state_dir = dir.path().string(), .ecu = "bms", .output = (dir / "img.bin").string(),
-                        .image_only = true}));
+    dump.output = (dir / "img.bin").string();
+    dump.image_only = true;
+    REQUIRE(dump_flash(dump));
     auto image = read_binary_file(dir / "img.bin");
     REQUIRE(image);
     CHECK(image->size() == k_sw_image_header_size + 100);
-    auto missing = dump_flash({.state_dir = dir.path().string(), .ecu = "bms", .output = (dir / "x.bin").string(),
-                               .address = 0x4000});
+    dump.address = 0x4000;
+    auto missing = dump_flash(dump);
     REQUIRE_FALSE(missing);
     CHECK(missing.error().code == Errc::not_found);
   }
@@ -54,7 +59,11 @@ TEST_CASE("sim flash: a fresh ECU holds its initial image, and what is written p
 
 TEST_CASE("sim tools: mkimage, the toy key, and power-cut without a simulator", "[sim]") {
   ecuup::test::TempDir dir;
-  REQUIRE(make_image({.version = "2.1.0", .size = 500, .output = (dir / "a.img").string()}));
+  MkimageOptions mk;
+  mk.version = "2.1.0";
+  mk.size = 500;
+  mk.output = (dir / "a.img").string();
+  REQUIRE(make_image(mk));
   auto image = read_binary_file(dir / "a.img");
   REQUIRE(image);
   CHECK(image->size() == k_sw_image_header_size + 500);
@@ -62,7 +71,8 @@ TEST_CASE("sim tools: mkimage, the toy key, and power-cut without a simulator", 
   CHECK(pattern_bytes(64, 1) == pattern_bytes(64, 1));
   CHECK(pattern_bytes(64, 1) != pattern_bytes(64, 2));
 
-  auto both = make_image({.version = "2.1.0", .size = 5, .payload = "x", .output = (dir / "b.img").string()});
+  mk.payload = "x";  // and --size: one of them
+  auto both = make_image(mk);
   REQUIRE_FALSE(both);
   CHECK(both.error().code == Errc::usage);
 
@@ -70,8 +80,13 @@ TEST_CASE("sim tools: mkimage, the toy key, and power-cut without a simulator", 
   CHECK(toy_key_hex("1", "00000000").value() == "5b5c5d5e");
   CHECK(toy_key_hex("0x300", "00").error().code == Errc::usage);
 
-  auto cut = power_cut({.state_dir = dir.path().string(), .ecus = {"bms"}});
-  REQUIRE_FALSE(cut);
-  CHECK(cut.error().code == Errc::not_found);
-  CHECK(power_cut({.state_dir = dir.path().string()}).error().code == Errc::usage);
+  PowerCutOptions cut;
+  cut.state_dir = dir.path().string();
+  auto none = power_cut(cut);
+  REQUIRE_FALSE(none);
+  CHECK(none.error().code == Errc::usage);  // neither --ecu nor --all
+  cut.ecus = {"bms"};
+  auto nobody = power_cut(cut);
+  REQUIRE_FALSE(nobody);
+  CHECK(nobody.error().code == Errc::not_found);  // no simulator runs there
 }

@@ -36,9 +36,12 @@ constexpr milliseconds k_p2{150};
 // a request is lost: the attempt listens for its whole window and meets silence (or, when the
 // entity is off the network, its connection is refused at once).
 struct RestartingEcu {
+  RestartingEcu(FakeClock& c, milliseconds back, bool refuses = false)
+      : clock(c), back_at(back), refuses_while_down(refuses) {}
+
   FakeClock& clock;
   milliseconds back_at;
-  bool refuses_while_down = false;
+  bool refuses_while_down;
   std::vector<milliseconds> asked_at;
   std::vector<milliseconds> listens;
 
