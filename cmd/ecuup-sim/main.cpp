@@ -6,109 +6,26 @@
 #include <iostream>
 #include <string>
 
-#include "control.hpp"
-#include "flash_store.hpp"
 #include "help_text.hpp"
-#include "sim_server.hpp"
-#include "toy_key.hpp"
+#include "sim/sim_server.hpp"
+#include "sim/tools.hpp"
 #include "util/exit_code.hpp"
-#include "util/fs.hpp"
-#include "util/sw_image.hpp"
 
 namespace {
 
 using namespace ecuup;
 using namespace ecuup::sim;
 
-Result<void> cmd_key(const std::string& level_text, const std::string& seed_hex) {
-  auto level = parse_number(level_text);
-  if (!level || *level > 0xFF) return make_error(Errc::usage, "LEVEL must be a byte (the requestSeed sub-function)");
-  auto seed = from_hex(seed_hex);
-  if (!seed) return make_error(Errc::usage, "SEEDHEX: " + seed.error().message);
-  std::puts(to_hex(toy_key(static_cast<std::uint8_t>(*level), *seed)).c_str());
-  return success();
-}
-
-struct MkimageOptions {
-  std::string version;
-  std::optional<std::uint32_t> size;
-  std::uint64_t seed = 1;
-  std::string payload;
-  std::string output;
-};
-
-Result<void> cmd_mkimage(const MkimageOptions& o) {
-  if (o.version.empty() || o.version.size() > k_sw_image_version_max)
-    return make_error(Errc::usage, "--version must be 1..32 characters");
-  if (o.size.has_value() == !o.payload.empty()) return make_error(Errc::usage, "give exactly one of --size and --payload");
-  Bytes payload;
-  if (o.size) {
-    payload = pattern_bytes(*o.size, o.seed);
-  } else {
-    auto bytes = read_binary_file(o.payload);
-    if (!bytes) return std::move(bytes).error();
-    payload = std::move(*bytes);
-  }
-  return write_file_atomic(o.output, make_sw_image(o.version, payload));
-}
-
-struct DumpOptions {
-  std::string state_dir = "ecuup-sim-state";
-  std::string ecu;
-  std::string output;
-  std::optional<std::uint32_t> address;
-  bool image_only = false;
-};
-
-Result<void> cmd_dump(const DumpOptions& o) {
-  ECUUP_ASSIGN(auto regions, list_flash_files(std::filesystem::path(o.state_dir) / o.ecu));
-  const DumpRegion* chosen = &regions.front();
-  if (o.address) {
-    chosen = nullptr;
-    for (const auto& r : regions)
-      if (r.address == *o.address) chosen = &r;
-    if (!chosen) return make_error(Errc::not_found, "ecu " + o.ecu + ": no memory region starts at the given --address");
-  }
-  ECUUP_ASSIGN(auto memory, read_binary_file(chosen->path));
-  if (o.image_only) {
-    if (memory.size() < k_sw_image_header_size)
-      return make_error(Errc::verify, "ecu " + o.ecu + ": region too small for an image header");
-    auto info = parse_sw_image_header(ByteView(memory).first(k_sw_image_header_size));
-    if (!info) return std::move(info).error().context("ecu " + o.ecu + ": no image in flash");
-    std::size_t length = k_sw_image_header_size + info->payload_size;
-    if (length > memory.size()) return make_error(Errc::verify, "ecu " + o.ecu + ": image header claims more than the region");
-    memory.resize(length);
-  }
-  return write_file_atomic(o.output, ByteView(memory));
-}
-
-struct PowerCutOptions {
-  std::string state_dir = "ecuup-sim-state";
-  std::vector<std::string> ecus;
-  bool all = false;
-  std::uint32_t ms = 1000;
-};
-
-// One request per ECU through the running simulator's control socket (control.hpp).
-Result<void> cmd_power_cut(const PowerCutOptions& o) {
-  if (o.all == !o.ecus.empty()) return make_error(Errc::usage, "give --ecu NAME (repeatable) or --all");
-  std::vector<std::string> targets = o.all ? std::vector<std::string>{"*"} : o.ecus;
-  for (const auto& ecu : targets) {
-    auto answer = control_request(o.state_dir, "power-cut " + ecu + " " + std::to_string(o.ms));
-    if (!answer) return std::move(answer).error();
-    const std::string reply = std::move(answer).value();
-    if (reply.size() != 2 || reply.compare(0, 2, "ok") != 0) {
-      std::string message = reply.rfind("error ", 0) == 0 ? reply.substr(6) : reply;
-      return make_error(Errc::usage, "power-cut: " + message);
-    }
-  }
-  return success();
-}
-
 int report(const Result<void>& result) {
   if (result) return 0;
   std::fprintf(stderr, "ecuup-sim: error: %s\n", result.error().message.c_str());
   return static_cast<int>(exit_code_for(result.error().code));
+}
+
+int print_key(const std::string& level, const std::string& seed) {
+  auto key = toy_key_hex(level, seed);
+  if (key) std::puts(key->c_str());
+  return report(key ? success() : Result<void>(std::move(key).error()));
 }
 
 }  // namespace
@@ -204,15 +121,15 @@ int main(int argc, char** argv) {
     console.state_dir = console_state;
     return report(run_console(console, console_ecu, std::cin, std::cout));
   }
-  if (key_cmd->parsed()) return report(cmd_key(key_level, key_seed));
+  if (key_cmd->parsed()) return print_key(key_level, key_seed);
   if (mk_cmd->parsed()) {
     if (size_opt->count()) mk.size = mk_size;
-    return report(cmd_mkimage(mk));
+    return report(make_image(mk));
   }
-  if (cut_cmd->parsed()) return report(cmd_power_cut(cut));
+  if (cut_cmd->parsed()) return report(power_cut(cut));
   if (dump_cmd->parsed()) {
     if (address_opt->count()) dump.address = dump_address;
-    return report(cmd_dump(dump));
+    return report(dump_flash(dump));
   }
   return 0;
 }

@@ -191,8 +191,12 @@ void UdsClient::drain_stale(const std::string& label) {
 Result<Bytes> UdsClient::await_response(ByteView req, const std::string& label) {
   const std::uint8_t service = req[0];
   auto timeout = m_timing.p2 + m_options.margin;
-  auto deadline = SteadyClock::now() + timeout;
   const char* timer = "P2";
+  if (m_answer_limit && *m_answer_limit < timeout) {
+    timeout = *m_answer_limit;
+    timer = "poll interval";
+  }
+  auto deadline = SteadyClock::now() + timeout;
   std::string discarded;  // what arrived but was no answer, for the timeout's message
   int discarded_count = 0;
   auto discard = [&](const Bytes& msg, const std::string& why) {

@@ -72,6 +72,10 @@ class UdsClient {
   }
   DiagLink& link() { return *m_link; }
   void set_clock(Clock clock);
+  // Caps the wait for the first answer to a request (P2; not P2* after 0x78): polling an ECU that
+  // restarts, a request it gets while rebooting is lost, so waiting a long P2 for it only delays
+  // the next one. nullopt: P2 again.
+  void set_answer_limit(std::optional<std::chrono::milliseconds> limit) { m_answer_limit = limit; }
 
   // Sends `request`, returns the positive response. Errc::negative_response names the NRC,
   // Errc::timeout when the ECU stays silent past P2 (or P2* after 0x78). A message that is no
@@ -133,6 +137,7 @@ class UdsClient {
   std::chrono::steady_clock::time_point m_last_send{};
   std::optional<std::uint8_t> m_last_nrc;
   std::optional<std::chrono::steady_clock::time_point> m_retry_deadline;
+  std::optional<std::chrono::milliseconds> m_answer_limit;
   bool m_stale_possible = false;  // a request timed out: its answer may still come
 };
 

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <optional>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -114,8 +113,12 @@ class SequenceRun {
   // silence until the reset timeout, like after an ECUReset.
   Result<void> first_or_common(const UdsStep& step, bool first) {
     if (!first) return run_common(step);
-    return wait_for_ecu([&] { return run_common(step); }, m_hooks.reconnect, m_options.reset_delay,
-                        m_options.reset_timeout, EcuWait::nrc_fails);
+    const EcuPoll poll{.first_delay = std::chrono::milliseconds(0),
+                       .interval = m_options.reset_delay,
+                       .max_interval = k_max_wait_delay,
+                       .patience = m_options.reset_timeout};
+    return wait_for_ecu([&](std::chrono::milliseconds) { return run_common(step); }, m_hooks.reconnect, poll,
+                        EcuWait::nrc_fails);
   }
   Result<void> erase(const ImageSource& image);
   Result<void> download(ImageSource& image);
@@ -222,7 +225,10 @@ Result<void> SequenceRun::security_access() {
 
 Result<void> SequenceRun::reset() {
   auto answered = m_client.ecu_reset(m_options.reset_type);
-  auto delay = m_options.reset_delay;
+  EcuPoll poll{.first_delay = m_options.reset_delay,
+               .interval = m_options.reset_delay,
+               .max_interval = k_max_wait_delay,
+               .patience = m_options.reset_timeout};
   if (!answered) {
     // An ECU may reset before its response leaves, or lose power with it (a DoIP entity then drops
     // the connection): neither is a failure yet, the ECU may come back with the new software.
@@ -230,19 +236,24 @@ Result<void> SequenceRun::reset() {
     if (code != Errc::timeout && code != Errc::network && code != Errc::io) return std::move(answered).error();
     m_progress.note("ECUReset: " + answered.error().message + "; waiting for the ECU to come back");
   } else if (answered->has_value()) {
-    delay = std::max(delay, std::chrono::milliseconds(std::chrono::seconds(**answered)));
+    // ISO 14229-1: powerDownTime (seconds) is the least time the ECU stays powered down.
+    poll.first_delay = std::max(poll.first_delay, std::chrono::milliseconds(std::chrono::seconds(**answered)));
   }
-  std::this_thread::sleep_for(delay);
+  // Polled with a short listen: a request that reaches the ECU while it restarts is lost, and an
+  // ECU that is back answers within a few ms; the P2 it announced is for an ECU that is up.
   auto back = wait_for_ecu(
-      [&]() -> Result<void> {
-        ECUUP_TRY(m_client.diagnostic_session_control(m_options.default_session));
+      [&](std::chrono::milliseconds listen) -> Result<void> {
+        m_client.set_answer_limit(listen);
+        auto r = m_client.diagnostic_session_control(m_options.default_session);
+        m_client.set_answer_limit(std::nullopt);
+        if (!r) return std::move(r).error();
         return success();
       },
-                           m_hooks.reconnect, m_options.reset_delay, m_options.reset_timeout, EcuWait::nrc_retries);
+      m_hooks.reconnect, poll, EcuWait::nrc_retries);
   if (!back) {
     return make_error(back.error().code == Errc::interrupted ? Errc::interrupted : Errc::timeout,
                       fmt::format("ECU did not come back within {} ms after ECUReset (last: {})",
-                                  m_options.reset_timeout.count(), back.error().message));
+                                  std::max(poll.patience, poll.first_delay).count(), back.error().message));
   }
   return success();
 }
@@ -366,14 +377,34 @@ Result<void> SequenceRun::upload(ImageWriter& out) {
 
 }  // namespace
 
-Result<void> wait_for_ecu(const std::function<Result<void>()>& attempt, const std::function<Result<void>()>& reconnect,
-                          std::chrono::milliseconds delay, std::chrono::milliseconds patience, EcuWait mode) {
-  const auto deadline = std::chrono::steady_clock::now() + patience;
+WaitClock& system_wait_clock() {
+  class SystemWaitClock final : public WaitClock {
+   public:
+    std::chrono::steady_clock::time_point now() override { return std::chrono::steady_clock::now(); }
+    bool pause(std::chrono::milliseconds pause) override { return pause_unless_interrupted(pause); }
+  };
+  static SystemWaitClock clock;
+  return clock;
+}
+
+Result<void> wait_for_ecu(const EcuAttempt& attempt, const std::function<Result<void>()>& reconnect,
+                          const EcuPoll& poll, EcuWait mode, WaitClock& clock) {
+  using std::chrono::milliseconds;
+  const auto start = clock.now();
+  const auto deadline = start + std::max(poll.patience, poll.first_delay);
+  auto interval = poll.interval;
+  auto due = start + poll.first_delay;  // when the next attempt begins
   bool need_reconnect = false;
   Error last = make_error(Errc::timeout, "no answer");
-  auto pause = delay;
   for (;;) {
+    if (const auto now = clock.now(); now < due) {
+      if (!clock.pause(std::chrono::ceil<milliseconds>(due - now))) return interrupted_error("while waiting for the ECU");
+    }
     if (interrupt_requested()) return interrupted_error("while waiting for the ECU");
+    // The attempt after this one: a step of the backoff later, the last one on the deadline.
+    due = std::min(clock.now() + interval, deadline);
+    // Growing by half rather than doubling: an ECU back at T is met by T * 1.5 at the latest.
+    interval = std::min(interval + std::max(interval / 2, milliseconds(1)), std::max(poll.interval, poll.max_interval));
     // Until a reconnect succeeds the client's link is gone: never send on it.
     if (need_reconnect) {
       auto reconnected = reconnect();
@@ -384,7 +415,11 @@ Result<void> wait_for_ecu(const std::function<Result<void>()>& attempt, const st
       }
     }
     if (!need_reconnect) {
-      auto r = attempt();
+      // The last attempt listens as long as the ECU may take (its P2): its answer is the verdict.
+      const bool last_attempt = clock.now() >= deadline;
+      const auto listen = last_attempt ? milliseconds::max()
+                                       : std::max(std::chrono::ceil<milliseconds>(due - clock.now()), k_min_poll_listen);
+      auto r = attempt(listen);
       if (r) return success();
       last = std::move(r).error();
       const bool answered = last.code == Errc::negative_response;
@@ -395,12 +430,7 @@ Result<void> wait_for_ecu(const std::function<Result<void>()>& attempt, const st
       if (!answered && last.code != Errc::timeout && !link_broken) return last;
       need_reconnect = link_broken && static_cast<bool>(reconnect);
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return last;
-    // The last attempt falls on the deadline, not a backoff step after it.
-    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-    if (!pause_unless_interrupted(std::min(pause, left))) return interrupted_error("while waiting for the ECU");
-    pause = std::min(std::max(pause * 2, std::chrono::milliseconds(1)), std::max(delay, k_max_wait_delay));
+    if (clock.now() >= deadline) return last;
   }
 }
 

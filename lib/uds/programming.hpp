@@ -71,9 +71,12 @@ struct UdsSequenceOptions {
   MemoryFormat memory_format;
   std::size_t max_block_length = 0;  // cap on the ECU's maxNumberOfBlockLength; 0 = none
   int transfer_retries = 2;          // repeats of a TransferData block that timed out
-  std::chrono::milliseconds reset_delay{500};    // before asking a resetting ECU again (doubling, up to 2 s)
-  // Until an ECU must answer the first request (and be connected) and after ECUReset; the driver
-  // puts what is left of its recovery window here in recovery mode.
+  // After ECUReset: the first poll's delay (at least the powerDownTime the ECU announces), then the
+  // first interval between polls, growing by half up to 2 s. Also the first interval while the
+  // first request of a run meets an ECU that is not there yet.
+  std::chrono::milliseconds reset_delay{10};
+  // Until an ECU must answer the first request (and be connected), and after ECUReset (counted
+  // from its answer); the driver puts what is left of its recovery window here in recovery mode.
   std::chrono::milliseconds reset_timeout{15000};
   std::vector<UdsStep> flash_steps;
   std::vector<UdsStep> read_steps;
@@ -118,11 +121,39 @@ Result<void> run_read_sequence(UdsClient& client, const UdsSequenceOptions& opti
 // that just restarted may refuse requests until it is ready).
 enum class EcuWait { nrc_fails, nrc_retries };
 
-// Runs `attempt` until it succeeds, retrying after `delay` (doubling up to 2 s) while the ECU is
-// silent or the link dropped or could not be opened (then `reconnect`, if given, opens it again)
-// for up to `patience`. Returns the last error.
-Result<void> wait_for_ecu(const std::function<Result<void>()>& attempt, const std::function<Result<void>()>& reconnect,
-                          std::chrono::milliseconds delay, std::chrono::milliseconds patience, EcuWait mode);
+// The time seam of waiting for an ECU: tests swap in a fake clock.
+class WaitClock {
+ public:
+  virtual ~WaitClock() = default;
+  virtual std::chrono::steady_clock::time_point now() = 0;
+  // Sleeps `pause`; false as soon as an interruption is requested (interrupt_requested()).
+  virtual bool pause(std::chrono::milliseconds pause) = 0;
+};
+// steady_clock and pause_unless_interrupted.
+WaitClock& system_wait_clock();
+
+// When to ask an ECU that is restarting or still booting, counted from the start of the wait.
+struct EcuPoll {
+  std::chrono::milliseconds first_delay{0};  // before the first attempt
+  // From the start of one attempt to the next, growing by half (at least 1 ms) up to max_interval.
+  // An attempt listens for its answer until the next is due (at least k_min_poll_listen).
+  std::chrono::milliseconds interval{10};
+  std::chrono::milliseconds max_interval{2000};
+  // No attempt begins later than this after the start (the last one falls on it); at least one
+  // attempt is made, after first_delay.
+  std::chrono::milliseconds patience{15000};
+};
+
+// The least an attempt listens for its answer, however late it starts.
+inline constexpr std::chrono::milliseconds k_min_poll_listen{10};
+
+// Runs `attempt(listen)` until it succeeds, on the schedule of `poll`, while the ECU is silent or
+// the link dropped or could not be opened (then `reconnect`, if given, opens it again). `listen`
+// is how long the attempt may wait for an answer before the next one is due; the last attempt's
+// is milliseconds::max() (no limit but the ECU's own timing). Returns the last error.
+using EcuAttempt = std::function<Result<void>(std::chrono::milliseconds listen)>;
+Result<void> wait_for_ecu(const EcuAttempt& attempt, const std::function<Result<void>()>& reconnect,
+                          const EcuPoll& poll, EcuWait mode, WaitClock& clock = system_wait_clock());
 
 // Whether a failed flash attempt is worth starting over in recovery mode: silence, a dropped or
 // refused link, NRCs that are waited out (0x21, 0x22, 0x37), and NRCs saying the ECU lost our

@@ -5,20 +5,11 @@
 #include <fstream>
 #include <vector>
 
+#include <zlib.h>
+
 namespace ecuup {
 
 namespace {
-
-constexpr std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> table{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    table[i] = c;
-  }
-  return table;
-}
-constexpr auto k_crc_table = make_crc_table();
 
 void put_be32(std::uint8_t* p, std::uint32_t v) {
   p[0] = static_cast<std::uint8_t>(v >> 24);
@@ -34,9 +25,7 @@ std::uint32_t get_be32(const std::uint8_t* p) {
 }  // namespace
 
 std::uint32_t crc32(ByteView data, std::uint32_t previous) {
-  std::uint32_t c = ~previous;
-  for (std::uint8_t b : data) c = k_crc_table[(c ^ b) & 0xff] ^ (c >> 8);
-  return ~c;
+  return static_cast<std::uint32_t>(::crc32_z(previous, data.data(), data.size()));
 }
 
 Bytes make_sw_image(std::string_view version, ByteView payload) {

@@ -135,19 +135,19 @@ for prog in "${PROGRAMS[@]}"; do
 done
 
 # ecuup-sim's YAML keys (every check_keys list in sim_config.cpp) and fault kinds (fault.cpp) in its page.
-sim_config_src=$SRC/cmd/ecuup-sim/sim_config.cpp
+sim_config_src=$SRC/lib/sim/sim_config.cpp
 if [[ -f $sim_config_src && -f $MAN/ecuup-sim.1 ]]; then
   text=$(section "$MAN/ecuup-sim.1" "CONFIGURATION FILE")
   for k in $(tr '\n' ' ' <"$sim_config_src" | grep -oE 'check_keys\([a-z_]+(\[[^]]*\])?, \{[^}]*\}' | grep -oE '"[a-z_0-9]+"' | tr -d '"' | sort -u); do
     checks=$((checks + 1))
-    has_token "$text" "$k" || missing "ecuup-sim.1: CONFIGURATION FILE lacks key '$k' (cmd/ecuup-sim/sim_config.cpp)"
+    has_token "$text" "$k" || missing "ecuup-sim.1: CONFIGURATION FILE lacks key '$k' (lib/sim/sim_config.cpp)"
   done
 fi
-if [[ -f $SRC/cmd/ecuup-sim/fault.cpp && -f $MAN/ecuup-sim.1 ]]; then
+if [[ -f $SRC/lib/sim/fault.cpp && -f $MAN/ecuup-sim.1 ]]; then
   text=$(section "$MAN/ecuup-sim.1" FAULTS)
-  for k in $(sed -n '/fault_kind_name/,/^}/p' "$SRC/cmd/ecuup-sim/fault.cpp" | grep -oE 'return "[a-z_]+"' | grep -oE '"[a-z_]+"' | tr -d '"'); do
+  for k in $(sed -n '/fault_kind_name/,/^}/p' "$SRC/lib/sim/fault.cpp" | grep -oE 'return "[a-z_]+"' | grep -oE '"[a-z_]+"' | tr -d '"'); do
     checks=$((checks + 1))
-    has_token "$text" "$k" || missing "ecuup-sim.1: FAULTS lacks fault kind '$k' (cmd/ecuup-sim/fault.cpp)"
+    has_token "$text" "$k" || missing "ecuup-sim.1: FAULTS lacks fault kind '$k' (lib/sim/fault.cpp)"
   done
 fi
 

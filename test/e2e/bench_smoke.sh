@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `scripts/bench flash --smoke` runs to the end and prints every figure line: each link's
-# throughput row, the rows against the reference ceilings and the RSS row, with numbers
+# throughput row, the rows against the reference ceilings, the DoIP 4 MiB end-to-end row
+# and the RSS row, with numbers
 # in their columns. The values are not judged (a benchmark never fails on speed); on this
 # sanitizer build it must say that the figures are meaningless.
 source "$ECUUP_SRC/test/support/testlib.sh"
@@ -27,6 +28,8 @@ figure 'DoIP loopback, 64 KiB blocks' "$num +- +- +[0-9]+ MiB"
 figure 'CAN 500k, 8-byte frames' "$num +30\.1 +$num"
 figure 'CAN FD 500k/2M, 64-byte frames' "$num +183 +$num"
 figure '1 MiB image, DoIP 64 KiB blocks' "[0-9]+ MiB +[0-9:.]+ +$num"
+# The end-to-end DoIP flash: total, download and reset seconds.
+figure 'DoIP 4 MiB, 4 KiB blocks' "$num +$num +$num"
 check "one ceiling note per modelled bus" test "$(grep -cE '^  (can500|canfd): 4095-byte TransferData' "$T/out")" -eq 2
 
 # This is the sanitizer build the tests run on (ECUUP_SANITIZE=ON): the warning must be there,

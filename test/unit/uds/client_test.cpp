@@ -473,3 +473,31 @@ TEST_CASE("ECUReset's powerDownTime 0xFF means none was given", "[uds]") {
   REQUIRE(five);
   CHECK(*five == std::optional<std::uint8_t>{5});
 }
+
+TEST_CASE("an answer limit caps the wait for the first answer, not P2* after responsePending", "[uds]") {
+  ScriptedLink link;
+  auto options = fast_options();
+  options.timing.p2 = 5000ms;
+  options.timing.p2_star = 8000ms;
+  UdsClient client(link, options);
+  client.set_answer_limit(20ms);
+  SECTION("silence: the wait ends at the limit") {
+    auto r = client.diagnostic_session_control(0x01);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::timeout);
+    REQUIRE(!link.timeouts.empty());
+    CHECK(link.timeouts.back() <= 20ms);
+  }
+  SECTION("after 0x78 the ECU is up: P2* holds") {
+    link.script.push_back({{0x7F, 0x10, 0x78}});
+    auto r = client.diagnostic_session_control(0x01);
+    REQUIRE_FALSE(r);
+    REQUIRE(link.timeouts.size() >= 2);
+    CHECK(link.timeouts.back() > 5000ms);
+  }
+  SECTION("lifted, P2 holds again") {
+    client.set_answer_limit(std::nullopt);
+    REQUIRE_FALSE(client.diagnostic_session_control(0x01));
+    CHECK(link.timeouts.back() > 20ms);
+  }
+}

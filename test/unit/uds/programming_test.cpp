@@ -380,6 +380,22 @@ TEST_CASE("the ECU may come back slowly after the reset", "[uds]") {
     REQUIRE(r);
     CHECK(reconnects == 0);  // timeouts do not need a new link
   }
+  SECTION("the polls after the reset listen for less than the P2 the ECU announced") {
+    ecu.p2_ms = 5000;  // a request that reaches a rebooting ECU is lost: waiting P2 for it only delays
+    ecu.unanswered_after_reset = 2;
+    std::vector<std::size_t> polls;  // index into receive_timeouts when each 10 01 was sent
+    ecu.on_request = [&](const Bytes& req) {
+      if (req == Bytes{0x10, 0x01}) polls.push_back(ecu.receive_timeouts.size());
+    };
+    REQUIRE(run_flash_sequence(client, options, image, toy_key(), null_progress(), "bms"));
+    REQUIRE(polls.size() == 3);  // two lost, the third answered
+    for (std::size_t i = 0; i < 2; ++i) {
+      REQUIRE(polls[i] < ecu.receive_timeouts.size());
+      CHECK(ecu.receive_timeouts[polls[i]] < 5000ms);
+    }
+    // Once the ECU is back its P2 holds again (read_version after the reset).
+    CHECK(ecu.receive_timeouts.back() >= 5000ms);
+  }
   SECTION("the link drops on reset and is opened again") {
     ecu.broken_sends_after_reset = 1;
     int reconnects = 0;

@@ -1,6 +1,7 @@
 // `ecuup-sim run`: every ECU's model behind a DoIP entity and/or an ISO-TP link on the CAN bus,
 // with the control socket through which a harness cuts their power.
 #include <pthread.h>
+#include <sys/prctl.h>
 
 #include <atomic>
 #include <csignal>
@@ -11,8 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include "control.hpp"
-#include "sim_server.hpp"
+#include "sim/control.hpp"
+#include "sim/sim_server.hpp"
 
 // The transports come from lib/transport; a build without one refuses configs that need it.
 #if __has_include("transport/doip_server.hpp")
@@ -35,6 +36,7 @@ using std::chrono::milliseconds;
 // How often a transport looks at its ECUs' power: a power cut or a boot shows within this.
 constexpr milliseconds k_network_tick{10};
 constexpr milliseconds k_retry_open{200};
+constexpr unsigned long k_timer_slack_ns = 1;  // PR_SET_TIMERSLACK: 0 would mean "the default"
 constexpr std::uint32_t k_doip_address_bytes = 4;  // DoIP's max data size counts SA + TA
 constexpr std::uint8_t k_can_fd_data_length = 64;
 constexpr std::string_view k_all_ecus = "*";
@@ -242,6 +244,11 @@ Result<void> run_simulator(const RunOptions& options) {
   if (need_can && config.bus.empty())
     return make_error(Errc::config, options.config_path.string() + ": ECUs on CAN need 'bus:' (or --bus)");
 
+  // The bus-timing model sleeps for a frame's wire time (about 0.1 ms for a CAN FD flow control or
+  // a TransferData answer) before the frame goes out. Linux lets such a sleep run 50 us long by
+  // default (timer slack), half the modelled time again on every answer: ask for none. Threads
+  // started from here inherit it.
+  (void)::prctl(PR_SET_TIMERSLACK, k_timer_slack_ns, 0, 0, 0);
   // SIGINT/SIGTERM are taken with sigwait below; every thread started from here inherits the mask.
   sigset_t signals;
   sigemptyset(&signals);

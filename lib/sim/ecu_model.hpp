@@ -11,9 +11,9 @@
 #include <random>
 #include <string>
 
-#include "fault.hpp"
-#include "flash_store.hpp"
-#include "sim_config.hpp"
+#include "sim/fault.hpp"
+#include "sim/flash_store.hpp"
+#include "sim/sim_config.hpp"
 #include "util/bytes.hpp"
 #include "util/result.hpp"
 

@@ -1,4 +1,4 @@
-#include "sim_server.hpp"
+#include "sim/sim_server.hpp"
 
 #include <algorithm>
 #include <istream>

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "ecu_model.hpp"
-#include "fault.hpp"
-#include "sim_config.hpp"
+#include "sim/ecu_model.hpp"
+#include "sim/fault.hpp"
+#include "sim/sim_config.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::sim {

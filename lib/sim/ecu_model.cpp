@@ -1,9 +1,9 @@
-#include "ecu_model.hpp"
+#include "sim/ecu_model.hpp"
 
 #include <algorithm>
 #include <cstdio>
 
-#include "toy_key.hpp"
+#include "sim/toy_key.hpp"
 #include "util/sw_image.hpp"
 
 namespace ecuup::sim {

@@ -1,4 +1,4 @@
-#include "fault.hpp"
+#include "sim/fault.hpp"
 
 #include <charconv>
 

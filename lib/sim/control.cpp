@@ -1,4 +1,4 @@
-#include "control.hpp"
+#include "sim/control.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>

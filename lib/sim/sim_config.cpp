@@ -1,4 +1,4 @@
-#include "sim_config.hpp"
+#include "sim/sim_config.hpp"
 
 #include <yaml-cpp/yaml.h>
 

@@ -1,6 +1,8 @@
-#include "flash_store.hpp"
+#include "sim/flash_store.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,25 +51,20 @@ Result<std::unique_ptr<FlashStore>> FlashStore::open(const fs::path& ecu_dir, co
     Region region;
     region.config = config;
     region.path = ecu_dir / fmt::format("flash-{:08X}.bin", config.address);
-    region.data.assign(config.size, k_erased_byte);
     region.fd = ::open(region.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (region.fd < 0) return errno_error("cannot open", region.path);
-    // Read what a previous run left; a short or missing file reads as erased.
-    std::size_t done = 0;
-    while (done < region.data.size()) {
-      ssize_t n = ::pread(region.fd, region.data.data() + done, region.data.size() - done, static_cast<off_t>(done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errno_error("cannot read", region.path);
-      if (n == 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    bool resize = done != region.data.size();
-    store->m_regions.push_back(std::move(region));
-    if (resize) {
-      auto& r = store->m_regions.back();
-      if (::ftruncate(r.fd, static_cast<off_t>(r.data.size())) != 0) return errno_error("cannot resize", r.path);
-      ECUUP_TRY(store->persist(r, done, r.data.size() - done));
-    }
+    store->m_regions.push_back(region);  // closed and unmapped by ~FlashStore from here on
+    auto& r = store->m_regions.back();
+    // What a previous run left is kept; a short or missing file is extended with erased bytes.
+    struct stat st{};
+    if (::fstat(r.fd, &st) != 0) return errno_error("cannot stat", r.path);
+    const auto old_size = static_cast<std::size_t>(std::min<off_t>(st.st_size, config.size));
+    if (static_cast<std::uint64_t>(st.st_size) != config.size && ::ftruncate(r.fd, static_cast<off_t>(config.size)) != 0)
+      return errno_error("cannot resize", r.path);
+    void* mapped = ::mmap(nullptr, config.size, PROT_READ | PROT_WRITE, MAP_SHARED, r.fd, 0);
+    if (mapped == MAP_FAILED) return errno_error("cannot map", r.path);
+    r.data = static_cast<std::uint8_t*>(mapped);
+    std::fill(r.data + old_size, r.data + config.size, k_erased_byte);
   }
   if (fresh) {
     // No state file: whatever region files lie around are stale; start from erased flash.
@@ -89,8 +86,10 @@ Result<std::unique_ptr<FlashStore>> FlashStore::open(const fs::path& ecu_dir, co
 }
 
 FlashStore::~FlashStore() {
-  for (auto& r : m_regions)
+  for (auto& r : m_regions) {
+    if (r.data) ::munmap(r.data, r.config.size);
     if (r.fd >= 0) ::close(r.fd);
+  }
 }
 
 std::optional<std::size_t> FlashStore::region_of(std::uint32_t address, std::uint64_t size) const {
@@ -107,42 +106,44 @@ FlashStore::Region& FlashStore::region_at(std::uint32_t address) {
   return m_regions.front();  // unreachable after region_of
 }
 
-Result<void> FlashStore::persist(Region& region, std::size_t offset, std::size_t size) {
-  std::size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pwrite(region.fd, region.data.data() + offset + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno_error("cannot write", region.path);
-    done += static_cast<std::size_t>(n);
-  }
-  return success();
-}
-
 Result<void> FlashStore::write(std::uint32_t address, ByteView data) {
   auto& r = region_at(address);
-  std::size_t offset = address - r.config.address;
-  std::copy(data.begin(), data.end(), r.data.begin() + static_cast<std::ptrdiff_t>(offset));
-  return persist(r, offset, data.size());
+  std::copy(data.begin(), data.end(), r.data + (address - r.config.address));
+  return success();
 }
 
 Result<void> FlashStore::erase(std::uint32_t address, std::uint32_t size) {
   auto& r = region_at(address);
-  std::size_t offset = address - r.config.address;
-  std::fill_n(r.data.begin() + static_cast<std::ptrdiff_t>(offset), size, k_erased_byte);
-  return persist(r, offset, size);
+  std::fill_n(r.data + (address - r.config.address), size, k_erased_byte);
+  return success();
 }
 
 ByteView FlashStore::read(std::uint32_t address, std::uint32_t size) const {
   for (const auto& r : m_regions)
     if (address >= r.config.address && address - r.config.address < r.config.size)
-      return ByteView(r.data).subspan(address - r.config.address, size);
+      return r.bytes().subspan(address - r.config.address, size);
   return {};
 }
 
+// Replaced by rename, so a killed simulator leaves the old flag or the new one; not fsynced, like
+// the mapped regions: the simulator survives being killed, not the machine losing power, and an
+// fsync on every erase and check routine costs a busy disk tens of ms.
 Result<void> FlashStore::set_valid(bool valid) {
   m_valid = valid;
-  nlohmann::json json{{"valid", valid}};
-  return write_file_atomic(m_dir / "state.json", json.dump() + "\n");
+  const std::string text = nlohmann::json{{"valid", valid}}.dump() + "\n";
+  const fs::path path = m_dir / "state.json";
+  const fs::path tmp = m_dir / "state.json.tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_error("cannot create", tmp);
+  const ssize_t n = ::write(fd, text.data(), text.size());
+  const int write_errno = errno;
+  ::close(fd);
+  if (n != static_cast<ssize_t>(text.size())) {
+    errno = n < 0 ? write_errno : EIO;
+    return errno_error("cannot write", tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error("cannot rename to", path);
+  return success();
 }
 
 Result<std::vector<DumpRegion>> list_flash_files(const fs::path& ecu_dir) {

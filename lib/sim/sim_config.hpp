@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "fault.hpp"
+#include "sim/fault.hpp"
 #include "util/bytes.hpp"
 #include "util/result.hpp"
 

@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "sim_config.hpp"
+#include "sim/sim_config.hpp"
 #include "util/bytes.hpp"
 #include "util/result.hpp"
 
@@ -35,21 +35,23 @@ class FlashStore {
   Result<void> erase(std::uint32_t address, std::uint32_t size);
   ByteView read(std::uint32_t address, std::uint32_t size) const;
   // The whole first region: the software image lives at its start.
-  ByteView primary() const { return m_regions.front().data; }
+  ByteView primary() const { return m_regions.front().bytes(); }
 
   bool valid() const { return m_valid; }
   Result<void> set_valid(bool valid);
 
  private:
+  // The region's file mapped shared: a write is a copy into the page cache, with no system call
+  // on the way to an answer, and it is in the file even if the simulator is killed right after.
   struct Region {
     MemoryRegion config;
-    Bytes data;
+    std::uint8_t* data = nullptr;  // config.size bytes, the file's mapping
     int fd = -1;
     std::filesystem::path path;
+    ByteView bytes() const { return {data, config.size}; }
   };
   FlashStore() = default;
   Region& region_at(std::uint32_t address);
-  Result<void> persist(Region& region, std::size_t offset, std::size_t size);
 
   std::filesystem::path m_dir;
   std::vector<Region> m_regions;
