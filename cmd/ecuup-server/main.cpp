@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "admin.hpp"
-#include "server.hpp"
+#include "server/admin.hpp"
+#include "server/server.hpp"
 #include "util/exit_code.hpp"
 #include "util/fs.hpp"
 

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "store.hpp"
+#include "server/store.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::server {

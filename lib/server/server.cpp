@@ -1,4 +1,4 @@
-#include "server.hpp"
+#include "server/server.hpp"
 
 #include <fcntl.h>
 #include <httplib.h>
@@ -17,14 +17,14 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "auth_limiter.hpp"
-#include "base64.hpp"
-#include "store.hpp"
-#include "token_hash.hpp"
+#include "server/auth_limiter.hpp"
+#include "server/base64.hpp"
+#include "server/store.hpp"
+#include "server/token_hash.hpp"
 #include "trust/keyring.hpp"
-#include "url.hpp"
+#include "server/url.hpp"
 #include "util/hash.hpp"
-#include "views.hpp"
+#include "server/views.hpp"
 
 namespace ecuup::server {
 

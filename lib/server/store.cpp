@@ -1,4 +1,4 @@
-#include "store.hpp"
+#include "server/store.hpp"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -14,7 +14,7 @@
 #include <set>
 #include <tuple>
 
-#include "token_hash.hpp"
+#include "server/token_hash.hpp"
 #include "trust/keyring.hpp"
 #include "trust/statement.hpp"
 #include "util/bytes.hpp"

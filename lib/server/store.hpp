@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "sqlite.hpp"
+#include "server/sqlite.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::server {
