@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "admin.hpp"
-#include "server.hpp"
+#include "server/admin.hpp"
+#include "server/server.hpp"
 #include "util/exit_code.hpp"
 #include "util/fs.hpp"
 
@@ -86,7 +86,9 @@ int main(int argc, char** argv) {
                   std::string("DDI GatewayToken file (else $") + k_gateway_token_env + ")");
   run->add_option("--polling-sleep", options.polling_sleep, "DDI polling interval HH:MM:SS")->capture_default_str();
   run->add_option("--public-url", options.public_url, "base URL for hrefs (default: from the Host header)");
-  run->add_option("--threads", options.threads, "worker threads")->capture_default_str();
+  run->add_option("--threads", options.threads, "worker threads (default 0: one per core)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   run->add_flag("--log-requests", options.log_requests, "log each request to stderr");
   run->add_option("--max-upload-size", options.max_upload_bytes,
                   "largest artifact upload through the management API (bytes; K, M, G suffixes: 1024-based)")

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "auth_limiter.hpp"
+#include "server/auth_limiter.hpp"
 
 using namespace ecuup::server;
 using namespace std::chrono_literals;

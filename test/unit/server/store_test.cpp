@@ -6,11 +6,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "sqlite.hpp"
-#include "store.hpp"
+#include "server/sqlite.hpp"
+#include "server/store.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_keys.hpp"
-#include "token_hash.hpp"
+#include "server/token_hash.hpp"
 #include "trust/keyring.hpp"
 #include "trust/statement.hpp"
 #include "util/fs.hpp"

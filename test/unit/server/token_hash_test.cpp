@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "token_hash.hpp"
+#include "server/token_hash.hpp"
 
 using namespace ecuup::server;
 

@@ -1,6 +1,7 @@
 #pragma once
-// A thin RAII layer over the SQLite C API: one Connection per thread, statements prepared once
-// and cached by their SQL text, so a hot path (a DDI poll) only binds, steps and resets.
+// A thin RAII layer over the SQLite C API: a Connection is used by one thread at a time (the
+// server lends them out, store_pool.hpp), statements are prepared once and cached by their SQL
+// text, so a hot path (a DDI poll) only binds, steps and resets.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -70,9 +71,16 @@ class Query {
   Statement* m_stmt;
 };
 
+// read_only: the connection refuses to write (PRAGMA query_only), so a reader lent out for a
+// query can never change the database behind the writer's back.
+enum class Access { read_write, read_only };
+
 class Connection {
  public:
-  static Result<std::unique_ptr<Connection>> open(const std::string& path);
+  // Each connection keeps its own page cache of at most this many KiB (SQLite's default is about
+  // 2 MB); the server's memory is this times its few connections, whatever the fleet's size.
+  static constexpr int k_cache_kib = 2048;
+  static Result<std::unique_ptr<Connection>> open(const std::string& path, Access access = Access::read_write);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -1,13 +1,13 @@
-#include "admin.hpp"
+#include "server/admin.hpp"
 
 #include <fmt/core.h>
 
 #include <ctime>
 #include <map>
 
-#include "admin_client.hpp"
+#include "server/admin_client.hpp"
 #include "util/fs.hpp"
-#include "views.hpp"
+#include "server/views.hpp"
 
 namespace ecuup::server {
 

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "store.hpp"
+#include "server/store.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::server {

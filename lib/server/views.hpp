@@ -2,7 +2,7 @@
 // JSON views of the store's records, shared by the management API and `admin --json`.
 #include <nlohmann/json.hpp>
 
-#include "store.hpp"
+#include "server/store.hpp"
 
 namespace ecuup::server {
 

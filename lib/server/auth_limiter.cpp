@@ -1,4 +1,4 @@
-#include "auth_limiter.hpp"
+#include "server/auth_limiter.hpp"
 
 #include <arpa/inet.h>
 

@@ -1,4 +1,4 @@
-#include "views.hpp"
+#include "server/views.hpp"
 
 #include <fmt/core.h>
 

@@ -1,4 +1,4 @@
-#include "token_hash.hpp"
+#include "server/token_hash.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -1,4 +1,4 @@
-#include "store.hpp"
+#include "server/store.hpp"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -14,7 +14,7 @@
 #include <set>
 #include <tuple>
 
-#include "token_hash.hpp"
+#include "server/token_hash.hpp"
 #include "trust/keyring.hpp"
 #include "trust/statement.hpp"
 #include "util/bytes.hpp"
@@ -426,7 +426,7 @@ const char* action_state_name(ActionState state) {
   return "open";
 }
 
-Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir, Schema schema) {
+Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir, Schema schema, Access access) {
   if (schema == Schema::create) {
     ECUUP_TRY(ensure_private_directory(data_dir));
     ECUUP_TRY(ensure_private_directory(data_dir / k_artifact_dir));
@@ -438,7 +438,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& data_dir
       if (std::filesystem::exists(path, ec)) ECUUP_TRY(ensure_private_file(path));
     }
   }
-  ECUUP_ASSIGN(auto conn, Connection::open((data_dir / k_db_file).string()));
+  ECUUP_ASSIGN(auto conn, Connection::open((data_dir / k_db_file).string(), access));
   auto store = std::unique_ptr<Store>(new Store(data_dir, std::move(conn)));
   if (schema == Schema::create) ECUUP_TRY(store->migrate());
   return store;
@@ -872,6 +872,12 @@ Result<ModuleInfo> Store::upload(const std::string& part, const std::string& ver
                                  const std::filesystem::path& file, const std::string& filename,
                                  const std::optional<StatementFacts>& facts) {
   if (part.empty() || version.empty()) return make_error(Errc::usage, "upload needs a part and a version");
+  ECUUP_ASSIGN(StagedUpload staged, stage_upload(m_data_dir, file, filename));
+  return commit_upload(part, version, staged, facts);
+}
+
+Result<Store::StagedUpload> Store::stage_upload(const std::filesystem::path& data_dir,
+                                                const std::filesystem::path& file, const std::string& filename) {
   std::string name = filename.empty() ? file.filename().string() : filename;
   if (!valid_artifact_name(name)) return make_error(Errc::usage, "bad artifact file name '" + name + "'");
   if (reserved_for_statements(name)) {
@@ -879,8 +885,15 @@ Result<ModuleInfo> Store::upload(const std::string& part, const std::string& ver
                                        std::string(k_statement_suffix) + ", " + std::string(k_statement_suffix) +
                                        std::string(k_signature_suffix) + ")");
   }
-  ECUUP_ASSIGN(StoredFile stored, store_file(m_data_dir / k_artifact_dir, file).with_context("upload " + file.string()));
+  ECUUP_ASSIGN(StoredFile stored, store_file(data_dir / k_artifact_dir, file).with_context("upload " + file.string()));
+  return StagedUpload{name, stored};
+}
 
+Result<ModuleInfo> Store::commit_upload(const std::string& part, const std::string& version,
+                                        const StagedUpload& staged, const std::optional<StatementFacts>& facts) {
+  if (part.empty() || version.empty()) return make_error(Errc::usage, "upload needs a part and a version");
+  const std::string& name = staged.filename;
+  const StoredFile& stored = staged.file;
   ECUUP_ASSIGN(auto tx, Transaction::begin(*m_conn));
   {
     ECUUP_ASSIGN(auto ins, m_conn->prepare(

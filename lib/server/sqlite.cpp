@@ -1,4 +1,4 @@
-#include "sqlite.hpp"
+#include "server/sqlite.hpp"
 
 #include <sqlite3.h>
 
@@ -57,7 +57,7 @@ void Statement::reset() {
   sqlite3_clear_bindings(m_stmt);
 }
 
-Result<std::unique_ptr<Connection>> Connection::open(const std::string& path) {
+Result<std::unique_ptr<Connection>> Connection::open(const std::string& path, Access access) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
@@ -71,6 +71,8 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& path) {
   // WAL: readers never block the writer or each other; NORMAL sync is durable across process
   // crashes (only a power loss may drop the last commits).
   ECUUP_TRY(conn->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
+  ECUUP_TRY(conn->exec("PRAGMA cache_size=-" + std::to_string(k_cache_kib)));
+  if (access == Access::read_only) ECUUP_TRY(conn->exec("PRAGMA query_only=ON"));
   return conn;
 }
 

@@ -1,7 +1,7 @@
-#include "server.hpp"
+#include "server/server.hpp"
 
 #include <fcntl.h>
-#include <httplib.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,14 +17,17 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "auth_limiter.hpp"
-#include "base64.hpp"
-#include "store.hpp"
-#include "token_hash.hpp"
+#include "server/auth_limiter.hpp"
+#include "server/base64.hpp"
+#include "server/http_loop.hpp"
+#include "server/router.hpp"
+#include "server/store.hpp"
+#include "server/store_pool.hpp"
+#include "server/token_hash.hpp"
 #include "trust/keyring.hpp"
-#include "url.hpp"
+#include "server/url.hpp"
 #include "util/hash.hpp"
-#include "views.hpp"
+#include "server/views.hpp"
 
 namespace ecuup::server {
 
@@ -34,15 +37,16 @@ using nlohmann::json;
 
 constexpr const char* k_json_type = "application/json";
 constexpr std::size_t k_read_block = 1024 * 1024;  // one pread and one send per MiB of artifact
-// A connection gives its worker back after this many requests, so queued connections get served.
-constexpr std::size_t k_keep_alive_max_count = 100;
+// A keep-alive connection is closed after this many requests or this long idle. It holds no
+// thread while idle (http_loop.hpp).
+constexpr std::size_t k_keep_alive_max_count = 1000;
 constexpr time_t k_keep_alive_timeout_s = 5;
-// /{tenant}/controller/v1/{controllerId}/...
-constexpr std::size_t k_ddi_fixed_segments = 4;
+// Threads that stream artifact downloads and uploads (Lane::transfer): they mostly wait on the
+// network, so they are not counted against the cores.
+constexpr std::size_t k_transfer_threads = 16;
+constexpr int k_malloc_trim_threshold = 8 * 1024 * 1024;
 constexpr const char* k_md5sum_suffix = ".MD5SUM";
 constexpr std::size_t k_base_etag_hex_chars = 32;
-constexpr const char* k_upload_path = "/api/v1/modules";
-constexpr const char* k_statement_path = "/api/v1/modules/statement";
 // Request bodies other than artifact uploads (ecuup-server(1) LIMITS): configData, feedback and
 // management JSON are small; a statement upload carries two base64 documents of up to 64 KiB.
 constexpr std::size_t k_json_body_max = 64 * 1024;
@@ -64,26 +68,31 @@ constexpr int k_too_many_requests = 429;
 constexpr int k_internal_error = 500;
 
 struct Context {
-  Context(const ServerOptions& server_options, std::string url_scheme)
+  Context(const ServerOptions& server_options, std::string url_scheme, StorePool& store_pool)
       : options(server_options), scheme(std::move(url_scheme)),
         limiter(server_options.auth_failure_limit,
-                std::chrono::seconds(std::max(1, server_options.auth_failure_window_s))) {}
+                std::chrono::seconds(std::max(1, server_options.auth_failure_window_s))),
+        pool(store_pool) {}
   ServerOptions options;
   std::string scheme;
   // Counts failed authentications per client address; shared by every worker.
   mutable AuthLimiter limiter;
+  StorePool& pool;
 };
 
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> out;
-  std::size_t pos = 0;
-  while (pos <= path.size()) {
-    std::size_t next = path.find('/', pos);
-    if (next == std::string::npos) next = path.size();
-    if (next > pos) out.push_back(path.substr(pos, next - pos));
-    pos = next + 1;
-  }
-  return out;
+// Runs `f` on a read-only Store lent for this one step.
+template <class F>
+auto with_reader(StorePool& pool, F&& f) -> decltype(f(std::declval<Store&>())) {
+  auto lease = pool.read();
+  if (!lease) return std::move(lease).error();
+  return f(**lease);
+}
+
+// Runs `f` on the one writing Store, after the writes of other requests before it.
+template <class F>
+auto with_writer(StorePool& pool, F&& f) -> decltype(f(std::declval<Store&>())) {
+  auto lease = pool.write();
+  return f(*lease);
 }
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -145,8 +154,12 @@ void send_too_many_failures(httplib::Response& res, std::chrono::seconds wait) {
 
 // The most a request body may hold on this resource (ecuup-server(1) LIMITS).
 std::uint64_t body_limit(const Context& ctx, const httplib::Request& req) {
-  if (req.method == "POST" && req.path == k_upload_path) return ctx.options.max_upload_bytes;
-  if (req.method == "POST" && req.path == k_statement_path) return k_statement_body_max;
+  switch (match_route(req.method, req.path).body) {
+    case BodyKind::upload: return ctx.options.max_upload_bytes;
+    case BodyKind::statement: return k_statement_body_max;
+    case BodyKind::none:
+    case BodyKind::json: return k_json_body_max;
+  }
   return k_json_body_max;
 }
 
@@ -211,16 +224,6 @@ std::optional<std::string> read_body(const Context& ctx, const httplib::Request&
   return body;
 }
 
-Result<Store*> thread_store(const Context& ctx) {
-  // One SQLite connection per worker thread: reads run in parallel under WAL, no global lock.
-  thread_local std::unique_ptr<Store> store;
-  if (!store) {
-    ECUUP_ASSIGN(store, Store::open(ctx.options.data_dir, Store::Schema::assume));
-    store->set_signing_key(ctx.options.signing_key ? &*ctx.options.signing_key : nullptr);
-  }
-  return store.get();
-}
-
 std::string base_url(const Context& ctx, const httplib::Request& req) {
   if (!ctx.options.public_url.empty()) return ctx.options.public_url;
   std::string host = req.get_header_value("Host");
@@ -228,7 +231,7 @@ std::string base_url(const Context& ctx, const httplib::Request& req) {
   return ctx.scheme + "://" + host;
 }
 
-std::optional<std::int64_t> parse_id(const std::string& text) {
+std::optional<std::int64_t> parse_id(std::string_view text) {
   if (text.empty() || text.size() > 18) return std::nullopt;
   std::int64_t v = 0;
   for (char c : text) {
@@ -314,8 +317,8 @@ std::optional<FeedbackInput> parse_feedback(const std::string& body, std::string
 class DdiRequest {
  public:
   DdiRequest(const Context& ctx, const httplib::Request& req, const std::string& body, httplib::Response& res,
-             Store& store, std::string tenant, std::string vehicle)
-      : m_ctx(ctx), m_req(req), m_body(body), m_res(res), m_store(store), m_tenant(std::move(tenant)),
+             std::string tenant, std::string vehicle)
+      : m_ctx(ctx), m_req(req), m_body(body), m_res(res), m_pool(ctx.pool), m_tenant(std::move(tenant)),
         m_vehicle(std::move(vehicle)) {
     m_self = base_url(ctx, req) + "/" + percent_encode(m_tenant) + "/controller/v1/" +
              percent_encode(m_vehicle);
@@ -376,7 +379,7 @@ class DdiRequest {
       }
       data[key] = value.get<std::string>();
     }
-    auto put = m_store.put_config_data(m_vehicle, mode, data);
+    auto put = with_writer(m_pool, [&](Store& store) { return store.put_config_data(m_vehicle, mode, data); });
     if (!put) return send_store_error(m_res, put.error());
     m_res.status = k_ok;
   }
@@ -392,12 +395,15 @@ class DdiRequest {
       }
     }
     if (!id) return action_not_found(id_text);
-    auto action = m_store.action(m_vehicle, *id, history);
+    auto read_action = [&] {
+      return with_reader(m_pool, [&](Store& store) { return store.action(m_vehicle, *id, history); });
+    };
+    auto action = read_action();
     if (!action) return send_store_error(m_res, action.error());
     if (*action) {
       auto signed_now = sign_pending(**action);
       if (!signed_now) return send_store_error(m_res, signed_now.error());
-      if (*signed_now) action = m_store.action(m_vehicle, *id, history);
+      if (*signed_now) action = read_action();
       if (!action) return send_store_error(m_res, action.error());
     }
     const auto& a = *action;
@@ -413,14 +419,15 @@ class DdiRequest {
     std::string why;
     auto feedback = parse_feedback(m_body, why);
     if (!feedback) return send_error(m_res, k_bad_request, "rest.body.notReadable", why);
-    auto outcome = m_store.deployment_feedback(m_vehicle, *id, *feedback);
+    auto outcome =
+        with_writer(m_pool, [&](Store& store) { return store.deployment_feedback(m_vehicle, *id, *feedback); });
     finish_feedback(outcome, id_text);
   }
 
   void cancel_action(const std::string& id_text) {
     auto id = parse_id(id_text);
     if (!id) return action_not_found(id_text);
-    auto action = m_store.action(m_vehicle, *id, 0);
+    auto action = with_reader(m_pool, [&](Store& store) { return store.action(m_vehicle, *id, 0); });
     if (!action) return send_store_error(m_res, action.error());
     const auto& a = *action;
     bool was_canceled = a && a->state == ActionState::closed && a->result == "canceled";
@@ -434,24 +441,29 @@ class DdiRequest {
     std::string why;
     auto feedback = parse_feedback(m_body, why);
     if (!feedback) return send_error(m_res, k_bad_request, "rest.body.notReadable", why);
-    auto outcome = m_store.cancel_feedback(m_vehicle, *id, *feedback);
+    auto outcome =
+        with_writer(m_pool, [&](Store& store) { return store.cancel_feedback(m_vehicle, *id, *feedback); });
     finish_feedback(outcome, id_text);
   }
 
   void artifact_list(const std::string& module_text) {
     auto module_id = parse_id(module_text);
     if (!module_id) return send_error(m_res, k_not_found, "repo.entitiyNotFound", "no such software module");
-    auto artifacts = m_store.module_artifacts(*module_id);
+    auto read_artifacts = [&] {
+      return with_reader(m_pool, [&](Store& store) { return store.module_artifacts(*module_id); });
+    };
+    auto artifacts = read_artifacts();
     if (!artifacts) return send_store_error(m_res, artifacts.error());
     if (!artifacts->empty()) {
       // Visible to the vehicle exactly when its artifacts are downloadable by it.
-      auto allowed = m_store.artifact_for(m_vehicle, *module_id, artifacts->front().filename,
-                                          m_auth == Auth::gateway);
+      auto allowed = with_reader(m_pool, [&](Store& store) {
+        return store.artifact_for(m_vehicle, *module_id, artifacts->front().filename, m_auth == Auth::gateway);
+      });
       if (!allowed) return send_store_error(m_res, allowed.error());
       if (*allowed) {
-        auto signed_now = m_store.sign_pending(*module_id);
+        auto signed_now = sign_pending_module(*module_id);
         if (!signed_now) return send_store_error(m_res, signed_now.error());
-        if (*signed_now) artifacts = m_store.module_artifacts(*module_id);
+        if (*signed_now) artifacts = read_artifacts();
         if (!artifacts) return send_store_error(m_res, artifacts.error());
         json list = json::array();
         for (const auto& a : *artifacts) list.push_back(artifact_json(a));
@@ -466,12 +478,15 @@ class DdiRequest {
     auto module_id = parse_id(module_text);
     if (!module_id) return send_error(m_res, k_not_found, "repo.entitiyNotFound", "no such software module");
     bool gateway = m_auth == Auth::gateway;
-    auto found = m_store.artifact_for(m_vehicle, *module_id, filename, gateway);
+    auto artifact_for = [&](const std::string& name) {
+      return with_reader(m_pool, [&](Store& store) { return store.artifact_for(m_vehicle, *module_id, name, gateway); });
+    };
+    auto found = artifact_for(filename);
     if (!found) return send_store_error(m_res, found.error());
     std::string suffix = k_md5sum_suffix;
     if (!*found && filename.size() > suffix.size() && filename.ends_with(suffix)) {
       std::string real = filename.substr(0, filename.size() - suffix.size());
-      auto md5 = m_store.artifact_for(m_vehicle, *module_id, real, gateway);
+      auto md5 = artifact_for(real);
       if (!md5) return send_store_error(m_res, md5.error());
       if (*md5) {
         // The md5sum(1) file format: "<hex>  <name>\n".
@@ -496,10 +511,18 @@ class DdiRequest {
     bool any = false;
     for (const auto& chunk : action.chunks) {
       if (chunk.statement != StatementState::pending) continue;
-      ECUUP_ASSIGN(bool signed_now, m_store.sign_pending(chunk.id));
+      ECUUP_ASSIGN(bool signed_now, with_writer(m_pool, [&](Store& store) { return store.sign_pending(chunk.id); }));
       any = any || signed_now;
     }
     return any;
+  }
+
+  // The writer is only taken when the module's statement waits for a signature.
+  Result<bool> sign_pending_module(std::int64_t module_id) {
+    if (!m_ctx.options.signing_key) return false;
+    ECUUP_ASSIGN(ModuleInfo module, with_reader(m_pool, [&](Store& store) { return store.module(module_id); }));
+    if (module.statement != StatementState::pending) return false;
+    return with_writer(m_pool, [&](Store& store) { return store.sign_pending(module_id); });
   }
 
   void action_not_found(const std::string& id_text) {
@@ -564,7 +587,7 @@ class DdiRequest {
   // Streams the artifact; answers Range requests itself (single range, If-Range with the strong
   // ETag, 416 for unsatisfiable ranges) so a 1 GiB file never sits in memory.
   void send_file(const ArtifactInfo& a) {
-    auto path = m_store.artifact_file(a);
+    auto path = m_ctx.options.data_dir / Store::k_artifact_dir / a.sha256;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     struct stat st {};
     if (fd < 0 || ::fstat(fd, &st) != 0) {
@@ -636,7 +659,7 @@ class DdiRequest {
   const httplib::Request& m_req;
   const std::string& m_body;
   httplib::Response& m_res;
-  Store& m_store;
+  StorePool& m_pool;
   std::string m_tenant;
   std::string m_vehicle;
   std::string m_self;
@@ -644,15 +667,13 @@ class DdiRequest {
 };
 
 void handle_ddi(const Context& ctx, const httplib::Request& req, const std::string& body, httplib::Response& res,
-                const std::vector<std::string>& seg) {
-  if (!iequals(seg[0], ctx.options.tenant)) {
-    return send_error(res, k_not_found, "tenant.notFound", "unknown tenant " + seg[0]);
+                const RouteMatch& match) {
+  if (!iequals(match.tenant, ctx.options.tenant)) {
+    return send_error(res, k_not_found, "tenant.notFound", "unknown tenant " + std::string(match.tenant));
   }
-  auto store_r = thread_store(ctx);
-  if (!store_r) return send_store_error(res, store_r.error());
-  Store& store = **store_r;
-  const std::string& vehicle = seg[3];
-  auto state_r = store.poll_state(vehicle);
+  const std::string vehicle(match.vehicle);
+  auto read_state = [&] { return with_reader(ctx.pool, [&](Store& store) { return store.poll_state(vehicle); }); };
+  auto state_r = read_state();
   if (!state_r) return send_store_error(res, state_r.error());
   auto state = std::move(*state_r);
   Auth auth = authenticate(ctx, req, state);
@@ -663,39 +684,32 @@ void handle_ddi(const Context& ctx, const httplib::Request& req, const std::stri
   }
   if (!state) {
     // A gateway may bring vehicles the server has not seen yet (hawkBit creates them on first poll).
-    auto reg = store.register_vehicle_if_missing(vehicle);
+    auto reg = with_writer(ctx.pool, [&](Store& store) { return store.register_vehicle_if_missing(vehicle); });
     if (!reg) return send_store_error(res, reg.error());
-    auto again = store.poll_state(vehicle);
+    auto again = read_state();
     if (!again || !*again) return send_error(res, k_internal_error, "internal", "register " + vehicle);
     state = std::move(*again);
   }
-  DdiRequest ddi(ctx, req, body, res, store, seg[0], vehicle);
-  ddi.set_auth(auth);
-  std::vector<std::string> rest(seg.begin() + k_ddi_fixed_segments, seg.end());
-  const std::string& m = req.method;
-  bool get = m == "GET" || m == "HEAD";
-  if (rest.empty()) {
-    if (get) return ddi.base(*state);
-  } else if (rest[0] == "configData" && rest.size() == 1) {
-    if (m == "PUT") return ddi.config_data();
-  } else if (rest[0] == "deploymentBase" && rest.size() == 2) {
-    if (get) return ddi.deployment_base(rest[1], false);
-  } else if (rest[0] == "deploymentBase" && rest.size() == 3 && rest[2] == "feedback") {
-    if (m == "POST") return ddi.deployment_feedback(rest[1]);
-  } else if (rest[0] == "installedBase" && rest.size() == 2) {
-    if (get) return ddi.deployment_base(rest[1], true);
-  } else if (rest[0] == "cancelAction" && rest.size() == 2) {
-    if (get) return ddi.cancel_action(rest[1]);
-  } else if (rest[0] == "cancelAction" && rest.size() == 3 && rest[2] == "feedback") {
-    if (m == "POST") return ddi.cancel_feedback(rest[1]);
-  } else if (rest[0] == "softwaremodules" && rest.size() == 3 && rest[2] == "artifacts") {
-    if (get) return ddi.artifact_list(rest[1]);
-  } else if (rest[0] == "softwaremodules" && rest.size() == 4 && rest[2] == "artifacts") {
-    if (get) return ddi.artifact(rest[1], rest[3]);
-  } else {
-    return send_error(res, k_not_found, "rest.notFound", "no resource " + req.path);
+  if (match.route == Route::none) return send_error(res, k_not_found, "rest.notFound", "no resource " + req.path);
+  if (!match.method_allowed) {
+    return send_error(res, k_method_not_allowed, "rest.methodNotAllowed", req.method + " not allowed on " + req.path);
   }
-  send_error(res, k_method_not_allowed, "rest.methodNotAllowed", req.method + " not allowed on " + req.path);
+  DdiRequest ddi(ctx, req, body, res, std::string(match.tenant), vehicle);
+  ddi.set_auth(auth);
+  const std::string first(match.captures[0]);
+  switch (match.route) {
+    case Route::ddi_base: return ddi.base(*state);
+    case Route::ddi_config_data: return ddi.config_data();
+    case Route::ddi_deployment_base: return ddi.deployment_base(first, false);
+    case Route::ddi_deployment_feedback: return ddi.deployment_feedback(first);
+    case Route::ddi_installed_base: return ddi.deployment_base(first, true);
+    case Route::ddi_cancel_action: return ddi.cancel_action(first);
+    case Route::ddi_cancel_feedback: return ddi.cancel_feedback(first);
+    case Route::ddi_artifact_list: return ddi.artifact_list(first);
+    case Route::ddi_artifact: return ddi.artifact(first, std::string(match.captures[1]));
+    default: break;
+  }
+  send_error(res, k_not_found, "rest.notFound", "no resource " + req.path);
 }
 
 bool admin_authorized(const Context& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -715,7 +729,7 @@ bool admin_authorized(const Context& ctx, const httplib::Request& req, httplib::
 
 // POST /api/v1/modules/statement: statement facts for the server to sign, or a ready-made
 // statement and signature (base64).
-void handle_statement(Store& store, const json& body, httplib::Response& res) {
+void handle_statement(StorePool& pool, const json& body, httplib::Response& res) {
   auto str = [&](const char* key) {
     return body.contains(key) && body[key].is_string() ? body[key].get<std::string>() : std::string();
   };
@@ -731,7 +745,8 @@ void handle_statement(Store& store, const json& body, httplib::Response& res) {
     if (!statement || !signature) {
       return send_error(res, k_bad_request, "rest.body.notReadable", "statement and signature must be base64");
     }
-    module = store.upload_statement(part, version, str("filename"), *statement, *signature);
+    module = with_writer(
+        pool, [&](Store& store) { return store.upload_statement(part, version, str("filename"), *statement, *signature); });
   } else {
     std::vector<std::string> hardware;
     if (body.contains("hardware") && body["hardware"].is_array()) {
@@ -747,19 +762,15 @@ void handle_statement(Store& store, const json& body, httplib::Response& res) {
     }
     auto facts = make_statement_facts(hardware, security_version, str("expires"));
     if (!facts) return send_store_error(res, facts.error());
-    module = store.set_statement_facts(part, version, *facts);
+    module = with_writer(pool, [&](Store& store) { return store.set_statement_facts(part, version, *facts); });
   }
   if (!module) return send_store_error(res, module.error());
   send_json(res, k_ok, module_json(*module));
 }
 
 void handle_admin(const Context& ctx, const httplib::Request& req, const std::string& request_body,
-                  httplib::Response& res, const std::vector<std::string>& seg) {
+                  httplib::Response& res, const RouteMatch& match) {
   if (!admin_authorized(ctx, req, res)) return;
-  auto store_r = thread_store(ctx);
-  if (!store_r) return send_store_error(res, store_r.error());
-  Store& store = **store_r;
-  std::vector<std::string> rest(seg.begin() + 2, seg.end());
   const std::string& m = req.method;
   auto body = json::parse(request_body.empty() ? "{}" : request_body, nullptr, false);
   if (m == "POST" && !body.is_object()) {
@@ -768,54 +779,57 @@ void handle_admin(const Context& ctx, const httplib::Request& req, const std::st
   auto str = [&](const char* key) {
     return body.contains(key) && body[key].is_string() ? body[key].get<std::string>() : std::string();
   };
-  if (rest.size() == 1 && rest[0] == "vehicles" && m == "GET") {
-    auto list = store.vehicles();
-    if (!list) return send_store_error(res, list.error());
-    json out = json::array();
-    for (const auto& v : *list) out.push_back(vehicle_json(v));
-    return send_json(res, k_ok, out);
-  }
-  if (rest.size() == 1 && rest[0] == "vehicles" && m == "POST") {
-    auto token = store.add_vehicle(str("id"), str("token"));
-    if (!token) return send_store_error(res, token.error());
-    return send_json(res, k_ok, {{"id", str("id")}, {"token", *token}});
-  }
-  if (rest.size() == 3 && rest[0] == "vehicles" && rest[2] == "cancel" && m == "POST") {
-    auto action = store.cancel(rest[1]);
-    if (!action) return send_store_error(res, action.error());
-    return send_json(res, k_ok, {{"vehicle", rest[1]}, {"action", *action}});
-  }
-  if (rest.size() == 1 && rest[0] == "actions" && m == "GET") {
-    std::optional<std::string> vehicle;
-    if (req.has_param("vehicle")) vehicle = req.get_param_value("vehicle");
-    auto list = store.actions(vehicle);
-    if (!list) return send_store_error(res, list.error());
-    json out = json::array();
-    for (const auto& a : *list) out.push_back(action_json(a));
-    return send_json(res, k_ok, out);
-  }
-  if (rest.size() == 1 && rest[0] == "modules" && m == "GET") {
-    auto list = store.modules();
-    if (!list) return send_store_error(res, list.error());
-    json out = json::array();
-    for (const auto& mod : *list) out.push_back(module_json(mod));
-    return send_json(res, k_ok, out);
-  }
-  if (rest.size() == 2 && rest[0] == "modules" && rest[1] == "statement" && m == "POST") {
-    return handle_statement(store, body, res);
-  }
-  if (rest.size() == 1 && rest[0] == "assignments" && m == "POST") {
-    auto selector = make_selector(str("vehicle"), body.value("all", false), str("match"));
-    if (!selector) return send_store_error(res, selector.error());
-    auto mode = parse_update_mode(str("mode").empty() ? "forced" : str("mode"));
-    if (!mode) return send_store_error(res, mode.error());
-    auto out = store.assign(str("part"), str("version"), *selector, *mode);
-    if (!out) return send_store_error(res, out.error());
-    json list = json::array();
-    for (const auto& o : *out) {
-      list.push_back({{"vehicle", o.vehicle_id}, {"action", o.action ? json(o.action) : json(nullptr)}});
+  switch (match.route) {
+    case Route::api_vehicles: {
+      auto list = with_reader(ctx.pool, [](Store& store) { return store.vehicles(); });
+      if (!list) return send_store_error(res, list.error());
+      json out = json::array();
+      for (const auto& v : *list) out.push_back(vehicle_json(v));
+      return send_json(res, k_ok, out);
     }
-    return send_json(res, k_ok, list);
+    case Route::api_vehicle_add: {
+      auto token = with_writer(ctx.pool, [&](Store& store) { return store.add_vehicle(str("id"), str("token")); });
+      if (!token) return send_store_error(res, token.error());
+      return send_json(res, k_ok, {{"id", str("id")}, {"token", *token}});
+    }
+    case Route::api_vehicle_cancel: {
+      const std::string vehicle(match.captures[0]);
+      auto action = with_writer(ctx.pool, [&](Store& store) { return store.cancel(vehicle); });
+      if (!action) return send_store_error(res, action.error());
+      return send_json(res, k_ok, {{"vehicle", vehicle}, {"action", *action}});
+    }
+    case Route::api_actions: {
+      std::optional<std::string> vehicle;
+      if (req.has_param("vehicle")) vehicle = req.get_param_value("vehicle");
+      auto list = with_reader(ctx.pool, [&](Store& store) { return store.actions(vehicle); });
+      if (!list) return send_store_error(res, list.error());
+      json out = json::array();
+      for (const auto& a : *list) out.push_back(action_json(a));
+      return send_json(res, k_ok, out);
+    }
+    case Route::api_modules: {
+      auto list = with_reader(ctx.pool, [](Store& store) { return store.modules(); });
+      if (!list) return send_store_error(res, list.error());
+      json out = json::array();
+      for (const auto& mod : *list) out.push_back(module_json(mod));
+      return send_json(res, k_ok, out);
+    }
+    case Route::api_statement: return handle_statement(ctx.pool, body, res);
+    case Route::api_assignments: {
+      auto selector = make_selector(str("vehicle"), body.value("all", false), str("match"));
+      if (!selector) return send_store_error(res, selector.error());
+      auto mode = parse_update_mode(str("mode").empty() ? "forced" : str("mode"));
+      if (!mode) return send_store_error(res, mode.error());
+      auto out = with_writer(ctx.pool,
+                             [&](Store& store) { return store.assign(str("part"), str("version"), *selector, *mode); });
+      if (!out) return send_store_error(res, out.error());
+      json list = json::array();
+      for (const auto& o : *out) {
+        list.push_back({{"vehicle", o.vehicle_id}, {"action", o.action ? json(o.action) : json(nullptr)}});
+      }
+      return send_json(res, k_ok, list);
+    }
+    default: break;
   }
   send_error(res, k_not_found, "rest.notFound", m + " " + req.path + " is not a management resource");
 }
@@ -827,11 +841,6 @@ void handle_upload(const Context& ctx, const httplib::Request& req, httplib::Res
                    const httplib::ContentReader& reader) {
   // Each refusal before the reader runs leaves the body on the connection (finish_refusal).
   if (!admin_authorized(ctx, req, res)) return finish_refusal(res, false);
-  auto store_r = thread_store(ctx);
-  if (!store_r) {
-    send_store_error(res, store_r.error());
-    return finish_refusal(res, false);
-  }
   std::string part = req.get_param_value("part");
   std::string version = req.get_param_value("version");
   std::string filename = req.get_param_value("filename");
@@ -886,19 +895,31 @@ void handle_upload(const Context& ctx, const httplib::Request& req, httplib::Res
     ::unlink(tmpl.c_str());
     return send_error(res, k_bad_request, "rest.body.notReadable", "upload body incomplete");
   }
-  auto module = (*store_r)->upload(part, version, tmpl, filename, facts);
+  // Copying and hashing the file holds no database connection; only recording it takes the writer.
+  auto staged = Store::stage_upload(ctx.options.data_dir, tmpl, filename);
   ::unlink(tmpl.c_str());
+  if (!staged) return send_store_error(res, staged.error());
+  auto module = with_writer(ctx.pool, [&](Store& store) { return store.commit_upload(part, version, *staged, facts); });
   if (!module) return send_store_error(res, module.error());
   send_json(res, k_ok, module_json(*module));
 }
 
-void route(const Context& ctx, const httplib::Request& req, const std::string& body, httplib::Response& res) {
-  auto seg = split_path(req.path);
-  if (seg.size() >= k_ddi_fixed_segments && seg[1] == "controller" && seg[2] == "v1") {
-    return handle_ddi(ctx, req, body, res, seg);
+// Dispatches a request by the route table (router.hpp); `body` is the request body read whole.
+void dispatch(const Context& ctx, const httplib::Request& req, const std::string& body, httplib::Response& res,
+              const RouteMatch& match) {
+  switch (match.api) {
+    case Api::ddi: return handle_ddi(ctx, req, body, res, match);
+    case Api::management: return handle_admin(ctx, req, body, res, match);
+    case Api::none: break;
   }
-  if (seg.size() >= 2 && seg[0] == "api" && seg[1] == "v1") return handle_admin(ctx, req, body, res, seg);
   send_error(res, k_not_found, "rest.notFound", "no resource " + req.path);
+}
+
+// Whether the request carries a body for cpp-httplib to read (Content-Length > 0 or chunked).
+bool has_body(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) return true;
+  std::string length = req.get_header_value("Content-Length");
+  return !length.empty() && length != "0";
 }
 
 // Methods with a handler; another is answered 405 before its body (if any) is read.
@@ -910,7 +931,9 @@ bool known_method(const std::string& method) {
 }
 
 // Signs what waits for the key, and checks the key can sign at all before the server listens.
-Result<void> prepare_signing(const ServerOptions& options, Store& store) {
+Result<void> prepare_signing(const ServerOptions& options, StorePool& pool) {
+  auto lease = pool.write();
+  Store& store = *lease;
   ECUUP_ASSIGN(auto pending, store.pending_statements());
   if (!options.signing_key) {
     if (!pending.empty()) {
@@ -927,7 +950,7 @@ Result<void> prepare_signing(const ServerOptions& options, Store& store) {
     return make_error(Errc::config, "--sign-cert " + key.cert.string() + " / --sign-key " + key.key.string() +
                                         ": cannot sign: " + probe.error().message);
   }
-  store.set_signing_key(&key);
+  pool.set_signing_key(&key);
   for (auto id : pending) ECUUP_TRY(store.sign_pending(id));
   return success();
 }
@@ -936,32 +959,13 @@ std::string display_host(const std::string& host) {
   return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
 
-}  // namespace
-
-Result<void> run_server(const ServerOptions& options) {
-  Context ctx{options, options.tls_cert.empty() ? "http" : "https"};
-  if (ctx.options.public_url.ends_with("/")) ctx.options.public_url.pop_back();
-  // Create or upgrade the schema once, before any worker opens its own connection.
-  ECUUP_ASSIGN(auto primary, Store::open(options.data_dir, Store::Schema::create));
-  ECUUP_TRY(prepare_signing(ctx.options, *primary));
-
-  std::unique_ptr<httplib::Server> svr;
-  if (!options.tls_cert.empty()) {
-    if (options.tls_key.empty()) return make_error(Errc::usage, "--tls-cert needs --tls-key");
-    svr = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(), options.tls_key.c_str());
-    if (!svr->is_valid()) {
-      return make_error(Errc::config, "TLS certificate " + options.tls_cert.string() + " or key " +
-                                          options.tls_key.string() + " could not be loaded");
-    }
-  } else {
-    svr = std::make_unique<httplib::Server>();
-  }
-  int threads = std::max(1, options.threads);
-  svr->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
-  svr->set_keep_alive_max_count(k_keep_alive_max_count);
-  svr->set_keep_alive_timeout(k_keep_alive_timeout_s);
-  svr->set_tcp_nodelay(true);
-  svr->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+// The handlers on cpp-httplib's request processing. Requests without a body are routed by the
+// table in the pre-routing handler; httplib only dispatches those with a body, which it reads
+// through the content reader, to the one catch-all handler per method.
+void install_handlers(RequestProcessor& svr, const Context& ctx) {
+  svr.set_keep_alive_max_count(k_keep_alive_max_count);
+  svr.set_keep_alive_timeout(k_keep_alive_timeout_s);
+  svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
     std::string what = "unexpected error";
     try {
       std::rethrow_exception(ep);
@@ -971,54 +975,73 @@ Result<void> run_server(const ServerOptions& options) {
     }
     send_error(res, k_internal_error, "internal", what);
   });
-  if (options.log_requests) {
-    svr->set_logger([](const httplib::Request& req, const httplib::Response& res) {
+  if (ctx.options.log_requests) {
+    svr.set_logger([](const httplib::Request& req, const httplib::Response& res) {
       std::fprintf(stderr, "%s %s %s %d\n", req.remote_addr.c_str(), req.method.c_str(), req.path.c_str(),
                    res.status);
     });
   }
   // Refusals that need no body come first; httplib's own limit is only a backstop for bodies no
   // handler reads itself.
-  svr->set_payload_max_length(static_cast<std::size_t>(
-      std::max<std::uint64_t>({options.max_upload_bytes, k_statement_body_max, k_json_body_max})));
-  svr->set_expect_100_continue_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+  svr.set_payload_max_length(static_cast<std::size_t>(
+      std::max<std::uint64_t>({ctx.options.max_upload_bytes, k_statement_body_max, k_json_body_max})));
+  svr.set_expect_100_continue_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
     return refuse_early(ctx, req, res, true) ? res.status : 100;
   });
-  svr->set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+  svr.set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
     if (!known_method(req.method)) {
       send_error(res, k_method_not_allowed, "rest.methodNotAllowed", req.method + " is not served here");
       finish_refusal(res, false);
       return httplib::Server::HandlerResponse::Handled;
     }
-    return refuse_early(ctx, req, res, false) ? httplib::Server::HandlerResponse::Handled
-                                              : httplib::Server::HandlerResponse::Unhandled;
+    if (refuse_early(ctx, req, res, false)) return httplib::Server::HandlerResponse::Handled;
+    if (has_body(req)) return httplib::Server::HandlerResponse::Unhandled;
+    dispatch(ctx, req, "", res, match_route(req.method, req.path));
+    return httplib::Server::HandlerResponse::Handled;
   });
-  auto handler = [&ctx](const httplib::Request& req, httplib::Response& res) { route(ctx, req, "", res); };
   auto with_body = [&ctx](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+    RouteMatch match = match_route(req.method, req.path);
+    if (match.route == Route::api_module_upload) return handle_upload(ctx, req, res, reader);
     auto body = read_body(ctx, req, res, reader);
-    if (body) route(ctx, req, *body, res);
+    if (body) dispatch(ctx, req, *body, res, match);
   };
-  svr->Post(k_upload_path, [&ctx](const httplib::Request& req, httplib::Response& res,
-                                  const httplib::ContentReader& reader) { handle_upload(ctx, req, res, reader); });
-  svr->Get(".*", handler);
-  svr->Put(".*", with_body);
-  svr->Post(".*", with_body);
-  svr->Delete(".*", with_body);
-  svr->Patch(".*", with_body);
-
-  // cpp-httplib sets SO_REUSEPORT by default, which lets a second server bind the same port and
-  // take half the connections; SO_REUSEADDR alone still allows a quick restart.
-  svr->set_socket_options([](socket_t sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  // A GET with a body: httplib has read it into req.body.
+  svr.Get(".*", [&ctx](const httplib::Request& req, httplib::Response& res) {
+    dispatch(ctx, req, "", res, match_route(req.method, req.path));
   });
-  int port = options.port;
-  if (port == 0) {
-    port = svr->bind_to_any_port(options.host);
-    if (port < 0) return make_error(Errc::io, "cannot listen on " + options.host + " (ephemeral port)");
-  } else if (!svr->bind_to_port(options.host, port)) {
-    return make_error(Errc::io, "cannot listen on " + options.host + ":" + std::to_string(port));
+  svr.Put(".*", with_body);
+  svr.Post(".*", with_body);
+  svr.Delete(".*", with_body);
+  svr.Patch(".*", with_body);
+}
+
+}  // namespace
+
+Result<void> run_server(const ServerOptions& options) {
+  // glibc gives the top of a thread's heap back to the kernel once 128 KiB of it are free, and a
+  // request that then needs it takes page faults and TLB flushes again; a few MiB kept is cheaper.
+  mallopt(M_TRIM_THRESHOLD, k_malloc_trim_threshold);
+  // Create or upgrade the schema once, before any reader opens.
+  const std::size_t workers = options.threads > 0 ? static_cast<std::size_t>(options.threads)
+                                                 : std::max(1u, std::thread::hardware_concurrency());
+  ECUUP_ASSIGN(auto pool, StorePool::open(options.data_dir, workers + 2));
+  Context ctx{options, options.tls_cert.empty() ? "http" : "https", *pool};
+  if (ctx.options.public_url.ends_with("/")) ctx.options.public_url.pop_back();
+  ECUUP_TRY(prepare_signing(ctx.options, *pool));
+
+  std::shared_ptr<SSL_CTX> tls;
+  if (!options.tls_cert.empty()) {
+    if (options.tls_key.empty()) return make_error(Errc::usage, "--tls-cert needs --tls-key");
+    ECUUP_ASSIGN(tls, make_tls_context(options.tls_cert.string(), options.tls_key.string()));
   }
+  RequestProcessor processor;
+  install_handlers(processor, ctx);
+  LoopOptions loop_options{.workers = workers,
+                           .transfer_workers = k_transfer_threads,
+                           .keep_alive_timeout = std::chrono::seconds(k_keep_alive_timeout_s),
+                           .keep_alive_max_count = k_keep_alive_max_count};
+  HttpLoop loop(processor, loop_options, lane_of, tls);
+  ECUUP_ASSIGN(int port, loop.bind(options.host, options.port));
 
   // SIGINT/SIGTERM are taken by one thread with sigwait; the pool threads inherit the mask.
   std::signal(SIGPIPE, SIG_IGN);
@@ -1031,24 +1054,23 @@ Result<void> run_server(const ServerOptions& options) {
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&signals, &sig);
-    // stop() before listen_after_bind() has started would be lost: repeat until it returns.
+    // stop() before run() has set up its loop would be lost: repeat until it returns.
     while (!done.load()) {
-      svr->stop();
+      loop.stop();
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
 
   std::printf("listening on %s://%s:%d\n", ctx.scheme.c_str(), display_host(options.host).c_str(), port);
   std::fflush(stdout);
-  bool listened = svr->listen_after_bind();
+  auto served = loop.run();
   done = true;
   if (stopper.joinable()) {
     // Wake the stopper if the server ended without a signal.
     pthread_kill(stopper.native_handle(), SIGTERM);
     stopper.join();
   }
-  primary.reset();
-  if (!listened) return make_error(Errc::io, "server on port " + std::to_string(port) + " failed");
+  if (!served) return std::move(served).error();
   std::fprintf(stderr, "ecuup-server: stopped\n");
   return success();
 }

@@ -1,12 +1,14 @@
 #pragma once
 // The HTTP(S) front: hawkBit DDI device API under /{tenant}/controller/v1/{controllerId} and a
-// small management API under /api/v1 (Bearer admin token).
+// small management API under /api/v1 (Bearer admin token), served by an event loop on a fixed
+// pool of threads (http_loop.hpp) from a pool of SQLite connections with one writer
+// (store_pool.hpp).
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 
-#include "store.hpp"
+#include "server/store.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::server {
@@ -22,7 +24,9 @@ struct ServerOptions {
   std::string gateway_token;  // empty: GatewayToken auth disabled
   std::string polling_sleep = "00:05:00";
   std::string public_url;  // base for hrefs; empty: scheme + the request's Host header
-  int threads = 128;  // a keep-alive connection holds a worker while it is open
+  // Worker threads that run requests (0: one per core). An idle keep-alive connection holds none;
+  // artifact downloads and uploads run on a pool of their own (http_loop.hpp).
+  int threads = 0;
   bool log_requests = false;
   std::uint64_t max_upload_bytes = std::uint64_t{1} << 30;  // an artifact upload's body
   // Failed authentications per client address and window before it gets 429 (0: no limit).

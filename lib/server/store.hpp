@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "sqlite.hpp"
+#include "server/sqlite.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::server {
@@ -176,9 +176,11 @@ class Store {
 
   enum class Schema { create, assume };
   // Opens the database in `data_dir`; Schema::create creates or upgrades the tables first (once per
-  // process; worker threads' connections then use Schema::assume).
+  // process; the pool's other connections then use Schema::assume). A read_only store fails
+  // every write (Errc::io).
   static Result<std::unique_ptr<Store>> open(const std::filesystem::path& data_dir,
-                                             Schema schema = Schema::create);
+                                             Schema schema = Schema::create,
+                                             Access access = Access::read_write);
 
   std::filesystem::path artifact_file(const ArtifactInfo& artifact) const;
 
@@ -213,6 +215,17 @@ class Store {
   Result<ModuleInfo> upload(const std::string& part, const std::string& version,
                             const std::filesystem::path& file, const std::string& filename,
                             const std::optional<StatementFacts>& facts = std::nullopt);
+  // upload() in two steps, so a server copies and hashes a large file without holding its one
+  // writer: stage_upload() checks the name and puts the file into the artifact store (no database
+  // access); commit_upload() records it.
+  struct StagedUpload {
+    std::string filename;
+    StoredFile file;
+  };
+  static Result<StagedUpload> stage_upload(const std::filesystem::path& data_dir, const std::filesystem::path& file,
+                                           const std::string& filename);
+  Result<ModuleInfo> commit_upload(const std::string& part, const std::string& version, const StagedUpload& staged,
+                                   const std::optional<StatementFacts>& facts = std::nullopt);
   // Gives module part/version statement facts: the server writes the statement over the
   // module's software artifacts and signs it, now if this store has a key, else when the server
   // next sees the module. Errc::not_found without the module; Errc::usage for facts a client

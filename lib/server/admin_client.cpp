@@ -1,4 +1,4 @@
-#include "admin_client.hpp"
+#include "server/admin_client.hpp"
 
 #include <httplib.h>
 
@@ -6,9 +6,9 @@
 #include <csignal>
 #include <fstream>
 
-#include "base64.hpp"
-#include "url.hpp"
-#include "views.hpp"
+#include "server/base64.hpp"
+#include "server/url.hpp"
+#include "server/views.hpp"
 
 namespace ecuup::server {
 

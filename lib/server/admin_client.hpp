@@ -2,7 +2,7 @@
 // `admin --url`: the admin commands' operations through a server's management API (/api/v1).
 #include <memory>
 
-#include "admin.hpp"
+#include "server/admin.hpp"
 
 namespace ecuup::server {
 
