@@ -146,26 +146,20 @@ void YamlText::str(int indent, std::string_view key, std::string_view value) {
   m_out += '\n';
 }
 
-void YamlText::num(int indent, std::string_view key, std::uint64_t value) {
+void YamlText::literal(int indent, std::string_view key, std::string_view text) {
   line(indent);
   append_yaml_scalar(m_out, key);
   m_out += ": ";
-  m_out += std::to_string(value);
+  m_out += text;
   m_out += '\n';
 }
 
-void YamlText::num(int indent, std::string_view key, std::int64_t value) {
-  line(indent);
-  append_yaml_scalar(m_out, key);
-  m_out += ": ";
-  m_out += std::to_string(value);
-  m_out += '\n';
-}
+void YamlText::num(int indent, std::string_view key, std::uint64_t value) { literal(indent, key, std::to_string(value)); }
+
+void YamlText::num(int indent, std::string_view key, std::int64_t value) { literal(indent, key, std::to_string(value)); }
 
 void YamlText::boolean(int indent, std::string_view key, bool value) {
-  line(indent);
-  append_yaml_scalar(m_out, key);
-  m_out += value ? ": true\n" : ": false\n";
+  literal(indent, key, value ? "true" : "false");
 }
 
 void YamlText::open(int indent, std::string_view key) {

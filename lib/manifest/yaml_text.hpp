@@ -41,6 +41,7 @@ class YamlText {
 
  private:
   void line(int indent);
+  void literal(int indent, std::string_view key, std::string_view text);  // "key: text", text as is
   std::string& m_out;
   bool m_dash = false;
 };

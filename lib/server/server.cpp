@@ -413,15 +413,21 @@ class DdiRequest {
     send_json(m_res, k_ok, deployment_json(*a, history));
   }
 
-  void deployment_feedback(const std::string& id_text) {
+  // A deployment's or a cancel's feedback: the same checks, a different store call.
+  template <typename Record>
+  void feedback(const std::string& id_text, Record record) {
     auto id = parse_id(id_text);
     if (!id) return action_not_found(id_text);
     std::string why;
-    auto feedback = parse_feedback(m_body, why);
-    if (!feedback) return send_error(m_res, k_bad_request, "rest.body.notReadable", why);
-    auto outcome =
-        with_writer(m_pool, [&](Store& store) { return store.deployment_feedback(m_vehicle, *id, *feedback); });
+    auto parsed = parse_feedback(m_body, why);
+    if (!parsed) return send_error(m_res, k_bad_request, "rest.body.notReadable", why);
+    auto outcome = with_writer(m_pool, [&](Store& store) { return record(store, *id, *parsed); });
     finish_feedback(outcome, id_text);
+  }
+
+  void deployment_feedback(const std::string& id_text) {
+    feedback(id_text,
+             [this](Store& store, auto id, const auto& fb) { return store.deployment_feedback(m_vehicle, id, fb); });
   }
 
   void cancel_action(const std::string& id_text) {
@@ -436,14 +442,8 @@ class DdiRequest {
   }
 
   void cancel_feedback(const std::string& id_text) {
-    auto id = parse_id(id_text);
-    if (!id) return action_not_found(id_text);
-    std::string why;
-    auto feedback = parse_feedback(m_body, why);
-    if (!feedback) return send_error(m_res, k_bad_request, "rest.body.notReadable", why);
-    auto outcome =
-        with_writer(m_pool, [&](Store& store) { return store.cancel_feedback(m_vehicle, *id, *feedback); });
-    finish_feedback(outcome, id_text);
+    feedback(id_text,
+             [this](Store& store, auto id, const auto& fb) { return store.cancel_feedback(m_vehicle, id, fb); });
   }
 
   void artifact_list(const std::string& module_text) {
