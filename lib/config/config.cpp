@@ -152,6 +152,8 @@ Result<EcuConfig> parse_ecu(const fs::path& file, const YAML::Node& node) {
   if (ecu.name.empty() || ecu.name[0] == '.' || ecu.name[0] == '-' || !std::all_of(ecu.name.begin(), ecu.name.end(), name_char))
     return config_error_at(file, node["name"], fmt::format("ECU name '{}' may only use letters, digits, '_', '.', '-'", ecu.name));
   ECUUP_ASSIGN(ecu.part, yaml_string(file, node, "part", &ecu.name));
+  // The part names the ECU's software to the server; "" (or a bare tag) would match nothing.
+  if (ecu.part.empty()) return config_error_at(file, node["part"], fmt::format("ECU '{}': 'part' must not be empty", ecu.name));
   ECUUP_ASSIGN(ecu.driver, yaml_string(file, node, "driver"));
   if (std::find(k_drivers.begin(), k_drivers.end(), ecu.driver) == k_drivers.end())
     return config_error_at(file, node["driver"], fmt::format("unknown driver '{}' (expected image, command or uds)", ecu.driver));

@@ -56,6 +56,13 @@ TEST_CASE("config errors name file, line and column", "[config]") {
   e = parse_error("vehicle: x\nserver: {kind: dir, path: r}\necus:\n  - name: a\n    drivr: image\n");
   CHECK(e.message.find("/cfg/ecuup.yaml:5:5: unknown key 'drivr'") != std::string::npos);
 
+  // Found by fuzz/config_fuzz.cpp: an empty part (or a bare tag, `part: !ecm`) was accepted.
+  for (const char* part : {"\"\"", "!ecm", "''"}) {
+    e = parse_error(std::string("vehicle: x\nserver: {kind: dir, path: r}\necus:\n  - {name: a, part: ") + part +
+                    ", driver: image, image: {memory: m}}\n");
+    CHECK(e.message.find("'part' must not be empty") != std::string::npos);
+  }
+
   e = parse_error("vehicle: x\nserver: {kind: ftp, path: r}\necus: []\n");
   CHECK(e.message.find(":2:") != std::string::npos);
   CHECK(e.message.find("unknown server kind 'ftp'") != std::string::npos);
