@@ -1,5 +1,7 @@
 #include "api/work_clock.hpp"
 
+#include "api/api.hpp"
+
 namespace ecuup::api {
 
 namespace {
@@ -35,9 +37,9 @@ class TimedDriver final : public EcuDriver {
 
 }  // namespace
 
-std::chrono::nanoseconds work_clock_now() { return work_time(); }
-
-std::chrono::nanoseconds work_time() { return std::chrono::nanoseconds(g_work_ns.load(std::memory_order_relaxed)); }
+std::chrono::nanoseconds work_clock_now() {
+  return std::chrono::nanoseconds(g_work_ns.load(std::memory_order_relaxed));
+}
 
 WorkTimer::~WorkTimer() {
   const auto spent = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - m_start);

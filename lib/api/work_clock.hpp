@@ -10,7 +10,7 @@
 
 namespace ecuup::api {
 
-std::chrono::nanoseconds work_time();
+// work_clock_now() (declared in api.hpp, which StepReport needs it in) reads the process's total.
 
 // Counts the time from its construction to its destruction as work.
 class WorkTimer {
