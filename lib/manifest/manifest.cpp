@@ -444,13 +444,26 @@ Result<Manifest> Manifest::load(const fs::path& path) {
   }
   ECUUP_ASSIGN(Manifest m, parse(*text, path));
   // What the file holds, as this ecuup would write it: a save that would write the same skips.
-  m.m_saved_body = m.render(nullptr);
+  m.m_written.resize(m.m_ecus.size());
+  for (std::size_t i = 0; i < m.m_ecus.size(); ++i) write_ecu(m.m_written[i], m.m_ecus[i].first, m.m_ecus[i].second);
+  std::string body;
+  m.render(body, &m.m_written);
+  std::string file;
+  m.with_updated_at(file, body);
+  if (file == *text) {
+    // Every entry is text that was just read back: only entries that change need reading again.
+    m.m_written_from.reserve(m.m_ecus.size());
+    for (const auto& [name, state] : m.m_ecus) m.m_written_from.emplace_back(state);
+  } else {
+    m.m_written.clear();  // written by hand or by another ecuup: the first save reads every entry back
+  }
+  m.m_saved_body = std::move(body);
   return m;
 }
 
-std::string Manifest::render(const std::vector<std::string>* ecu_text) const {
+void Manifest::render(std::string& out, const std::vector<std::string>* ecu_text) const {
   // Everything but updated_at: what decides whether a save has anything to write.
-  std::string out = "# ecuup manifest: written by ecuup, see ecuup-manifest(5). Do not edit while ecuup runs.\n";
+  out += "# ecuup manifest: written by ecuup, see ecuup-manifest(5). Do not edit while ecuup runs.\n";
   YamlText y(out);
   y.num(0, "schema", std::int64_t{k_manifest_schema});
   y.str_if(0, "vehicle", vehicle);
@@ -499,41 +512,58 @@ std::string Manifest::render(const std::vector<std::string>* ecu_text) const {
     }
   }
   out += m_kept;
-  return out;
 }
 
 // updated_at goes after the head that render() wrote (comment, schema, vehicle).
-std::string Manifest::with_updated_at(const std::string& body) const {
-  if (updated_at.empty()) return body;
-  std::size_t at = body.find("\necus:");
+void Manifest::with_updated_at(std::string& out, const std::string& body) const {
+  std::size_t at = updated_at.empty() ? body.size() : body.find("\necus:");
   if (at == std::string::npos) at = body.size() - 1;
-  std::string line = "\nupdated_at: ";
-  append_yaml_scalar(line, updated_at);
-  return std::string(body).insert(at, line);
+  out.append(body, 0, at);
+  if (!updated_at.empty()) {
+    out += "\nupdated_at: ";
+    append_yaml_scalar(out, updated_at);
+  }
+  out.append(body, at);
 }
 
-std::string Manifest::to_yaml() const { return with_updated_at(render(nullptr)); }
+std::string Manifest::to_yaml() const {
+  std::string body;
+  render(body, nullptr);
+  std::string out;
+  with_updated_at(out, body);
+  return out;
+}
 
 Result<void> Manifest::save(const fs::path& path) const {
-  // Each ECU's entry is written again, but read back only when its text changed since the last
-  // save: a save costs the text, not a parse of the whole manifest.
+  // An ECU whose state equals the state its entry was last written from is not written again;
+  // an entry whose text changed is read back before it is saved. A save costs what changed,
+  // plus copying the text of the rest.
   m_written.resize(m_ecus.size());
+  m_written_from.resize(m_ecus.size());
   std::string text;
   for (std::size_t i = 0; i < m_ecus.size(); ++i) {
+    const EcuState& state = m_ecus[i].second;
+    if (m_written_from[i] && *m_written_from[i] == state) continue;
     text.clear();
-    write_ecu(text, m_ecus[i].first, m_ecus[i].second);
-    if (text == m_written[i]) continue;
-    if (auto back = check_ecu_text(text, m_ecus[i].first, path); !back) {
-      return make_error(Errc::internal,
-                        "refusing to save a manifest that could not be read back: " + back.error().message);
+    write_ecu(text, m_ecus[i].first, state);
+    if (text != m_written[i]) {
+      if (auto back = check_ecu_text(text, m_ecus[i].first, path); !back) {
+        return make_error(Errc::internal,
+                          "refusing to save a manifest that could not be read back: " + back.error().message);
+      }
+      m_written[i].swap(text);
     }
-    m_written[i] = text;
+    m_written_from[i] = state;
   }
-  std::string body = render(&m_written);
+  m_body.clear();
+  render(m_body, &m_written);
   // A step that changed nothing (status with nothing to deliver) leaves the file as it is.
-  if (m_saved_body && *m_saved_body == body && fs::exists(path)) return success();
-  ECUUP_TRY(write_file_atomic(path, with_updated_at(body)).with_context("cannot save the manifest"));
-  m_saved_body = std::move(body);
+  if (m_saved_body && *m_saved_body == m_body && fs::exists(path)) return success();
+  m_file.clear();
+  with_updated_at(m_file, m_body);
+  ECUUP_TRY(write_file_atomic(path, m_file).with_context("cannot save the manifest"));
+  if (!m_saved_body) m_saved_body.emplace();
+  m_saved_body->swap(m_body);
   return success();
 }
 

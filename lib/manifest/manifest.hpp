@@ -34,12 +34,14 @@ struct ManifestArtifact {
   std::uint64_t size = 0;
   std::string sha256;
   std::string sha1;
+  bool operator==(const ManifestArtifact&) const = default;
 };
 
 struct InstalledState {
   std::string version;
   std::string read_at;
   std::map<std::string, std::string> extra;  // "hardware": the part number, UDS DID F191 by default
+  bool operator==(const InstalledState&) const = default;
 };
 
 struct TaskState {
@@ -53,6 +55,7 @@ struct TaskState {
   // dir; its signature beside it, + ".p7s"), and the security version it signs.
   std::string statement;
   std::optional<std::uint64_t> security_version;
+  bool operator==(const TaskState&) const = default;
 };
 
 struct DownloadState {
@@ -64,6 +67,7 @@ struct DownloadState {
   std::string image_sha256;
   std::string image_version;  // from package.yaml or the image header, when known
   std::string at;
+  bool operator==(const DownloadState&) const = default;
 };
 
 struct FlashRecord {
@@ -75,6 +79,7 @@ struct FlashRecord {
   std::string started_at;
   std::string finished_at;
   std::string last_error;
+  bool operator==(const FlashRecord&) const = default;
 };
 
 struct BackupRecord {
@@ -85,6 +90,7 @@ struct BackupRecord {
   std::string source;  // flash | import | read
   std::string at;
   std::string layout;  // read-outs: how the file is laid out ("raw@0x00010000", "srec"); restores use it
+  bool operator==(const BackupRecord&) const = default;
 };
 
 // Keys this ecuup does not know, kept as read: their text, ready to be written back in its place.
@@ -94,6 +100,7 @@ struct KeptKeys {
   std::string task;
   std::string download;
   std::string flash;
+  bool operator==(const KeptKeys&) const = default;
 };
 
 struct EcuState {
@@ -106,6 +113,7 @@ struct EcuState {
   // The highest signed security version flashed into this ECU: anti-rollback refuses anything lower.
   std::optional<std::uint64_t> security_version;
   KeptKeys kept;
+  bool operator==(const EcuState&) const = default;
 };
 
 struct QueuedFeedback {
@@ -149,17 +157,23 @@ class Manifest {
   std::vector<ManifestEvent> events;
 
  private:
-  // The text without updated_at (ECU entries from ecu_text when given), and with it.
-  std::string render(const std::vector<std::string>* ecu_text) const;
-  std::string with_updated_at(const std::string& body) const;
+  // Appends the text without updated_at (ECU entries from ecu_text when given); the text with it.
+  void render(std::string& out, const std::vector<std::string>* ecu_text) const;
+  void with_updated_at(std::string& out, const std::string& body) const;
 
   std::vector<std::pair<std::string, EcuState>> m_ecus;  // keeps the order ECUs were added in
   std::unordered_map<std::string, std::size_t> m_index;  // name -> place in m_ecus
   std::string m_kept;  // top-level keys this ecuup does not know, as text
   // Each ECU's entry as the last save wrote it (read back then): only a changed entry is read back.
   mutable std::vector<std::string> m_written;
+  // Each ECU's state when m_written was made from it: an ECU equal to it is not written again.
+  // Empty for an entry not (yet) known to read back.
+  mutable std::vector<std::optional<EcuState>> m_written_from;
   // The file as loaded or last saved, without updated_at: a save that would write it again skips.
   mutable std::optional<std::string> m_saved_body;
+  // Buffers a save reuses, so that it does not map and fault in fresh pages for a large manifest.
+  mutable std::string m_body;
+  mutable std::string m_file;
 };
 
 }  // namespace ecuup

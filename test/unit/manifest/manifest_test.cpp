@@ -305,3 +305,55 @@ TEST_CASE("manifest: a save that changes nothing leaves the file alone", "[manif
   REQUIRE(loaded->save(path).ok());
   CHECK(*read_text_file(path) == second);
 }
+
+TEST_CASE("manifest: a change through a reference held across saves is written", "[manifest]") {
+  test::TempDir dir;
+  const auto path = dir / "manifest.yaml";
+  Manifest m;
+  m.vehicle = "car-1";
+  for (int i = 0; i < 20; ++i) m.ecu("ecu" + std::to_string(i)).installed = InstalledState{"1.0.0", "t", {}};
+  EcuState& held = m.ecu("ecu7");  // as flash holds its ECU's state through a whole turn
+  REQUIRE(m.save(path).ok());
+  held.flash.state = FlashState::in_progress;
+  REQUIRE(m.save(path).ok());
+  CHECK(Manifest::load(path)->find("ecu7")->flash.state == FlashState::in_progress);
+  held.flash.state = FlashState::succeeded;
+  held.installed->version = "1.1.0";
+  REQUIRE(m.save(path).ok());
+  auto back = Manifest::load(path);
+  REQUIRE(back.ok());
+  CHECK(back->find("ecu7")->flash.state == FlashState::succeeded);
+  CHECK(back->find("ecu7")->installed->version == "1.1.0");
+  CHECK(back->find("ecu6")->installed->version == "1.0.0");
+  CHECK(*read_text_file(path) == m.to_yaml());
+}
+
+TEST_CASE("manifest: after a load, a changed entry is still read back before it is saved", "[manifest]") {
+  test::TempDir dir;
+  const auto path = dir / "manifest.yaml";
+  SECTION("a manifest this ecuup wrote") {
+    Manifest m;
+    m.vehicle = "car-1";
+    m.ecu("bms").installed = InstalledState{"1.0.0", "t", {}};
+    m.ecu("vcu").installed = InstalledState{"2.0.0", "t", {}};
+    REQUIRE(m.save(path).ok());
+  }
+  SECTION("a manifest written by hand, in another layout") {
+    REQUIRE(write_file_atomic(path, std::string("schema: 1\nvehicle: car-1\necus: {bms: {installed: {version: 1.0.0}},"
+                                                " vcu: {installed: {version: 2.0.0}}}\n")).ok());
+  }
+  auto loaded = Manifest::load(path);
+  REQUIRE(loaded.ok());
+  loaded->ecu("vcu").task = TaskState{};  // no target version: cannot be read back
+  auto refused = loaded->save(path);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().message.find("vcu") != std::string::npos);
+  loaded->ecu("vcu").task.reset();
+  loaded->ecu("bms").flash.attempts = 2;
+  REQUIRE(loaded->save(path).ok());
+  auto back = Manifest::load(path);
+  REQUIRE(back.ok());
+  CHECK(back->find("bms")->flash.attempts == 2);
+  CHECK(back->find("vcu")->installed->version == "2.0.0");
+  CHECK(*read_text_file(path) == loaded->to_yaml());
+}
