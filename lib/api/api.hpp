@@ -31,6 +31,10 @@ struct Common {
   // update --dry-run: the steps plan on this one in-memory manifest instead of the file, each
   // seeing what the steps before it would have done (and none of them writes it).
   Manifest* plan = nullptr;
+  // A dry run that found the lock held by another ecuup (update --dry-run passes it to its steps):
+  // says who. The run plans from the last committed manifest and asks no ECU, which the other
+  // ecuup may be programming.
+  std::string writer_busy;
 };
 
 // Takes the manifest lock of `config`'s state dir (waiting as `common.lock_wait` says); held until

@@ -97,7 +97,13 @@ Result<StepReport> import_backup(Session& s, const BackupOptions& o) {
 
 Result<StepReport> read_backup(Session& s) {
   StepReport rep{"backup", s.common().dry_run, {}, {}};
+  if (auto note = s.busy_note()) rep.notes.push_back(std::move(*note));
   for (const EcuConfig* ecu : s.selected()) {
+    if (!s.busy().empty()) {
+      const EcuState* known = s.manifest().find(ecu->name);
+      rep.ecus.push_back({ecu->name, "would-read", known && known->installed ? known->installed->version : "?", std::nullopt});
+      continue;
+    }
     ECUUP_ASSIGN(auto driver, s.driver(*ecu));
     if (!driver->can_read_out()) {
       rep.ecus.push_back({ecu->name, "unsupported", "", make_error(Errc::unsupported, fmt::format(
@@ -165,7 +171,9 @@ StepReport list_backups(Session& s) {
 }  // namespace
 
 Result<StepReport> backup(const Config& config, const Common& common, const BackupOptions& options) {
-  ECUUP_ASSIGN(Session s, Session::open(config, common));
+  // Listing only reads: it never waits for (or stops) a running step.
+  ECUUP_ASSIGN(Session s, Session::open(config, common,
+                                        options.mode == BackupOptions::Mode::list ? Access::read : Access::write));
   switch (options.mode) {
     case BackupOptions::Mode::commit: return commit_new_backups(s);
     case BackupOptions::Mode::import: return import_backup(s, options);

@@ -256,6 +256,16 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     lock.lock();
     if (!ok) return outcome("backup-corrupt", "", std::move(ok).error().context(ecu.name), Verdict::failed);
   }
+  if (!s.busy().empty()) {
+    // A dry run while another ecuup runs: planned from the manifest; the ECU, perhaps being
+    // programmed right now, is not asked.
+    std::string from = unfinished ? st.flash.from_version : st.installed ? st.installed->version : "";
+    return outcome("would-flash", fmt::format("{} -> {}, {} bytes, backup {}, order {} (as last recorded: ECU not asked)",
+                                              from.empty() ? "?" : from, task.target_version,
+                                              fs::file_size(image),
+                                              st.backup ? st.backup->version : std::string("none (--no-backup)"),
+                                              ecu.order));
+  }
   {
     auto made = s.driver(ecu);
     if (!made) return outcome("error", "", std::move(made).error(), Verdict::failed);
@@ -423,6 +433,7 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
   ECUUP_ASSIGN(Session s, Session::open(config, common));
   StepReport rep{"flash", common.dry_run, {}, {}};
   for (auto& kept : s.settle()) rep.ecus.push_back(std::move(kept));
+  if (auto note = s.busy_note()) rep.notes.push_back(std::move(*note));
   // Every ECU's state exists before any thread holds a reference into the manifest's list.
   for (const EcuConfig* ecu : s.selected()) (void)s.manifest().ecu(ecu->name);
   // One --trace file cannot take several ECUs' traffic at once.

@@ -44,7 +44,14 @@ Result<StepReport> inventory(const Config& config, const Common& common) {
   ECUUP_ASSIGN(Session s, Session::open(config, common));
   StepReport rep{"inventory", common.dry_run, {}, {}};
   for (auto& kept : s.settle()) rep.ecus.push_back(std::move(kept));
+  if (auto note = s.busy_note()) rep.notes.push_back(std::move(*note));
   for (const EcuConfig* ecu : s.selected()) {
+    if (!s.busy().empty()) {
+      const EcuState* known = s.manifest().find(ecu->name);
+      rep.ecus.push_back({ecu->name, "not-asked",
+                          known && known->installed ? "last read " + known->installed->version : "never read", std::nullopt});
+      continue;
+    }
     auto driver = s.driver(*ecu);
     if (!driver) {
       rep.ecus.push_back({ecu->name, "error", "", std::move(driver).error()});

@@ -73,7 +73,7 @@ Result<FileLock> lock_manifest(const Config& config, const Common& common) {
   return FileLock::acquire(config.state_dir / "manifest.lock", common.lock_wait);
 }
 
-Result<Session> Session::open(const Config& config, const Common& common) {
+Result<Session> Session::open(const Config& config, const Common& common, Access access) {
   for (const auto& name : common.ecus)
     if (!config.find_ecu(name)) {
       std::string known;
@@ -81,10 +81,23 @@ Result<Session> Session::open(const Config& config, const Common& common) {
       return make_error(Errc::usage, fmt::format("unknown ECU '{}' (the config has: {})", name, known));
     }
   std::optional<FileLock> lock;
-  if (!common.lock_held) {
-    ECUUP_ASSIGN(lock, lock_manifest(config, common));
+  bool writer = common.lock_held && common.writer_busy.empty();
+  std::string busy = common.writer_busy;
+  if (common.dry_run && access == Access::write) access = Access::look;
+  if (!common.lock_held && access != Access::read) {
+    auto taken = lock_manifest(config, common);
+    if (taken) {
+      lock = std::move(taken).value();
+      writer = true;
+    } else if (taken.error().code == Errc::locked && access == Access::look) {
+      busy = taken.error().message;
+    } else {
+      return std::move(taken).error();
+    }
   }
   Session s(config, common, std::move(lock));
+  s.m_writer = writer;
+  s.m_busy = std::move(busy);
   if (!common.plan) {
     ECUUP_ASSIGN(s.m_manifest, Manifest::load(config.manifest_path()));
   }
@@ -98,8 +111,13 @@ Result<Session> Session::open(const Config& config, const Common& common) {
   return s;
 }
 
+std::optional<std::string> Session::busy_note() const {
+  if (m_busy.empty()) return std::nullopt;
+  return fmt::format("{}; meanwhile this dry run plans from the last committed manifest and asks no ECU", m_busy);
+}
+
 Result<void> Session::save() {
-  if (m_common->dry_run) return success();
+  if (m_common->dry_run || !m_writer) return success();
   m_manifest.vehicle = m_config->vehicle_id;
   m_manifest.updated_at = now_iso8601();
   return m_manifest.save(m_config->manifest_path());  // a plan is never saved: plans are dry runs

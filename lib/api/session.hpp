@@ -11,11 +11,20 @@
 
 namespace ecuup::api {
 
+// How a step opens the manifest. The manifest is replaced by an atomic rename, so a reader without
+// the lock always sees the last committed file, never a half-written one.
+enum class Access {
+  write,  // takes the writer's lock (waiting as --wait says), or Errc::locked; a dry run opens as `look`
+  look,   // takes the lock when it is free; when another ecuup holds it, reads the last committed
+          // manifest, writes nothing and asks no ECU (busy() says who holds it)
+  read,   // never takes the lock: the last committed manifest, never written (status --no-sync, backup --list)
+};
+
 class Session {
  public:
-  // Validates the selection, creates the state dir, takes the lock (unless Common::lock_held) and
-  // loads the manifest.
-  static Result<Session> open(const Config& config, const Common& common);
+  // Validates the selection, creates the state dir, takes the lock as `access` says (never when
+  // Common::lock_held) and loads the manifest.
+  static Result<Session> open(const Config& config, const Common& common, Access access = Access::write);
 
   // Threads working for one step (parallel flashing) hold this while they touch the session:
   // manifest, events, save(), the feedback queue, drivers' creation. Single-threaded steps need not.
@@ -30,7 +39,13 @@ class Session {
   std::filesystem::path state_path(const std::string& rel) const { return m_config->state_dir / rel; }
 
   // Writes the manifest now (atomically); called after every state change that must survive a kill.
+  // A session without the lock (a reader, a dry run) writes nothing.
   Result<void> save();
+  // Non-empty when another ecuup held the lock and this session only reads (Access::look): a note
+  // naming it. Such a session must not ask any ECU: the other ecuup may be programming it.
+  const std::string& busy() const { return m_busy; }
+  // The step note for such a session, or nothing.
+  std::optional<std::string> busy_note() const;
   Result<std::unique_ptr<EcuDriver>> driver(const EcuConfig& ecu) const;
   Result<Repository*> repository();
 
@@ -54,7 +69,9 @@ class Session {
       : m_config(&config), m_common(&common), m_lock(std::move(lock)) {}
   const Config* m_config;
   const Common* m_common;
-  std::optional<FileLock> m_lock;  // empty when the caller holds it (Common::lock_held)
+  std::optional<FileLock> m_lock;  // empty when the caller holds it (Common::lock_held), or a reader
+  bool m_writer = true;            // holds the lock, itself or through Common::lock_held
+  std::string m_busy;
   Manifest m_manifest;
   std::vector<const EcuConfig*> m_selected;
   std::unique_ptr<Repository> m_repository;

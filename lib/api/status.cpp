@@ -18,9 +18,12 @@ bool pending(const EcuState& st) {
 }  // namespace
 
 Result<StatusReport> status(const Config& config, const Common& common, const StatusOptions& options) {
-  ECUUP_ASSIGN(Session s, Session::open(config, common));
+  // Status never waits for a running step: without the lock it shows the last committed manifest.
+  ECUUP_ASSIGN(Session s, Session::open(config, common, options.sync ? Access::look : Access::read));
   StatusReport out;
-  if (options.sync) {
+  if (!s.busy().empty())
+    out.notes.push_back(fmt::format("{}; meanwhile status shows the last committed state and delivers nothing", s.busy()));
+  if (options.sync && s.busy().empty()) {
     for (auto& kept : s.settle())
       out.notes.push_back(kept.error ? kept.error->message : fmt::format("{}: kept {} as the new backup", kept.ecu, kept.detail));
     for (auto& n : s.deliver_feedback()) out.notes.push_back(std::move(n));

@@ -41,10 +41,17 @@ Result<std::vector<std::string>> unfinished_ecus(const Config& config, const Com
 Result<UpdateResult> update(const Config& config, const Common& outer, const FlashOptions& options) {
   // One lock for all the steps: another ecuup must not change the manifest between them.
   std::optional<FileLock> lock;
-  if (!outer.lock_held) {
-    ECUUP_ASSIGN(lock, lock_manifest(config, outer));
-  }
   Common common = outer;
+  if (!outer.lock_held) {
+    auto taken = lock_manifest(config, outer);
+    if (taken) {
+      lock = std::move(taken).value();
+    } else if (taken.error().code == Errc::locked && outer.dry_run) {
+      common.writer_busy = taken.error().message;  // a dry run never waits for the writer
+    } else {
+      return std::move(taken).error();
+    }
+  }
   common.lock_held = true;
   // A dry run plans every step on one in-memory copy of the manifest, so that fetch and flash
   // show what they would do with the tasks report would record.

@@ -8,7 +8,7 @@ prepare_flash
 pid=$!
 for _ in $(seq 100); do grep -q "state: in_progress" "$B/state/manifest.yaml" 2>/dev/null && break; sleep 0.05; done
 cp "$B/state/manifest.yaml" "$T/during.yaml"
-expect 7 "a second ecuup is refused" "$ecuup" status
+expect 7 "a second writer is refused" "$ecuup" inventory
 check "names the holder's pid" err_has "locked by another ecuup (pid $pid"
 expect 7 "a second flash is refused" "$ecuup" flash --ecu gateway
 check "the refused run wrote nothing" cmp -s "$B/state/manifest.yaml" "$T/during.yaml"
