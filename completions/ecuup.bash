@@ -110,7 +110,7 @@ _ecuup() {
         inventory | report | fetch | restore) opts="$common -n --dry-run" ;;
         flash | update) opts="$common -n --dry-run --no-backup --jobs --rollback" ;;
         backup) opts="$common -n --dry-run --import --version --read --list" ;;
-        status) opts="$common --sync --no-sync" ;;
+        status) opts="$common --sync --no-sync -f --follow" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -73,3 +73,4 @@ complete -c ecuup -n "__fish_seen_subcommand_from backup" -l read -d 'Read the i
 complete -c ecuup -n "__fish_seen_subcommand_from backup" -l list -d 'List the backups and check their hashes'
 complete -c ecuup -n "__fish_seen_subcommand_from status" -l sync -d 'Deliver queued results first (default)'
 complete -c ecuup -n "__fish_seen_subcommand_from status" -l no-sync -d 'Do not deliver queued results'
+complete -c ecuup -n "__fish_seen_subcommand_from status" -s f -l follow -d 'Follow the live progress of a running ecuup'

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "api/live_log.hpp"
 #include "output.hpp"
 #include "util/cancel.hpp"
 #include "util/hash.hpp"
@@ -193,12 +194,21 @@ int run(int argc, char** argv) {
   }
   ctx.common.trace_file = options.trace;
   ctx.common.verbosity = options.verbose;
-  ctx.common.progress = &out.progress();
+  // Other programs follow a writer through its live log (ecuup-progress(5)); it starts only once
+  // the step holds the manifest lock.
+  api::LiveLog live(out.progress(), row.name);
+  ctx.common.progress = &live;
+  ctx.common.live = &live;
 
   auto result = runners[sub](ctx);
-  if (!result) return fail(result.error());
+  if (!result) {
+    const int failed = fail(result.error());
+    live.finish(failed);
+    return failed;
+  }
   ExitCode code = *result;
   if (interrupt_requested() && code == ExitCode::ok) code = ExitCode::interrupted;
+  live.finish(static_cast<int>(code));
   out.log(fmt::format("ecuup {} finished: exit {} ({})", row.name, static_cast<int>(code), exit_code_meaning(code)));
   return static_cast<int>(code);
 }

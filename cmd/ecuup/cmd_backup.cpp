@@ -1,3 +1,4 @@
+#include "api/live_log.hpp"
 #include "cli.hpp"
 #include "output.hpp"
 
@@ -45,9 +46,28 @@ std::function<Result<ExitCode>(Context&)> setup_status(CLI::App& app) {
   auto sync = std::make_shared<std::pair<bool, bool>>(false, false);
   auto* on = app.add_flag("--sync", sync->first, "deliver queued results to the server first (the default)");
   app.add_flag("--no-sync", sync->second, "do not deliver queued results to the server; only show the state")->excludes(on);
-  return [sync](Context& ctx) -> Result<ExitCode> {
+  auto follow = std::make_shared<bool>(false);
+  app.add_flag("-f,--follow", *follow,
+               "while another ecuup runs, follow its live progress (each ECU's phase, stage, acknowledged bytes, "
+               "rate, ETA; JSON lines with --json) until it ends, then show the status");
+  return [sync, follow](Context& ctx) -> Result<ExitCode> {
     api::StatusOptions o;
     o.sync = !sync->second;
+    if (*follow) {
+      ECUUP_ASSIGN(api::FollowEnd followed,
+                   api::follow_live_log(ctx.config->state_dir, [&](const nlohmann::json& e) { ctx.out->live_event(e); }));
+      if (!followed.followed && !ctx.out->json()) std::printf("no ecuup run in progress\n");
+      if (followed.vanished) ctx.out->error("the followed ecuup ended without an exit status (killed?): the next run resolves what it left");
+      ECUUP_ASSIGN(api::StatusReport rep, api::status(*ctx.config, ctx.common, o));
+      if (ctx.out->json()) {
+        nlohmann::json last = rep.json;
+        last["event"] = "status";
+        ctx.out->live_event(last);
+      } else {
+        ctx.out->status(rep);
+      }
+      return rep.exit_code;
+    }
     ECUUP_ASSIGN(api::StatusReport rep, api::status(*ctx.config, ctx.common, o));
     ctx.out->status(rep);
     return rep.exit_code;

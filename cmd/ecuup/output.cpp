@@ -28,24 +28,36 @@ class ProgressBase : public Progress {
   void begin(const std::string& ecu, const std::string& phase, std::uint64_t total) override {
     m_ecu = ecu;
     m_phase = phase;
+    m_stage.clear();
     m_total = total;
     m_done = 0;
-    m_start = std::chrono::steady_clock::now();
+    m_start = m_rate_from = std::chrono::steady_clock::now();
+    m_rate_base = 0;
     m_last = {};
     started();
   }
   void advance(std::uint64_t done) override {
-    m_done = done;
+    m_done = std::max(m_done, done);  // one bar that never goes back
     auto now = std::chrono::steady_clock::now();
     if (now - m_last < interval()) return;
     m_last = now;
     update();
+  }
+  void stage(const std::string& name) override {
+    if (name == m_stage) return;
+    m_stage = name;
+    // The rate counts from the stage that moves bytes, not from the erase before it.
+    m_rate_from = std::chrono::steady_clock::now();
+    m_rate_base = m_done;
+    m_last = {};
+    staged();
   }
   void end(bool ok) override { finished(ok); }
   void note(const std::string& message) override { m_out.info(message); }
 
  protected:
   virtual void started() {}
+  virtual void staged() { update(); }
   virtual void update() = 0;
   virtual void finished(bool ok) = 0;
   virtual std::chrono::milliseconds interval() const { return std::chrono::milliseconds(100); }
@@ -53,10 +65,22 @@ class ProgressBase : public Progress {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
   }
   std::string label() const { return m_ecu.empty() ? m_phase : m_ecu + " " + m_phase; }
+  // The label with the stage: "bms flash: erase".
+  std::string staged_label() const { return m_stage.empty() ? label() : label() + ": " + m_stage; }
+  // Acknowledged bytes per second since the current stage began.
+  double rate() const {
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_rate_from).count();
+    return s > 0 && m_done > m_rate_base ? static_cast<double>(m_done - m_rate_base) / s : 0;
+  }
+  std::optional<std::uint64_t> eta_seconds() const {
+    double r = rate();
+    if (!m_total || m_done >= m_total || r <= 0) return std::nullopt;
+    return static_cast<std::uint64_t>(static_cast<double>(m_total - m_done) / r);
+  }
   Output& m_out;
-  std::string m_ecu, m_phase;
-  std::uint64_t m_total = 0, m_done = 0;
-  std::chrono::steady_clock::time_point m_start, m_last;
+  std::string m_ecu, m_phase, m_stage;
+  std::uint64_t m_total = 0, m_done = 0, m_rate_base = 0;
+  std::chrono::steady_clock::time_point m_start, m_last, m_rate_from;
 };
 
 // A bar per running job on a terminal; jobs in parallel get a line each (BarBoard).
@@ -87,11 +111,11 @@ class BarProgress final : public ProgressBase {
   }
 
  private:
-  double rate() const { return seconds() > 0 ? static_cast<double>(m_done) / seconds() : 0; }
-  // The line a finished job leaves behind.
+  // The line a finished job leaves behind: the average over the whole phase.
   std::string summary(std::string_view outcome) const {
+    double average = seconds() > 0 ? static_cast<double>(m_done) / seconds() : 0;
     return fmt::format("{} {}: {} in {:.1f} s ({}/s)", label(), outcome, human_bytes(m_done), seconds(),
-                       human_bytes(static_cast<std::uint64_t>(rate())));
+                       human_bytes(static_cast<std::uint64_t>(average)));
   }
   std::string line() const {
     double rate = this->rate();
@@ -102,12 +126,9 @@ class BarProgress final : public ProgressBase {
       bar = fmt::format("[{}{}] {:3d}% ", std::string(filled, '#'), std::string(k_bar_width - filled, '.'),
                         static_cast<int>(100.0 * fraction));
     }
-    std::string text = fmt::format("{} {}{} / {}  {}/s", label(), bar, human_bytes(m_done),
+    std::string text = fmt::format("{} {}{} / {}  {}/s", staged_label(), bar, human_bytes(m_done),
                                    m_total ? human_bytes(m_total) : "?", human_bytes(static_cast<std::uint64_t>(rate)));
-    if (m_total && m_done < m_total && rate > 0) {
-      auto eta_s = static_cast<std::uint64_t>(static_cast<double>(m_total - m_done) / rate);
-      text += fmt::format("  ETA {}:{:02d}", eta_s / 60, eta_s % 60);
-    }
+    if (auto eta_s = eta_seconds()) text += fmt::format("  ETA {}:{:02d}", *eta_s / 60, *eta_s % 60);
     return text;
   }
   static constexpr std::size_t k_bar_width = 24;
@@ -123,6 +144,7 @@ class PlainProgress final : public ProgressBase {
     m_next_pct = 10;
     std::fprintf(stderr, "%s: started (%s)\n", label().c_str(), m_total ? human_bytes(m_total).c_str() : "size unknown");
   }
+  void staged() override { std::fprintf(stderr, "%s\n", staged_label().c_str()); }
   void update() override {
     if (!m_total) return;
     int pct = static_cast<int>(100.0 * static_cast<double>(m_done) / static_cast<double>(m_total));
@@ -143,14 +165,16 @@ class JsonlProgress final : public ProgressBase {
   using ProgressBase::ProgressBase;
   std::unique_ptr<Progress> concurrent_lane() override { return std::make_unique<JsonlProgress>(m_out); }
   void started() override { emit("begin"); }
+  void staged() override { emit("stage"); }
   void update() override { emit("progress"); }
   void finished(bool ok) override { emit(ok ? "end" : "failed"); }
   std::chrono::milliseconds interval() const override { return std::chrono::milliseconds(500); }
 
  private:
   void emit(const char* event) {
-    nlohmann::json j = {{"event", event}, {"ecu", m_ecu}, {"phase", m_phase}, {"done", m_done}, {"total", m_total},
-                        {"seconds", seconds()}};
+    nlohmann::json j = {{"event", event}, {"ecu", m_ecu}, {"phase", m_phase}, {"stage", m_stage}, {"done", m_done},
+                        {"total", m_total}, {"seconds", seconds()}, {"rate_bps", rate()}};
+    if (auto eta = eta_seconds()) j["eta_s"] = *eta;
     std::fprintf(stderr, "%s\n", j.dump().c_str());
   }
 };
@@ -159,6 +183,7 @@ class QuietProgress final : public ProgressBase {
  public:
   using ProgressBase::ProgressBase;
   std::unique_ptr<Progress> concurrent_lane() override { return std::make_unique<QuietProgress>(m_out); }
+  void staged() override {}
   void update() override {}
   void finished(bool) override {}
 };
@@ -279,6 +304,52 @@ void Output::update(const api::UpdateResult& result) {
   for (const auto& s : result.steps) step(s);
   m_json = old_json;
   status(result.status);
+}
+
+void Output::live_event(const nlohmann::json& e) {
+  if (m_json) {
+    std::printf("%s\n", e.dump().c_str());
+    std::fflush(stdout);
+    return;
+  }
+  const std::string event = e.value("event", "");
+  const std::string ecu = e.value("ecu", "");
+  const std::string label = ecu.empty() ? e.value("phase", "") : ecu + " " + e.value("phase", "");
+  const std::uint64_t done = e.value("done", std::uint64_t{0}), total = e.value("total", std::uint64_t{0});
+  std::string line;
+  if (event == "run") {
+    line = fmt::format("following ecuup {} (pid {}), started {}", e.value("command", "?"), e.value("pid", 0), e.value("at", "?"));
+  } else if (event == "begin") {
+    line = fmt::format("{}: started ({})", label, total ? human_bytes(total) : "size unknown");
+  } else if (event == "stage") {
+    line = fmt::format("{}: {}", label, e.value("stage", ""));
+  } else if (event == "progress") {
+    auto now = std::chrono::steady_clock::now();
+    auto& shown = m_live_shown[ecu];
+    if (now - shown < std::chrono::seconds(1)) return;
+    shown = now;
+    line = fmt::format("{}: {}{}{} / {}  {}/s", label, e.value("stage", ""), e.value("stage", "").empty() ? "" : " ",
+                       total ? fmt::format("{}% {}", done * 100 / total, human_bytes(done)) : human_bytes(done),
+                       total ? human_bytes(total) : "?",
+                       human_bytes(static_cast<std::uint64_t>(e.value("rate_bps", 0.0))));
+    if (e.contains("eta_s")) {
+      auto eta = static_cast<std::uint64_t>(e.value("eta_s", 0.0));
+      line += fmt::format("  ETA {}:{:02d}", eta / 60, eta % 60);
+    }
+  } else if (event == "end") {
+    line = fmt::format("{}: {}, {} in {:.1f} s", label, e.value("ok", false) ? "done" : "FAILED", human_bytes(done),
+                       e.value("seconds", 0.0));
+  } else if (event == "note") {
+    if (m_verbose <= 0) return;
+    line = ecu.empty() ? e.value("message", "") : ecu + ": " + e.value("message", "");
+  } else if (event == "exit") {
+    const int code = e.value("exit_code", -1);
+    line = fmt::format("the run finished: exit {} ({})", code, exit_code_meaning(static_cast<ExitCode>(code)));
+  } else {
+    return;  // a newer ecuup's event: skipped, as ecuup-progress(5) says readers must
+  }
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
 }
 
 void Output::json_error(const Error& error, int exit_code) {

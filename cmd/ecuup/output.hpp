@@ -2,6 +2,8 @@
 // Everything ecuup shows a person or a script: tables or JSON on stdout, errors and progress on
 // stderr, and the optional log file.
 #include <cstdio>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +33,9 @@ class Output {
   void status(const api::StatusReport& report);
   void update(const api::UpdateResult& result);
   void json_error(const Error& error, int exit_code);
+  // status --follow: one event of a running ecuup's live log (ecuup-progress(5)): a line for
+  // people (progress at most once a second per ECU, notes at -v), or the event as it is with --json.
+  void live_event(const nlohmann::json& event);
 
   static std::string table(const std::vector<std::vector<std::string>>& rows);
 
@@ -40,6 +45,7 @@ class Output {
   int m_verbose;
   std::FILE* m_log = nullptr;
   std::unique_ptr<Progress> m_progress;
+  std::map<std::string, std::chrono::steady_clock::time_point> m_live_shown;  // per ECU: last progress line
 };
 
 // auto = a bar on a terminal, plain lines otherwise.

@@ -18,6 +18,8 @@
 
 namespace ecuup::api {
 
+class LiveLog;
+
 struct Common {
   std::vector<std::string> ecus;  // --ecu: empty = all ECUs of the config
   bool dry_run = false;
@@ -35,6 +37,8 @@ struct Common {
   // says who. The run plans from the last committed manifest and asks no ECU, which the other
   // ecuup may be programming.
   std::string writer_busy;
+  // The live progress log (api/live_log.hpp): started by whichever step takes the writer's lock.
+  LiveLog* live = nullptr;
 };
 
 // Takes the manifest lock of `config`'s state dir (waiting as `common.lock_wait` says); held until

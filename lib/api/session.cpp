@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "api/live_log.hpp"
 #include "api/work_clock.hpp"
 #include "transport/trace.hpp"
 #include "util/fs.hpp"
@@ -89,6 +90,7 @@ Result<Session> Session::open(const Config& config, const Common& common, Access
     if (taken) {
       lock = std::move(taken).value();
       writer = true;
+      if (common.live && !common.dry_run && access == Access::write) common.live->start(config.state_dir);
     } else if (taken.error().code == Errc::locked && access == Access::look) {
       busy = taken.error().message;
     } else {

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "api/live_log.hpp"
 #include "api/session.hpp"
 #include "util/cancel.hpp"
 
@@ -46,6 +47,7 @@ Result<UpdateResult> update(const Config& config, const Common& outer, const Fla
     auto taken = lock_manifest(config, outer);
     if (taken) {
       lock = std::move(taken).value();
+      if (outer.live && !outer.dry_run) outer.live->start(config.state_dir);
     } else if (taken.error().code == Errc::locked && outer.dry_run) {
       common.writer_busy = taken.error().message;  // a dry run never waits for the writer
     } else {

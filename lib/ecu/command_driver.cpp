@@ -55,8 +55,13 @@ class CommandDriver final : public EcuDriver {
     if (version.empty())
       if (auto header = read_binary_file(image); header && header->size() >= k_sw_image_header_size)
         if (auto info = parse_sw_image_header(*header)) version = info->version;
-    progress.begin(m_name, "flash", 0);
+    // The tool says nothing until it exits: its exit status 0 acknowledges the whole image.
+    std::error_code size_error;
+    const std::uint64_t total = fs::file_size(image, size_error);
+    progress.begin(m_name, "flash", size_error ? 0 : total);
+    progress.stage("tool");
     auto r = run("flash", expand(m_flash, {{"ecu", m_name}, {"image", image.string()}, {"version", version}}), m_timeout);
+    if (r && !size_error) progress.advance(total);
     progress.end(r.ok());
     if (!r) return std::move(r).error();
     return success();
@@ -68,10 +73,14 @@ class CommandDriver final : public EcuDriver {
     if (m_read.empty()) return EcuDriver::read_out(dest, progress);
     fs::path tmp = dest.string() + ".part";
     progress.begin(m_name, "read", 0);
+    progress.stage("tool");
     auto r = run("read", expand(m_read, {{"ecu", m_name}, {"output", tmp.string()}}), m_timeout);
-    progress.end(r.ok());
+    std::error_code size_error;
+    const std::uint64_t got = r ? fs::file_size(tmp, size_error) : 0;
+    if (r && !size_error) progress.advance(got);  // what the tool wrote is what was read
+    progress.end(r.ok() && !size_error);
     if (!r) return std::move(r).error();
-    if (!fs::exists(tmp)) return make_error(Errc::ecu, "read command exited 0 but wrote no " + tmp.string());
+    if (size_error) return make_error(Errc::ecu, "read command exited 0 but wrote no " + tmp.string());
     return commit_file_atomic(tmp, dest);
   }
 

@@ -75,6 +75,7 @@ class ImageDriver final : public EcuDriver {
     bool fault = m_fault.consume_write_fault();
     std::uint64_t stop_at = fault ? total / 2 : total;
     progress.begin(m_name, "flash", total);
+    progress.stage("transfer");
     std::vector<char> buf(1 << 16);
     std::uint64_t done = 0;
     auto started = std::chrono::steady_clock::now();
@@ -94,11 +95,11 @@ class ImageDriver final : public EcuDriver {
         return make_error(Errc::ecu, "write to flash memory failed: " + std::string(std::strerror(errno)));
       }
       done += static_cast<std::uint64_t>(got);
-      progress.advance(done);
       if (m_write_bps) {  // model the write speed of real flash
         auto due = started + std::chrono::microseconds(done * 1000000 / m_write_bps);
         std::this_thread::sleep_until(due);
       }
+      progress.advance(done);  // written: what a real ECU acknowledges
     }
     ::fsync(fd);
     ::close(fd);
@@ -107,6 +108,7 @@ class ImageDriver final : public EcuDriver {
       return make_error(Errc::ecu, fmt::format("programming aborted after {} of {} bytes (injected write fault)", done, total));
     }
     // The ECU accepts the software only if it checks out, as a bootloader would.
+    progress.stage("check");
     auto check = verify_sw_image_file(m_memory, m_offset);
     progress.end(check.ok());
     if (!check) return make_error(Errc::ecu, "the ECU rejected the written software: " + check.error().message);

@@ -455,6 +455,23 @@ bool uds_failure_is_transient(const Error& error, std::optional<std::uint8_t> la
   }
 }
 
+// The stage a step is shown as (Progress::stage).
+const char* uds_step_stage(UdsStepKind kind) {
+  switch (kind) {
+    case UdsStepKind::default_session:
+    case UdsStepKind::extended_session:
+    case UdsStepKind::programming_session: return "session";
+    case UdsStepKind::security_access: return "security";
+    case UdsStepKind::erase: return "erase";
+    case UdsStepKind::download: return "transfer";
+    case UdsStepKind::upload: return "read";
+    case UdsStepKind::check_dependencies: return "check";
+    case UdsStepKind::reset: return "reset";
+    case UdsStepKind::read_version: return "verify";
+    default: return "prepare";
+  }
+}
+
 const char* uds_step_name(UdsStepKind kind) {
   for (const auto& s : k_step_names) {
     if (s.kind == kind) return s.name;
@@ -508,6 +525,7 @@ Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& op
     for (const auto& step : options.flash_steps) {
       if (interrupt_requested()) return interrupted_error(std::string("before step ") + uds_step_name(step.kind));
       ECUUP_TRY(client.keep_alive());
+      progress.stage(uds_step_stage(step.kind));
       progress.note(std::string("step ") + uds_step_name(step.kind));
       switch (step.kind) {
         case UdsStepKind::erase: ECUUP_TRY(run.erase(image)); break;
@@ -544,6 +562,7 @@ Result<void> run_read_sequence(UdsClient& client, const UdsSequenceOptions& opti
     for (const auto& step : options.read_steps) {
       if (interrupt_requested()) return interrupted_error(std::string("before step ") + uds_step_name(step.kind));
       ECUUP_TRY(client.keep_alive());
+      progress.stage(uds_step_stage(step.kind));
       progress.note(std::string("step ") + uds_step_name(step.kind));
       switch (step.kind) {
         case UdsStepKind::upload: ECUUP_TRY(run.upload(out)); break;

@@ -41,6 +41,8 @@ struct UdsStep {
 
 // "extended_session" etc.; "request" steps are written as their hex bytes in the config.
 const char* uds_step_name(UdsStepKind kind);
+// The progress stage a step is shown as: session, security, erase, transfer, check, reset, verify, read, prepare.
+const char* uds_step_stage(UdsStepKind kind);
 Result<UdsStepKind> parse_uds_step(const std::string& name);
 
 struct MemoryRegion {

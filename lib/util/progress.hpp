@@ -14,7 +14,12 @@ class Progress {
   virtual ~Progress() = default;
   // A phase starts: `ecu` may be empty; total_bytes 0 = unknown.
   virtual void begin(const std::string& ecu, const std::string& phase, std::uint64_t total_bytes) = 0;
+  // Bytes done in this phase, counted when the ECU (or the driver's tool) acknowledged them; never
+  // fewer than a previous call said.
   virtual void advance(std::uint64_t done_bytes) = 0;
+  // The phase's current stage, named for people and scripts: "security", "erase", "transfer",
+  // "check", "reset", "verify" (see ecuup-progress(5)).
+  virtual void stage(const std::string& /*name*/) {}
   virtual void end(bool ok) = 0;
   // A one-line remark shown at -v ("ECU answered responsePending").
   virtual void note(const std::string& message) = 0;
@@ -47,6 +52,7 @@ class ForwardingProgress : public Progress {
     m_inner.begin(ecu, phase, total);
   }
   void advance(std::uint64_t done) override { m_inner.advance(done); }
+  void stage(const std::string& name) override { m_inner.stage(name); }
   void end(bool ok) override { m_inner.end(ok); }
   void note(const std::string& message) override { m_inner.note(message); }
   void on_bytes(std::uint64_t offset, ByteView data) override { m_inner.on_bytes(offset, data); }
