@@ -45,10 +45,16 @@ ecus:
 YAML
 export ECUUP_CONFIG=$W/ecuup.yaml
 release 3.1.0
-for step in inventory report fetch "backup --read"; do
+for step in inventory report fetch; do
   expect 0 "$step" "$ecuup" $step --progress=none
 done
-expect 0 "flash through the vendor tool" "$ecuup" flash --progress=none
+expect 0 "backup --read" "$ecuup" backup --read --progress=plain
+read_size=$(stat -c %s "$(ls "$W"/state/backups/ecm/* | head -1)")
+check "its progress counts the bytes the tool read ($read_size), not 0 B" err_has "ecm read: done, $(python3 -c "print(f'{$read_size/1024:.1f} KiB')") in"
+expect 0 "flash through the vendor tool" "$ecuup" flash --progress=jsonl
+image_size=$(stat -c %s "$W/repository/ecm-3.1.0.bin")
+check "the flash's progress ends with the whole image acknowledged by the tool" \
+  err_has "\"done\":$image_size,\"ecu\":\"ecm\",\"event\":\"end\""
 check "the tool got {ecu}, {image} and the target {version}" grep -q "^flash ecu=ecm .*/state/downloads/.* 3.1.0$" "$W/calls.log"
 check "the ECU holds the release" cmp -s "$W/ecm.mem" "$W/repository/ecm-3.1.0.bin"
 expect 0 "backup keeps it" "$ecuup" backup --progress=none
