@@ -40,7 +40,7 @@ _ecuup() {
         fi
     fi
 
-    local subcommands="inventory report fetch flash backup status update restore"
+    local subcommands="inventory report fetch flash backup status update restore discover"
     local sub="" config="" i
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
@@ -90,6 +90,13 @@ _ecuup() {
             COMPREPLY=($(compgen -W "ecu vehicle" -- "$cur"))
             return 0
             ;;
+        --address | --vin | --eid)
+            return 0
+            ;;
+        --timeout)
+            COMPREPLY=($(compgen -W "600 2000 5000" -- "$cur"))
+            return 0
+            ;;
         --import)
             # ECU=FILE: the ECU names first, then files after the '='.
             if [[ $cur == *=* ]]; then
@@ -111,6 +118,7 @@ _ecuup() {
         flash | update) opts="$common -n --dry-run --no-backup --jobs --rollback" ;;
         backup) opts="$common -n --dry-run --import --version --read --list" ;;
         status) opts="$common --sync --no-sync -f --follow" ;;
+        discover) opts="-h --help --json --progress -v --verbose --log-file --address --vin --eid --timeout" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -2,7 +2,7 @@
 # test/cli/docs_drift.sh checks that every option `ecuup SUB --help` shows has a line here whose
 # __fish_seen_subcommand_from list names SUB.
 
-set -l ecuup_subcommands inventory report fetch flash backup status update restore
+set -l ecuup_subcommands inventory report fetch flash backup status update restore discover
 
 # ECU names: the `- name:` entries of the config's ecus list.
 function __ecuup_ecus
@@ -50,6 +50,7 @@ complete -c ecuup -n "not __fish_seen_subcommand_from $ecuup_subcommands" -a bac
 complete -c ecuup -n "not __fish_seen_subcommand_from $ecuup_subcommands" -a status -d 'Show where every ECU stands'
 complete -c ecuup -n "not __fish_seen_subcommand_from $ecuup_subcommands" -a update -d 'Run all steps in order (for cron)'
 complete -c ecuup -n "not __fish_seen_subcommand_from $ecuup_subcommands" -a restore -d "Flash an ECU's backup on demand"
+complete -c ecuup -n "not __fish_seen_subcommand_from $ecuup_subcommands" -a discover -d "Find the DoIP gateways that answer on UDP"
 
 # Options of every subcommand
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -s h -l help -d 'Print the options and exit statuses'
@@ -74,3 +75,14 @@ complete -c ecuup -n "__fish_seen_subcommand_from backup" -l list -d 'List the b
 complete -c ecuup -n "__fish_seen_subcommand_from status" -l sync -d 'Deliver queued results first (default)'
 complete -c ecuup -n "__fish_seen_subcommand_from status" -l no-sync -d 'Do not deliver queued results'
 complete -c ecuup -n "__fish_seen_subcommand_from status" -s f -l follow -d 'Follow the live progress of a running ecuup'
+
+# discover: DoIP vehicle identification; no config.
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -s h -l help -d 'Print the options and exit statuses'
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -l json -d 'Print the result as JSON'
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -l progress -x -a 'auto bar plain jsonl none' -d 'Progress display on stderr'
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -s v -l verbose -d 'Say more on stderr'
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -l log-file -r -F -d 'Append a log to FILE'
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -l address -x -d 'Send the request to HOST[:PORT]'
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -l vin -x -d 'Only the vehicle with this VIN'
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -l eid -x -d 'Only the DoIP entity with this EID'
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -l timeout -x -a '600 2000 5000' -d 'Wait MS milliseconds for answers'

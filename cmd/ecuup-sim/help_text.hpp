@@ -6,10 +6,16 @@ namespace ecuup::sim {
 inline constexpr const char* k_config_help = R"(CONFIGURATION (YAML)
   bus: udp:29001:29000     CAN side (ECU's local:remote port, or socketcan:IFACE); --bus overrides;
                            omit when no ECU has 'can'
+  vin: WVWZZZ1KZAW000001   the vehicle's VIN: F190 of every ECU (unless its dids say otherwise) and
+                           the DoIP announcements; default: random per start (ECUUPSIM + 9 digits)
   doip:
-    port: 13400            TCP port on 127.0.0.1; --doip-port overrides; 0 = a free port
+    port: 13400            TCP port on 127.0.0.1; --doip-port overrides; 0 = a free port; the same
+                           port on UDP answers vehicle identification, entity status, power mode
     bind: 127.0.0.1
     max_data_size: 0       DoIP entity status max data size (0 = from the block lengths)
+    eid: "02:00:00:00:00:01"   the entity's EID (default: random per start)
+    gid: "02:00:00:00:00:01"   the vehicle's GID (default: the EID)
+    announce: 127.255.255.255:13400   where the 3 vehicle announcements go after start ("none": nowhere)
   ecus:
     - name: bms                       no ':', '/' or blanks; used in --fault, dump and the state dir
       doip_address: 0x0010            DoIP logical address (optional)

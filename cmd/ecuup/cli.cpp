@@ -75,10 +75,20 @@ void install_signal_handlers() {
 }
 
 void add_common_options(CLI::App& app, CommonOptions& o, const Command& c) {
+  app.add_flag("--json", o.json, "print the result as JSON on stdout (schema in the man page)");
+  if (!c.needs_config) {
+    // A command without a config (discover) has no ECUs to select and no trace; --progress is
+    // taken (and shows nothing) so that scripts can pass the same options to every subcommand.
+    app.add_option("--progress", o.progress, "progress display on stderr: auto (bar on a terminal), bar, plain, jsonl, none")
+        ->check(CLI::IsMember({"auto", "bar", "plain", "jsonl", "none"}))
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app.add_flag("-v,--verbose", o.verbose, "say more on stderr (repeatable)");
+    app.add_option("--log-file", o.log_file, "append a timestamped log of what happened to FILE");
+    return;
+  }
   app.add_option("-c,--config", o.config, "config file (default: $ECUUP_CONFIG, else ./ecuup.yaml)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("-e,--ecu", o.ecus, "only this ECU (repeatable; default: all ECUs in the config)");
-  app.add_flag("--json", o.json, "print the result as JSON on stdout (schema in the man page)");
   app.add_option("--progress", o.progress, "progress display on stderr: auto (bar on a terminal), bar, plain, jsonl, none")
       ->check(CLI::IsMember({"auto", "bar", "plain", "jsonl", "none"}))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -109,7 +119,8 @@ const char* k_exit_codes_help =
     "Exit status: 0 ok or nothing to do; 1 failure (no ECU left changed); 2 usage or config error;\n"
     "3 server/network error (retry later); 4 verification failed, nothing touched; 5 flash failed,\n"
     "ECU restored from its backup; 6 flash and restore failed: the ECU needs a person; 7 manifest\n"
-    "locked; 10 status: work pending; 130 interrupted.";
+    "locked; 8 refused (credentials, TLS trust); 9 wrong vehicle (the VIN differs from the config's),\n"
+    "nothing touched; 10 status: work pending; 130 interrupted.";
 
 }  // namespace
 

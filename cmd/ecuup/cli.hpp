@@ -58,6 +58,7 @@ std::function<Result<ExitCode>(Context&)> setup_backup(CLI::App& app);
 std::function<Result<ExitCode>(Context&)> setup_status(CLI::App& app);
 std::function<Result<ExitCode>(Context&)> setup_update(CLI::App& app);
 std::function<Result<ExitCode>(Context&)> setup_restore(CLI::App& app);
+std::function<Result<ExitCode>(Context&)> setup_discover(CLI::App& app);
 
 int run(int argc, char** argv);
 

@@ -13,6 +13,7 @@ const std::vector<Command>& commands() {
       {"status", "show where every ECU stands and deliver queued results to the server", true, true, true, false, setup_status},
       {"update", "run inventory, report, fetch, flash, backup and status in order (for cron)", true, true, true, true, setup_update},
       {"restore", "flash an ECU's backup on demand and verify it", true, true, false, true, setup_restore},
+      {"discover", "find the DoIP gateways (VIN, address, EID) that answer on UDP", false, false, false, false, setup_discover},
   };
   return table;
 }

@@ -115,4 +115,29 @@ struct UpdateResult {
 };
 Result<UpdateResult> update(const Config& config, const Common& common, const FlashOptions& options);
 
+// discover: DoIP vehicle identification on UDP (ISO 13400-2); needs no config and no manifest.
+struct DiscoverOptions {
+  std::string address;  // "HOST[:PORT]"; empty: the limited broadcast 255.255.255.255:13400
+  std::string vin;      // only the entity of this VIN (identification request with VIN)
+  std::string eid;      // only the entity of this EID (identification request with EID)
+  std::chrono::milliseconds timeout{600};
+};
+struct DiscoverReport {
+  std::string target;  // where the request went, "HOST:PORT"
+  struct Entity {
+    std::string vin;  // "" when the entity has none yet
+    std::uint16_t logical_address = 0;
+    std::string eid, gid;  // "00:1A:2B:3C:4D:5E"
+    std::uint8_t further_action = 0;
+    std::optional<std::uint8_t> sync_status;
+    std::string address;  // the IPv4 address it answered from
+    std::uint16_t port = 0;
+  };
+  std::vector<Entity> entities;
+  // ok when an entity answered; failure (1) when none did.
+  ExitCode exit_code() const { return entities.empty() ? ExitCode::failure : ExitCode::ok; }
+  nlohmann::json to_json() const;
+};
+Result<DiscoverReport> discover(const DiscoverOptions& options);
+
 }  // namespace ecuup::api

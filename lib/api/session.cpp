@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "api/live_log.hpp"
+#include "api/vehicle_check.hpp"
 #include "api/work_clock.hpp"
 #include "transport/trace.hpp"
 #include "util/fs.hpp"
@@ -19,6 +20,7 @@ int severity(ExitCode c) {
     case ExitCode::needs_attention: return 100;
     case ExitCode::restored: return 90;
     case ExitCode::interrupted: return 80;
+    case ExitCode::wrong_vehicle: return 75;
     case ExitCode::verify: return 70;
     case ExitCode::refused: return 65;
     case ExitCode::network: return 60;
@@ -120,6 +122,8 @@ std::optional<std::string> Session::busy_note() const {
 
 Result<void> Session::save() {
   if (m_common->dry_run || !m_writer) return success();
+  // What another vehicle answered must not reach this one's manifest (exit 9: nothing touched).
+  if (vehicle_refused(*m_config)) return success();
   m_manifest.vehicle = m_config->vehicle_id;
   m_manifest.updated_at = now_iso8601();
   return m_manifest.save(m_config->manifest_path());  // a plan is never saved: plans are dry runs
@@ -132,6 +136,7 @@ Result<std::unique_ptr<EcuDriver>> Session::driver(const EcuConfig& ecu) const {
     set_trace_notice_handler([progress](const std::string& message) { progress->note(message); });
   }
   DriverContext ctx{m_config->base_dir, m_common->trace_file, m_common->verbosity};
+  ECUUP_TRY(confirm_vehicle(*m_config, ctx));
   ECUUP_ASSIGN(auto made, make_driver(ecu, ctx));
   return timed_driver(std::move(made));
 }

@@ -188,12 +188,18 @@ Result<Config> parse_config(const std::string& text, const fs::path& file) {
   }
   if (!root || root.IsNull()) return config_error_at(file, YAML::Mark(), "the config is empty");  // 1:1
   if (!root.IsMap()) return config_error_at(file, root, "the config must be a mapping (vehicle, server, ecus, ...)");
-  ECUUP_TRY(yaml_known_keys(file, root, {"vehicle", "state_dir", "allow_downgrade", "rollback", "backups", "server", "trust", "ecus"}));
+  ECUUP_TRY(yaml_known_keys(file, root, {"vehicle", "vin", "state_dir", "allow_downgrade", "rollback", "backups", "server", "trust", "ecus"}));
 
   Config config;
   config.file = file;
   config.base_dir = file.has_parent_path() ? fs::absolute(file).parent_path() : fs::current_path();
   ECUUP_ASSIGN(config.vehicle_id, yaml_string(file, root, "vehicle"));
+  std::string no_vin;
+  ECUUP_ASSIGN(config.vin, yaml_string(file, root, "vin", &no_vin));
+  constexpr std::size_t k_vin_length = 17;  // ISO 3779
+  if (root["vin"] && (config.vin.size() != k_vin_length ||
+                      !std::all_of(config.vin.begin(), config.vin.end(), [](char c) { return c > ' ' && c < 0x7F; })))
+    return config_error_at(file, root["vin"], fmt::format("'vin' must be 17 printable characters, not '{}'", config.vin));
   std::string def_state = "state";
   ECUUP_ASSIGN(std::string state, yaml_string(file, root, "state_dir", &def_state));
   config.state_dir = resolve(config.base_dir, state);
@@ -233,6 +239,10 @@ Result<Config> parse_config(const std::string& text, const fs::path& file) {
         return config_error_at(file, node, fmt::format("ECUs '{}' and '{}' have the same part '{}'", other.name, ecu.name, ecu.part));
     config.ecus.push_back(std::move(ecu));
   }
+  // The VIN is read over UDS (F190): some ECU must speak it.
+  if (!config.vin.empty() &&
+      std::none_of(config.ecus.begin(), config.ecus.end(), [](const EcuConfig& e) { return e.driver == "uds"; }))
+    return config_error_at(file, root["vin"], "'vin' is checked with UDS (DID F190): it needs at least one ECU with driver uds");
   return config;
 }
 

@@ -53,6 +53,9 @@ struct Config {
   std::filesystem::path file;      // the config file itself
   std::filesystem::path base_dir;  // its directory; relative paths resolve against it
   std::string vehicle_id;          // DDI controller id
+  // The vehicle's VIN (17 characters) when the config names one: every step checks it against the
+  // vehicle answering (F190 of the first uds ECU) before it touches anything. Empty: no check.
+  std::string vin;
   ServerConfig server;
   std::filesystem::path state_dir;  // manifest.yaml, downloads/, backups/
   int backup_keep = 2;

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "config/config.hpp"
@@ -28,6 +29,8 @@ class EcuDriver {
  public:
   virtual ~EcuDriver() = default;
   virtual Result<EcuIdentity> read_identity() = 0;
+  // The vehicle's VIN as this ECU reports it (UDS: DID F190); nullopt from drivers that cannot ask.
+  virtual Result<std::optional<std::string>> read_vin() { return std::optional<std::string>{}; }
   // Programs `image` and returns only when the ECU accepted it. The caller re-reads the version.
   virtual Result<void> flash(const std::filesystem::path& image, Progress& progress) = 0;
   // After flash() failed: whether it had sent anything that changes the ECU's memory (an erase,

@@ -177,10 +177,18 @@ Result<void> parse_can(const Section& s, UdsCanSettings& can) {
 }
 
 Result<void> parse_doip(const Section& s, UdsDoipSettings& doip) {
-  ECUUP_TRY(s.known({"host", "port", "tester_address", "ecu_address", "activation_type", "connect_timeout_ms",
-                     "ack_timeout_ms"}));
+  ECUUP_TRY(s.known({"host", "port", "vin", "discovery_address", "tester_address", "ecu_address", "activation_type",
+                     "connect_timeout_ms", "ack_timeout_ms"}));
   ECUUP_TRY(s.string("host", doip.host));
   ECUUP_TRY(s.integer("port", doip.port, k_max_u16, 1));
+  // A gateway named by VIN is found at connect time (vehicle identification on UDP).
+  ECUUP_TRY(s.string("vin", doip.vin));
+  ECUUP_TRY(s.string("discovery_address", doip.discovery_address));
+  constexpr std::size_t k_vin_length = 17;
+  if (s.has("vin") && doip.vin.size() != k_vin_length) return s.error_at("vin", "'vin' must be 17 characters");
+  if (s.has("vin") && s.has("host")) return s.error_at("vin", "give the gateway's 'host' or its 'vin', not both");
+  if (s.has("discovery_address") && !s.has("vin")) return s.error_at("discovery_address", "'discovery_address' needs 'vin'");
+  doip.port_given = s.has("port");
   ECUUP_TRY(s.integer("tester_address", doip.tester_address, k_max_u16));
   ECUUP_TRY(s.integer("ecu_address", doip.ecu_address, k_max_u16));
   ECUUP_TRY(s.integer("activation_type", doip.activation_type, k_max_u8));
@@ -285,6 +293,14 @@ class UdsDriver final : public EcuDriver {
                                 tried.result.error().message));
       if (!pause_within(pause, deadline)) return std::move(tried.result).error();
     }
+  }
+
+  Result<std::optional<std::string>> read_vin() override {
+    constexpr std::uint16_t k_vin_did = 0xF190;  // VINDataIdentifier (ISO 14229-1)
+    ECUUP_TRY(reconnect());
+    UdsClient client(*m_link, m_settings.client);
+    ECUUP_ASSIGN(Bytes vin, client.read_data_by_identifier(k_vin_did));
+    return std::optional<std::string>(decode_did(vin, DidEncoding::ascii));
   }
 
   bool touched() const override { return m_touched; }

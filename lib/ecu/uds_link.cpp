@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 
 #include "transport/bus.hpp"
+#include <map>
+#include <mutex>
+
 #include "transport/doip.hpp"
+#include "transport/doip_discovery.hpp"
 #include "transport/isotp.hpp"
 #include "transport/pcapng.hpp"
 #include "transport/trace.hpp"
@@ -44,10 +48,38 @@ Result<std::unique_ptr<DiagLink>> make_can_link(const UdsCanSettings& can, const
   return make_isotp_link(std::move(bus), options);
 }
 
+// The gateway of `doip.vin`: found once per process (the driver reconnects per operation).
+Result<doip::UdpEndpoint> find_gateway(const UdsDoipSettings& doip) {
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, std::string>, doip::UdpEndpoint> found;
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto key = std::make_pair(doip.vin, doip.discovery_address);
+  if (auto it = found.find(key); it != found.end()) return it->second;
+  doip::DiscoverOptions request;
+  if (!doip.discovery_address.empty()) {
+    ECUUP_ASSIGN(request.target, doip::parse_udp_endpoint(doip.discovery_address));
+  }
+  ECUUP_ASSIGN(request.vin, doip::parse_vin(doip.vin));
+  request.timeout = std::max(doip.connect_timeout, doip::k_doip_ctrl);
+  request.first_only = true;
+  const std::string where = fmt::format("DoIP gateway of VIN {} (asked at {})", doip.vin, doip::endpoint_text(request.target));
+  ECUUP_ASSIGN(auto entities, doip::discover_entities(request).with_context(where));
+  // Like a refused connection: the vehicle may not be up yet, and a later attempt may find it.
+  if (entities.empty()) return make_error(Errc::network, where + ": no DoIP entity answered");
+  doip::UdpEndpoint gateway{entities.front().address, doip.port_given ? doip.port : entities.front().port};
+  found[key] = gateway;
+  return gateway;
+}
+
 Result<std::unique_ptr<DiagLink>> make_doip_link(const UdsDoipSettings& doip, const std::filesystem::path& trace_file) {
   DoipOptions options;
   options.host = doip.host;
   options.port = doip.port;
+  if (!doip.vin.empty()) {
+    ECUUP_ASSIGN(auto gateway, find_gateway(doip));
+    options.host = gateway.host;
+    options.port = gateway.port;
+  }
   options.tester_address = doip.tester_address;
   options.ecu_address = doip.ecu_address;
   options.activation_type = doip.activation_type;
@@ -58,7 +90,7 @@ Result<std::unique_ptr<DiagLink>> make_doip_link(const UdsDoipSettings& doip, co
       auto writer = PcapngWriter::shared(trace_file);
       if (!writer) return std::move(writer).error().context("trace");
       options.trace =
-          make_doip_pcapng_trace(std::move(writer).value(), fmt::format("doip {}:{}", doip.host, doip.port));
+          make_doip_pcapng_trace(std::move(writer).value(), fmt::format("doip {}:{}", options.host, options.port));
     } else {
       // A candump log has no record type for TCP; writing DoIP into it would only mislead its readers.
       trace_notice_once(fmt::format("--trace {}: DoIP traffic is not traced (a candump log holds CAN frames only); "

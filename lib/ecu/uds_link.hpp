@@ -39,6 +39,12 @@ struct UdsCanSettings {
 struct UdsDoipSettings {
   std::string host = "127.0.0.1";
   std::uint16_t port = 13400;
+  bool port_given = false;
+  // Non-empty: the gateway is the DoIP entity that answers an identification request with this
+  // VIN, sent to `discovery_address` (HOST[:PORT]; empty: broadcast 255.255.255.255:13400); its
+  // TCP port is `port` when given, else the UDP port it answered from.
+  std::string vin;
+  std::string discovery_address;
   std::uint16_t tester_address = 0x0E00;
   std::uint16_t ecu_address = 0;
   std::uint8_t activation_type = 0;

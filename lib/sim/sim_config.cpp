@@ -3,8 +3,10 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <random>
 #include <set>
 
+#include "transport/doip_discovery.hpp"
 #include "util/fs.hpp"
 
 namespace ecuup::sim {
@@ -215,11 +217,29 @@ class Parser {
   }
 
   Result<SimConfig> config(const YAML::Node& root) const {
-    ECUUP_TRY(check_keys(root, {"bus", "doip", "ecus"}, "the top level"));
+    ECUUP_TRY(check_keys(root, {"bus", "vin", "doip", "ecus"}, "the top level"));
     SimConfig config;
     if (root["bus"]) { ECUUP_ASSIGN(config.bus, string(root["bus"], "bus")); }
+    if (root["vin"]) {
+      ECUUP_ASSIGN(config.vin, string(root["vin"], "vin"));
+      if (auto vin = doip::parse_vin(config.vin); !vin) return error_at(root["vin"], vin.error().message);
+    }
     if (auto d = root["doip"]) {
-      ECUUP_TRY(check_keys(d, {"port", "bind", "max_data_size"}, "doip"));
+      ECUUP_TRY(check_keys(d, {"port", "bind", "max_data_size", "eid", "gid", "announce"}, "doip"));
+      for (const char* key : {"eid", "gid"}) {
+        if (!d[key]) continue;
+        ECUUP_ASSIGN(auto text, string(d[key], std::string("doip ") + key));
+        auto id = doip::parse_eid(text);
+        if (!id) return error_at(d[key], std::string("doip ") + key + ": " + id.error().message);
+        (std::string(key) == "eid" ? config.doip_eid : config.doip_gid) = *id;
+      }
+      if (d["announce"]) {
+        ECUUP_ASSIGN(config.doip_announce, string(d["announce"], "doip announce"));
+        if (config.doip_announce != "none") {
+          if (auto to = doip::parse_udp_endpoint(config.doip_announce); !to)
+            return error_at(d["announce"], "doip announce: " + to.error().message);
+        }
+      }
       if (d["port"]) {
         ECUUP_ASSIGN(auto port, number(d["port"], "doip port", k_max_u16));
         config.doip_port = static_cast<std::uint16_t>(port);
@@ -254,6 +274,27 @@ const EcuConfig* SimConfig::find(const std::string& name) const {
   for (const auto& ecu : ecus)
     if (ecu.name == name) return &ecu;
   return nullptr;
+}
+
+void complete_identity(SimConfig& config) {
+  constexpr std::uint16_t k_vin_did = 0xF190;
+  constexpr std::uint8_t k_locally_administered = 0x02;
+  std::random_device random;
+  if (config.vin.empty()) {
+    config.vin = "ECUUPSIM";
+    while (config.vin.size() < doip::k_vin_size) config.vin.push_back(static_cast<char>('0' + random() % 10));
+  }
+  if (!config.doip_eid) {
+    std::array<std::uint8_t, 6> eid{};
+    for (auto& b : eid) b = static_cast<std::uint8_t>(random());
+    eid[0] = static_cast<std::uint8_t>((eid[0] & 0xFC) | k_locally_administered);  // unicast, not a vendor's
+    config.doip_eid = eid;
+  }
+  if (!config.doip_gid) config.doip_gid = config.doip_eid;
+  for (auto& ecu : config.ecus) {
+    const bool has_vin = std::any_of(ecu.dids.begin(), ecu.dids.end(), [](const DidConfig& d) { return d.id == k_vin_did; });
+    if (!has_vin) ecu.dids.push_back(DidConfig{k_vin_did, Bytes(config.vin.begin(), config.vin.end()), false});
+  }
 }
 
 std::uint32_t effective_max_block_length(const EcuConfig& ecu) {

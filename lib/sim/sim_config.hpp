@@ -1,6 +1,7 @@
 #pragma once
 // The simulator's YAML configuration: which ECUs exist, how they are reached (DoIP logical
 // address, CAN ids), what they answer, their memory, timing and faults. Format: `ecuup-sim run --help`.
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -74,9 +75,20 @@ struct EcuConfig {
 
 struct SimConfig {
   std::string bus;  // frame bus spec ("udp:LOCAL:REMOTE", "socketcan:IFACE"), empty = no CAN
+  // The vehicle's VIN: F190 of every ECU that does not configure its own, and the DoIP entities'
+  // announcements. Empty: a random one per start (ECUUPSIM + 9 digits), so that two simulators
+  // are never the same vehicle.
+  std::string vin;
   std::string doip_bind = "127.0.0.1";
   std::uint16_t doip_port = 13400;
   std::uint32_t doip_max_data_size = 0;  // 0: derived from the largest block length
+  // The shared DoIP entity's EID and the vehicle's GID (6 bytes each); empty: random per start
+  // (EID: a locally administered MAC address; GID: the shared entity's EID).
+  std::optional<std::array<std::uint8_t, 6>> doip_eid;
+  std::optional<std::array<std::uint8_t, 6>> doip_gid;
+  // Where the vehicle announcements go ("HOST[:PORT]"); empty: the bind address's broadcast
+  // address (127.255.255.255 on loopback, else 255.255.255.255), port 13400; "none": nowhere.
+  std::string doip_announce;
   std::vector<EcuConfig> ecus;
 
   const EcuConfig* find(const std::string& name) const;
@@ -85,6 +97,10 @@ struct SimConfig {
 // Errc::config with "FILE:LINE:COL: ..." on any problem, unknown keys included.
 Result<SimConfig> load_sim_config(const std::filesystem::path& path);
 Result<SimConfig> parse_sim_config(const std::string& yaml, const std::string& origin);
+
+// Fills what the config left to chance: a random VIN (when none is configured), the EID and GID,
+// and F190 (the VIN) on every ECU that does not answer it already.
+void complete_identity(SimConfig& config);
 
 // Block length rule shared by the config and the model.
 std::uint32_t effective_max_block_length(const EcuConfig& ecu);

@@ -17,6 +17,7 @@
 
 // The transports come from lib/transport; a build without one refuses configs that need it.
 #if __has_include("transport/doip_server.hpp")
+#include "transport/doip.hpp"
 #include "transport/doip_server.hpp"
 #define ECUUP_SIM_HAVE_DOIP 1
 #endif
@@ -299,10 +300,26 @@ Result<void> run_simulator(const RunOptions& options) {
     };
     for (auto& ecu : ecus)
       if (ecu->config().doip_address) group_for(ecu->config()).members.push_back(ecu.get());
+    doip::UdpEndpoint announce_to;
+    if (config.doip_announce.empty()) {
+      // Announcements are broadcast on the network the entity is bound to.
+      const bool loopback = config.doip_bind.rfind("127.", 0) == 0;
+      announce_to = doip::UdpEndpoint{loopback ? "127.255.255.255" : doip::k_broadcast_address, doip::k_default_port};
+    } else if (config.doip_announce != "none") {
+      ECUUP_ASSIGN(announce_to, doip::parse_udp_endpoint(config.doip_announce));
+    }
+    std::uint8_t entity_index = 0;
     for (auto& group : groups) {
       DoipServerOptions doip_options;
       doip_options.bind_address = config.doip_bind;
       doip_options.port = group.port;
+      doip_options.announce_to = announce_to;
+      doip_options.identity.vin = *doip::parse_vin(config.vin);
+      doip_options.identity.eid = *config.doip_eid;
+      // Entities of their own (doip_port) are further nodes of the vehicle: EIDs of their own.
+      doip_options.identity.eid.back() = static_cast<std::uint8_t>(doip_options.identity.eid.back() + entity_index++);
+      doip_options.identity.gid = *config.doip_gid;
+      doip_options.identity.sync_status = doip::k_sync_complete;
       std::map<std::uint16_t, EcuModel*> by_address;
       std::uint32_t largest_block = 0;
       for (auto* ecu : group.members) {
@@ -378,6 +395,7 @@ Result<void> run_simulator(const RunOptions& options) {
     return std::move(started).error();
   }
 
+  ready += " vin=" + config.vin;
   std::cout << ready << std::endl;
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -58,6 +58,7 @@ Result<SimConfig> load_with_faults(const RunOptions& options) {
   }
   if (options.bus) config.bus = *options.bus;
   if (options.doip_port) config.doip_port = *options.doip_port;
+  complete_identity(config);
   return config;
 }
 

@@ -14,7 +14,10 @@
 #include <cstring>
 #include <deque>
 #include <fcntl.h>
+#include <mutex>
+#include <set>
 
+#include "transport/doip_discovery.hpp"
 #include "transport/pcapng.hpp"
 #include "util/cancel.hpp"
 
@@ -481,6 +484,7 @@ class DoipLink final : public DiagLink {
 
   // Entity status gives the max data size; a gateway that does not answer gets the default.
   Result<void> query_entity_status() {
+    if (m_options.max_data_size) return take_max_data_size(*m_options.max_data_size);
     ECUUP_TRY(write(PayloadType::entity_status_request, {}, {}, "entity status"));
     auto deadline = Clock::now() + m_options.ack_timeout;
     for (;;) {
@@ -489,16 +493,18 @@ class DoipLink final : public DiagLink {
       if (!message) return std::move(message).error();
       if (message->type() == PayloadType::generic_nack) return success();
       if (message->type() != PayloadType::entity_status_response) continue;
-      if (message->payload.size() >= 7) {
-        std::uint32_t max_data = get_u32(message->payload.data() + 3);
-        if (max_data <= k_diag_address_bytes) {
-          return fail(Errc::protocol, fmt::format("entity status reports max data size {}", max_data));
-        }
-        m_max_message_size = max_data - k_diag_address_bytes;
-        m_max_reported = true;
-      }
+      if (message->payload.size() >= 7) return take_max_data_size(get_u32(message->payload.data() + 3));
       return success();
     }
+  }
+
+  Result<void> take_max_data_size(std::uint32_t max_data) {
+    if (max_data <= k_diag_address_bytes) {
+      return fail(Errc::protocol, fmt::format("entity status reports max data size {}", max_data));
+    }
+    m_max_message_size = max_data - k_diag_address_bytes;
+    m_max_reported = true;
+    return success();
   }
 
   Result<void> send(ByteView message) override {
@@ -697,11 +703,39 @@ std::vector<std::string> doip_host_addresses(const std::string& host) {
   return out;
 }
 
+namespace {
+
+// A gateway that stays silent on UDP is asked once per process (the uds driver opens a connection
+// per operation); one that answers, or whose port is closed (booting), is asked on every connect.
+constexpr std::chrono::milliseconds k_udp_status_timeout{500};
+
+std::optional<std::uint32_t> udp_max_data_size(const DoipOptions& options) {
+  static std::mutex mutex;
+  static std::set<std::pair<std::string, std::uint16_t>> silent;
+  const auto key = std::make_pair(options.host, options.port);
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (silent.count(key)) return std::nullopt;
+  }
+  auto status = doip::request_entity_status(doip::UdpEndpoint{options.host, options.port},
+                                            std::min(options.ack_timeout, k_udp_status_timeout));
+  if (status) return status->max_data_size;
+  if (status.error().code == Errc::timeout) {
+    std::lock_guard<std::mutex> lock(mutex);
+    silent.insert(key);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<DiagLink>> connect_doip(const DoipOptions& options) {
   auto where = fmt::format("DoIP {}:{}", options.host, options.port);
+  DoipOptions asked = options;
+  if (!asked.max_data_size) asked.max_data_size = udp_max_data_size(options);
   auto fd = tcp_connect(options.host, options.port, options.connect_timeout);
   if (!fd) return std::move(fd).error().context(where + ": connect");
-  return connect_doip_socket(std::move(fd).value().release(), options);
+  return connect_doip_socket(std::move(fd).value().release(), asked);
 }
 
 Result<std::unique_ptr<DiagLink>> connect_doip_socket(int fd, const DoipOptions& options) {

@@ -54,14 +54,19 @@ struct DoipOptions {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds ack_timeout{2000};
   DoipTraceFactory trace;  // empty: no trace
+  // The entity's max data size when already known (connect_doip asks it over UDP); empty: asked
+  // on the TCP connection after routing activation, where a gateway may answer with a NACK.
+  std::optional<std::uint32_t> max_data_size;
 };
 
-// Connects, activates routing and asks the entity status (for max_message_size()).
+// Asks the entity status over UDP (ISO 13400-2: at the gateway's address, its DoIP port), then
+// connects, activates routing, and sizes max_message_size() from the max data size.
 // Errc::network when the gateway is unreachable or drops the connection, Errc::timeout when it
 // stays silent, Errc::protocol when it denies routing or breaks the protocol.
 Result<std::unique_ptr<DiagLink>> connect_doip(const DoipOptions& options);
 // connect_doip() over a stream socket already connected to the entity, which the link owns from
-// then on (closed on failure too). For tests and the fuzzer, whose entity is a socketpair's end.
+// then on (closed on failure too), without UDP. For tests and the fuzzer, whose entity is a
+// socketpair's end.
 Result<std::unique_ptr<DiagLink>> connect_doip_socket(int fd, const DoipOptions& options);
 
 // The numeric addresses connect_doip() would try for `host` ("localhost" -> "127.0.0.1", "::1"),

@@ -1,12 +1,15 @@
 #pragma once
-// The DoIP entity side (a gateway in front of simulated ECUs): routing activation, entity status,
-// alive check and diagnostic message ACK/NACK are handled here; UDS requests go to a handler.
+// The DoIP entity side (a gateway in front of simulated ECUs): on TCP routing activation, alive
+// check and diagnostic message ACK/NACK are handled here and UDS requests go to a handler; on UDP
+// (the same port) vehicle identification, entity status and diagnostic power mode, and the vehicle
+// announcements after start.
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "transport/doip_discovery.hpp"
 #include "util/bytes.hpp"
 #include "util/result.hpp"
 
@@ -30,6 +33,12 @@ struct DoipServerOptions {
   std::uint16_t logical_address = 0;
   // Testers allowed to activate routing; empty: ISO 13400-2's external tester range 0x0E00..0x0FFF.
   std::vector<std::uint16_t> tester_addresses;
+  // What the entity announces and answers to vehicle identification requests on UDP; a logical
+  // address of 0 is replaced by the entity's own.
+  doip::VehicleAnnouncement identity;
+  // Where the k_announce_count vehicle announcements go after start(); an empty host: none.
+  doip::UdpEndpoint announce_to;
+  std::uint8_t power_mode = doip::k_power_mode_ready;
 };
 
 using DoipHandler = std::function<void(std::uint16_t ecu_address, ByteView uds_request, DoipResponder& out)>;
@@ -41,7 +50,8 @@ class DoipServer {
   DoipServer(const DoipServer&) = delete;
   DoipServer& operator=(const DoipServer&) = delete;
 
-  // Listens and serves each connection on its own thread. Errc::network when it cannot bind.
+  // Listens on TCP and UDP (the same port) and serves each TCP connection on its own thread.
+  // Errc::network when it cannot bind.
   Result<void> start();
   std::uint16_t port() const;
   // Closes the listener and every connection, waits for the threads (and running handlers).

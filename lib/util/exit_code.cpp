@@ -14,6 +14,8 @@ ExitCode exit_code_for(Errc code) {
       return ExitCode::refused;
     case Errc::verify:
       return ExitCode::verify;
+    case Errc::wrong_vehicle:
+      return ExitCode::wrong_vehicle;
     case Errc::flash_restored:
       return ExitCode::restored;
     case Errc::flash_unrestored:
@@ -38,6 +40,7 @@ const char* exit_code_meaning(ExitCode code) {
     case ExitCode::needs_attention: return "flash failed and restore failed; the ECU needs a person";
     case ExitCode::locked: return "the manifest is locked by another ecuup";
     case ExitCode::refused: return "refused: credentials or TLS trust; a person must fix them";
+    case ExitCode::wrong_vehicle: return "wrong vehicle: its VIN is not the config's; nothing was touched";
     case ExitCode::pending: return "status: work is pending";
     case ExitCode::interrupted: return "interrupted";
   }

@@ -1,6 +1,6 @@
 #pragma once
 // The one exit-code enum. Every man page's EXIT STATUS lists it; test/cli checks it.
-// Reading the code alone answers "was the ECU touched?": 0-4, 7 and 8 mean no ECU was left changed
+// Reading the code alone answers "was the ECU touched?": 0-4 and 7-9 mean no ECU was left changed
 // against the user's intent, 5 means touched and restored, 6 means touched and NOT restored.
 #include "util/result.hpp"
 
@@ -16,6 +16,7 @@ enum class ExitCode : int {
   needs_attention = 6, // flash failed and restore failed: the ECU needs a person
   locked = 7,          // the manifest is locked by another ecuup
   refused = 8,         // refused: the server rejected our credentials, or TLS trust failed; retrying will not help
+  wrong_vehicle = 9,   // the vehicle answering has another VIN than the config names; nothing was touched
   pending = 10,        // status only: work is pending (tasks not yet flashed/backed up)
   interrupted = 130,   // SIGINT/SIGTERM
 };

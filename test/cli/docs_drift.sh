@@ -189,7 +189,7 @@ else
   missing "man page man/ecuup-manifest.5 does not exist"
 fi
 
-# status --json keys in ecuup-status.1; step JSON keys in every step page.
+# status --json keys in ecuup-status.1; step JSON keys in every step page (discover prints no step report).
 json_keys() { grep -oE '\{"[a-z_]+",' "$1" | grep -oE '[a-z_]+' | sort -u; }
 if [[ -f $SRC/lib/api/status.cpp && -f $MAN/ecuup-status.1 ]]; then
   text=$(section "$MAN/ecuup-status.1" "JSON OUTPUT")
@@ -200,7 +200,7 @@ if [[ -f $SRC/lib/api/status.cpp && -f $MAN/ecuup-status.1 ]]; then
 fi
 step_keys=$(sed -n '/StepReport::to_json/,/^}/p' "$SRC/lib/api/session.cpp" | grep -oE '"[a-z_]+"' | tr -d '"' | sort -u)
 for sub in $subcommands; do
-  [[ $sub == status || ! -f $MAN/ecuup-$sub.1 ]] && continue
+  [[ $sub == status || $sub == discover || ! -f $MAN/ecuup-$sub.1 ]] && continue
   text=$(section "$MAN/ecuup-$sub.1" "JSON OUTPUT")
   for k in $step_keys; do
     checks=$((checks + 1))

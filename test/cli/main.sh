@@ -9,7 +9,7 @@ expect 0 "--version" "$ecuup" --version
 check "prints the version" out_has "ecuup [0-9]"
 check "names the library that hashes" out_has "(sha256: OpenSSL "
 expect 0 "--help" "$ecuup" --help
-for s in inventory report fetch flash backup status update restore; do check "--help lists $s" out_has "$s"; done
+for s in inventory report fetch flash backup status update restore discover; do check "--help lists $s" out_has "$s"; done
 
 # Which config: --config, else $ECUUP_CONFIG, else ./ecuup.yaml. Three benches, three vehicles.
 for v in cwd env opt; do

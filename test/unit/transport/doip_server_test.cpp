@@ -635,15 +635,13 @@ TEST_CASE("DoIP server handles bad input like an entity should", "[doip]") {
     CHECK(code_of(peer->expect(PayloadType::routing_activation_response)) == 0x02);
     CHECK(peer->closed_by_peer());
   }
-  SECTION("entity status reports node type, sockets and max data size") {
+  SECTION("entity status is a UDP message: on TCP it gets NACK 0x01, the connection goes on") {
     auto peer = RawPeer::connect_to(bench.server.port());
     REQUIRE(peer);
     peer->send(PayloadType::entity_status_request, {});
-    Bytes status = peer->expect(PayloadType::entity_status_response);
-    REQUIRE(status.size() == 7);
-    CHECK(status[0] == k_node_type_gateway);
-    CHECK(status[2] >= 1);
-    CHECK(get_u32(&status[3]) == 0x10004);
+    CHECK(peer->expect(PayloadType::generic_nack) == Bytes{0x01});
+    peer->send(PayloadType::alive_check_request, {});
+    CHECK(peer->expect(PayloadType::alive_check_response) == Bytes{0x00, 0x10});
   }
   SECTION("oversize diagnostic message: NACK 0x04, the connection goes on") {
     auto peer = RawPeer::connect_to(bench.server.port());

@@ -508,14 +508,13 @@ TEST_CASE("DoIP trace hook sees every whole message both ways", "[doip][pcapng]"
     flow.emplace_back(m.direction, type_of(m.bytes));
   }
   const std::vector<std::pair<D, std::uint16_t>> want{
-      {D::to_entity, 0x0005},   {D::from_entity, 0x0006},  // routing activation
-      {D::to_entity, 0x4001},   {D::from_entity, 0x4002},  // entity status
+      {D::to_entity, 0x0005},   {D::from_entity, 0x0006},  // routing activation (entity status: UDP)
       {D::to_entity, 0x8001},   {D::from_entity, 0x8002},  // diagnostic message + ack
       {D::from_entity, 0x8001},                            // the response
   };
   CHECK(flow == want);
-  CHECK(Bytes(seen[4].bytes.end() - 3, seen[4].bytes.end()) == Bytes{0x22, 0xF1, 0x89});
-  CHECK(Bytes(seen[6].bytes.end() - 3, seen[6].bytes.end()) == Bytes{0x62, 0xF1, 0x89});
+  CHECK(Bytes(seen[2].bytes.end() - 3, seen[2].bytes.end()) == Bytes{0x22, 0xF1, 0x89});
+  CHECK(Bytes(seen[4].bytes.end() - 3, seen[4].bytes.end()) == Bytes{0x62, 0xF1, 0x89});
 }
 
 TEST_CASE("DoIP pcapng trace: the connection as IPv4/TCP with the entity on port 13400", "[doip][pcapng]") {
