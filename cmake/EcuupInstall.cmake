@@ -60,6 +60,9 @@ install(FILES ${PROJECT_BINARY_DIR}/doc/changelog.Debian.gz DESTINATION ${ecuup_
 # The one lintian tag with no fix (the file says why).
 install(FILES packaging/debian/lintian-overrides DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides
         RENAME ecuup PERMISSIONS ${ecuup_file_permissions})
+# The JSON Schemas of every --json output (ecuup-json(7)).
+install(DIRECTORY man/json/ DESTINATION ${ecuup_docdir}/json FILE_PERMISSIONS ${ecuup_file_permissions}
+        FILES_MATCHING PATTERN "*.schema.json")
 install(DIRECTORY examples/ DESTINATION ${ecuup_docdir}/examples
         FILE_PERMISSIONS ${ecuup_file_permissions}
         PATTERN "*.in" EXCLUDE

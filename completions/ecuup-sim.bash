@@ -27,7 +27,7 @@ _ecuup_sim() {
     fi
 
     local subcommands="run console power-cut key mkimage dump"
-    local takes_value=" --config --state --doip-port --bus --fault --trace --bitrate --data-bitrate --ecu
+    local takes_value=" --config --state --doip-port --bus --ports-file --fault --trace --bitrate --data-bitrate --ecu
         --version --size --seed --payload -o --output --address --ms "
     local sub="" config="" i w
     for ((i = 1; i < cword; i++)); do
@@ -52,7 +52,7 @@ _ecuup_sim() {
             COMPREPLY=($(compgen -d -- "$cur"))
             return 0
             ;;
-        --trace | --payload | -o | --output)
+        --trace | --payload | -o | --output | --ports-file)
             COMPREPLY=($(compgen -f -- "$cur"))
             return 0
             ;;
@@ -84,7 +84,7 @@ _ecuup_sim() {
     local opts=""
     case $sub in
         "") opts="-h --help --version" ;;
-        run) opts="-h --help --config --state --doip-port --bus --fault --trace --bitrate --data-bitrate" ;;
+        run) opts="-h --help --config --state --doip-port --bus --ports-file --fault --trace --bitrate --data-bitrate" ;;
         console) opts="-h --help --config --ecu --state --fault" ;;
         power-cut) opts="-h --help --state --ecu --all --ms" ;;
         key) opts="-h --help" ;;

@@ -56,6 +56,7 @@ complete -c ecuup-sim -n "__fish_seen_subcommand_from run console dump power-cut
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run console" -l fault -x -a '(__ecuup_sim_faults)' -d 'Inject a fault: ECU:KIND[...] (repeatable)'
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l doip-port -x -d 'DoIP TCP port (0 = any free port)'
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l bus -x -a 'udp: socketcan:' -d 'CAN bus: udp:LOCAL:REMOTE or socketcan:IFACE'
+complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l ports-file -r -F -d 'Once ready, write the ports and VIN to FILE'
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l trace -r -F -d "Write the CAN side's frames to FILE (candump log, or pcapng)"
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l bitrate -x -d 'Pace the CAN side at this bitrate'
 complete -c ecuup-sim -n "__fish_seen_subcommand_from run" -l data-bitrate -x -d 'CAN FD data-phase bitrate of the paced bus'

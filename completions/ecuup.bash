@@ -75,6 +75,10 @@ _ecuup() {
             COMPREPLY=($(compgen -W "auto bar plain jsonl none" -- "$cur"))
             return 0
             ;;
+        --log-format)
+            COMPREPLY=($(compgen -W "auto text json journal" -- "$cur"))
+            return 0
+            ;;
         --wait)
             COMPREPLY=($(compgen -W "10 60 300 600" -- "$cur"))
             return 0
@@ -111,14 +115,14 @@ _ecuup() {
             ;;
     esac
 
-    local common="-h --help -c --config -e --ecu --json --progress -v --verbose --log-file --wait --trace"
+    local common="-h --help -c --config -e --ecu --json --progress -v --verbose --log-file --log-format --wait --trace --trace-append"
     local opts
     case $sub in
         inventory | report | fetch | restore) opts="$common -n --dry-run" ;;
         flash | update) opts="$common -n --dry-run --no-backup --jobs --rollback" ;;
         backup) opts="$common -n --dry-run --import --version --read --list" ;;
         status) opts="$common --sync --no-sync -f --follow" ;;
-        discover) opts="-h --help --json --progress -v --verbose --log-file --address --vin --eid --timeout" ;;
+        discover) opts="-h --help --json --progress -v --verbose --log-file --log-format --address --vin --eid --timeout" ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

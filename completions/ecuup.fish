@@ -60,8 +60,10 @@ complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash b
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l progress -x -a 'auto bar plain jsonl none' -d 'Progress display on stderr'
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -s v -l verbose -d 'Say more on stderr'
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l log-file -r -F -d 'Append a log to FILE'
+complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l log-format -x -a 'auto text json journal' -d 'Messages on stderr and in the log file'
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l wait -f -d 'Wait (up to =SECONDS) for the manifest lock'
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l trace -r -F -d 'Write CAN/DoIP traffic to FILE'
+complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup status update restore" -l trace-append -d 'With --trace: append instead of replacing'
 complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash backup update restore" -s n -l dry-run -d 'Print the plan and change nothing'
 
 # Options of one subcommand
@@ -82,6 +84,7 @@ complete -c ecuup -n "__fish_seen_subcommand_from discover" -l json -d 'Print th
 complete -c ecuup -n "__fish_seen_subcommand_from discover" -l progress -x -a 'auto bar plain jsonl none' -d 'Progress display on stderr'
 complete -c ecuup -n "__fish_seen_subcommand_from discover" -s v -l verbose -d 'Say more on stderr'
 complete -c ecuup -n "__fish_seen_subcommand_from discover" -l log-file -r -F -d 'Append a log to FILE'
+complete -c ecuup -n "__fish_seen_subcommand_from discover" -l log-format -x -a 'auto text json journal' -d 'Messages on stderr and in the log file'
 complete -c ecuup -n "__fish_seen_subcommand_from discover" -l address -x -d 'Send the request to HOST[:PORT]'
 complete -c ecuup -n "__fish_seen_subcommand_from discover" -l vin -x -d 'Only the vehicle with this VIN'
 complete -c ecuup -n "__fish_seen_subcommand_from discover" -l eid -x -d 'Only the DoIP entity with this EID'

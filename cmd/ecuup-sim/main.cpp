@@ -43,7 +43,10 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--config", run.config_path, "the simulator's YAML file")->required();
   run_cmd->add_option("--state", state_dir, "state directory (flash memory, valid flag)")->capture_default_str();
   auto* port_opt = run_cmd->add_option("--doip-port", doip_port, "DoIP TCP port (0 = any free port)");
-  auto* bus_opt = run_cmd->add_option("--bus", bus, "CAN bus: udp:LOCAL:REMOTE or socketcan:IFACE");
+  auto* bus_opt = run_cmd->add_option("--bus", bus, "CAN bus: udp:LOCAL:REMOTE (udp:0:0 = two free ports) or socketcan:IFACE");
+  run_cmd->add_option("--ports-file", run.ports_file,
+                      "once ready, write ECUUP_SIM_DOIP_PORT, ECUUP_SIM_CAN_BUS (ecuup's side) and ECUUP_SIM_VIN to "
+                      "FILE as NAME=VALUE lines, for an ecuup config that reads ${ECUUP_SIM_...}");
   run_cmd->add_option("--fault", run.faults, "inject a fault: ECU:KIND[...] (repeatable; see below)");
   run_cmd->add_option("--trace", run.trace_file, "write the CAN side's frames to FILE (candump log; pcapng if FILE ends in .pcapng)");
   run_cmd->add_option("--bitrate", run.bitrate, "pace the CAN side as a bus of this bitrate would (benchmarks)");

@@ -10,6 +10,8 @@
 
 #include "api/live_log.hpp"
 #include "output.hpp"
+#include "transport/trace.hpp"
+#include "util/diag_log.hpp"
 #include "util/cancel.hpp"
 #include "util/hash.hpp"
 
@@ -74,6 +76,18 @@ void install_signal_handlers() {
   ::sigaction(SIGPIPE, &ignore, nullptr);
 }
 
+void add_log_options(CLI::App& app, CommonOptions& o) {
+  app.add_flag("-v,--verbose", o.verbose,
+               "say more on stderr: -v steps and notes, -vv also UDS requests and responses (service and NRC "
+               "names), -vvv also ISO-TP/DoIP frames");
+  app.add_option("--log-file", o.log_file, "append a timestamped log of what happened to FILE");
+  app.add_option("--log-format", o.log_format,
+                 "messages on stderr and in the log file: text, json (one object a line), journal (syslog "
+                 "priority prefixes), auto (journal under systemd, else text)")
+      ->check(CLI::IsMember({"auto", "text", "json", "journal"}))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+}
+
 void add_common_options(CLI::App& app, CommonOptions& o, const Command& c) {
   app.add_flag("--json", o.json, "print the result as JSON on stdout (schema in the man page)");
   if (!c.needs_config) {
@@ -82,8 +96,7 @@ void add_common_options(CLI::App& app, CommonOptions& o, const Command& c) {
     app.add_option("--progress", o.progress, "progress display on stderr: auto (bar on a terminal), bar, plain, jsonl, none")
         ->check(CLI::IsMember({"auto", "bar", "plain", "jsonl", "none"}))
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-    app.add_flag("-v,--verbose", o.verbose, "say more on stderr (repeatable)");
-    app.add_option("--log-file", o.log_file, "append a timestamped log of what happened to FILE");
+    add_log_options(app, o);
     return;
   }
   app.add_option("-c,--config", o.config, "config file (default: $ECUUP_CONFIG, else ./ecuup.yaml)")
@@ -92,16 +105,18 @@ void add_common_options(CLI::App& app, CommonOptions& o, const Command& c) {
   app.add_option("--progress", o.progress, "progress display on stderr: auto (bar on a terminal), bar, plain, jsonl, none")
       ->check(CLI::IsMember({"auto", "bar", "plain", "jsonl", "none"}))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.add_flag("-v,--verbose", o.verbose, "say more on stderr (repeatable)");
-  app.add_option("--log-file", o.log_file, "append a timestamped log of what happened to FILE");
+  add_log_options(app, o);
   if (c.has_dry_run) app.add_flag("-n,--dry-run", o.dry_run, "print the plan and change nothing");
   if (c.takes_lock)
     app.add_option("--wait", o.wait,
                    "[=SECONDS] wait (up to SECONDS; bare: as long as it takes) for another ecuup to release the manifest "
                    "(default: fail with exit 7)")
         ->expected(0, 1);
-  app.add_option("--trace", o.trace,
-                 "write the CAN/DoIP traffic to FILE (FILE.pcapng: pcapng, CAN and DoIP; else candump log, CAN only)");
+  auto* trace = app.add_option("--trace", o.trace,
+                               "write the CAN/DoIP traffic to FILE, replacing it (FILE.pcapng: pcapng, CAN and DoIP; "
+                               "else candump log, CAN only); scripts/trace-decode decodes it down to UDS");
+  app.add_flag("--trace-append", o.trace_append, "with --trace: append this run to FILE instead of replacing it")
+      ->needs(trace);
 }
 
 // --wait SECONDS (a non-negative number, fractions allowed), or a bare --wait: no time limit.
@@ -170,7 +185,14 @@ int run(int argc, char** argv) {
 
   CLI::App* sub = app.get_subcommands().front();
   const Command& row = *rows[sub];
-  Output out(options.json, parse_progress_style(options.progress, ::isatty(2) != 0), options.verbose, options.log_file);
+  Output out(options.json, parse_progress_style(options.progress, ::isatty(2) != 0), options.verbose, options.log_file,
+             parse_log_format(options.log_format));
+  // -vv and -vvv: the diagnostic traffic, as notes (shown above a progress bar, kept in the log file).
+  struct DiagLogOff {  // before `out` goes, so no thread logs into it afterwards
+    ~DiagLogOff() { set_diag_log(0, nullptr); }
+  } diag_log_off;
+  if (options.verbose >= k_diag_uds)
+    set_diag_log(options.verbose, [&out](const std::string& line) { out.progress().note(line); });
   out.log(fmt::format("ecuup {} started (pid {})", row.name, ::getpid()));
 
 
@@ -204,6 +226,8 @@ int run(int argc, char** argv) {
     ctx.common.lock_wait = *wait;
   }
   ctx.common.trace_file = options.trace;
+  if (!options.trace.empty())
+    if (auto started = start_trace_file(options.trace, options.trace_append); !started) return fail(started.error());
   ctx.common.verbosity = options.verbose;
   // Other programs follow a writer through its live log (ecuup-progress(5)); it starts only once
   // the step holds the manifest lock.

@@ -22,9 +22,11 @@ struct CommonOptions {
   std::string progress = "auto";
   int verbose = 0;
   std::string log_file;
+  std::string log_format = "auto";
   bool dry_run = false;
   std::optional<std::string> wait;  // --wait[=SECONDS]: "" = wait as long as it takes
   std::string trace;
+  bool trace_append = false;
 };
 
 class Output;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <optional>
 
@@ -198,8 +199,17 @@ ProgressStyle parse_progress_style(const std::string& value, bool stderr_is_tty)
   return stderr_is_tty ? ProgressStyle::bar : ProgressStyle::plain;
 }
 
-Output::Output(bool json, ProgressStyle style, int verbose, const std::string& log_file)
-    : m_json(json), m_verbose(verbose) {
+LogFormat parse_log_format(const std::string& value) {
+  if (value == "json") return LogFormat::json;
+  if (value == "journal") return LogFormat::journal;
+  if (value == "text") return LogFormat::text;
+  // auto: the journal when systemd connected stderr to it (systemd.exec(5): JOURNAL_STREAM).
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  return stream && *stream ? LogFormat::journal : LogFormat::text;
+}
+
+Output::Output(bool json, ProgressStyle style, int verbose, const std::string& log_file, LogFormat format)
+    : m_json(json), m_verbose(verbose), m_format(format) {
   if (!log_file.empty()) m_log = std::fopen(log_file.c_str(), "a");
   switch (style) {
     case ProgressStyle::bar: m_progress = std::make_unique<BarProgress>(*this, std::make_shared<BarBoard>(stderr)); break;
@@ -215,17 +225,38 @@ Output::~Output() {
 
 void Output::log(const std::string& line) {
   if (!m_log) return;
-  std::fprintf(m_log, "%s %s\n", now_iso8601().c_str(), line.c_str());
+  if (m_format == LogFormat::json) {
+    std::fprintf(m_log, "%s\n", nlohmann::json{{"time", now_iso8601()}, {"pid", ::getpid()}, {"message", line}}.dump().c_str());
+  } else {
+    std::fprintf(m_log, "%s %s\n", now_iso8601().c_str(), line.c_str());
+  }
   std::fflush(m_log);
 }
 
+void Output::say(int priority, const std::string& message) {
+  switch (m_format) {
+    case LogFormat::json: {
+      const char* level = priority <= 3 ? "error" : priority >= 7 ? "debug" : "info";
+      nlohmann::json j = {{"time", now_iso8601()}, {"level", level}, {"pid", ::getpid()}, {"message", message}};
+      std::fprintf(stderr, "%s\n", j.dump().c_str());
+      break;
+    }
+    case LogFormat::journal:  // sd-daemon(3): "<N>" at the start of a line is its priority
+      std::fprintf(stderr, "<%d>%s%s\n", priority, priority <= 3 ? "error: " : "", message.c_str());
+      break;
+    case LogFormat::text:
+      std::fprintf(stderr, "ecuup: %s%s\n", priority <= 3 ? "error: " : "", message.c_str());
+      break;
+  }
+}
+
 void Output::error(const std::string& message) {
-  std::fprintf(stderr, "ecuup: error: %s\n", message.c_str());
+  say(3, message);
   log("error: " + message);
 }
 
 void Output::info(const std::string& message) {
-  if (m_verbose > 0) std::fprintf(stderr, "ecuup: %s\n", message.c_str());
+  if (m_verbose > 0) say(6, message);
   log(message);
 }
 
@@ -290,7 +321,7 @@ void Output::status(const api::StatusReport& report) {
 
 void Output::update(const api::UpdateResult& result) {
   if (m_json) {
-    nlohmann::json j = {{"steps", nlohmann::json::array()}, {"status", result.status.json},
+    nlohmann::json j = {{"schema", api::k_json_schema}, {"steps", nlohmann::json::array()}, {"status", result.status.json},
                         {"exit_code", static_cast<int>(result.exit_code)}};
     for (const auto& s : result.steps) j["steps"].push_back(s.to_json());
     for (const auto& s : result.steps)
@@ -354,7 +385,8 @@ void Output::live_event(const nlohmann::json& e) {
 
 void Output::json_error(const Error& error, int exit_code) {
   if (!m_json) return;
-  nlohmann::json j = {{"error", {{"kind", errc_name(error.code)}, {"message", error.message}}}, {"exit_code", exit_code}};
+  nlohmann::json j = {{"schema", api::k_json_schema}, {"error", {{"kind", errc_name(error.code)}, {"message", error.message}}},
+                      {"exit_code", exit_code}};
   std::printf("%s\n", j.dump(2).c_str());
   std::fflush(stdout);
 }

@@ -16,10 +16,14 @@
 namespace ecuup::cli {
 
 enum class ProgressStyle { bar, plain, jsonl, none };
+// How messages (errors, notes, -vv traffic) are written to stderr and the log file: text; one JSON
+// object a line; or text with syslog priority prefixes ("<3>") when systemd's journal reads stderr.
+enum class LogFormat { text, json, journal };
+LogFormat parse_log_format(const std::string& value);
 
 class Output {
  public:
-  Output(bool json, ProgressStyle style, int verbose, const std::string& log_file);
+  Output(bool json, ProgressStyle style, int verbose, const std::string& log_file, LogFormat format = LogFormat::text);
   ~Output();
 
   Progress& progress() { return *m_progress; }
@@ -41,8 +45,11 @@ class Output {
 
  private:
   void step_human(const api::StepReport& report);
+  // One message on stderr as the log format says; `priority` is syslog's (3 error, 6 info, 7 debug).
+  void say(int priority, const std::string& message);
   bool m_json;
   int m_verbose;
+  LogFormat m_format = LogFormat::text;
   std::FILE* m_log = nullptr;
   std::unique_ptr<Progress> m_progress;
   std::map<std::string, std::chrono::steady_clock::time_point> m_live_shown;  // per ECU: last progress line

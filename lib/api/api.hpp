@@ -20,6 +20,10 @@ namespace ecuup::api {
 
 class LiveLog;
 
+// The version of every --json output's layout (ecuup-json(7)): raised only when a field is removed
+// or changes meaning; new fields do not raise it.
+inline constexpr int k_json_schema = 1;
+
 struct Common {
   std::vector<std::string> ecus;  // --ecu: empty = all ECUs of the config
   bool dry_run = false;
@@ -50,10 +54,19 @@ std::chrono::nanoseconds work_clock_now();
 
 // What happened to one ECU in one step.
 struct EcuOutcome {
+  EcuOutcome() = default;
+  EcuOutcome(std::string ecu_name, std::string result_word, std::string detail_text,
+             std::optional<Error> failure = std::nullopt, nlohmann::json typed_facts = nlohmann::json::object())
+      : ecu(std::move(ecu_name)), result(std::move(result_word)), detail(std::move(detail_text)),
+        error(std::move(failure)), facts(std::move(typed_facts)) {}
   std::string ecu;
   std::string result;  // a word a script can match: read, up-to-date, task, downloaded, flashed, ...
   std::string detail;  // for people
   std::optional<Error> error;
+  // The outcome's facts as typed JSON fields (versions, bytes, seconds, hashes): `facts`.
+  nlohmann::json facts = nlohmann::json::object();
+  // The ECU's state in the manifest after the step (Session::finish): `state`. Null: none.
+  nlohmann::json state;
 };
 
 struct StepReport {

@@ -43,7 +43,7 @@ Result<StepReport> commit_new_backups(Session& s) {
   }
   rep.notes = s.deliver_feedback();
   ECUUP_TRY(s.save());
-  return rep.done();
+  return s.finish(std::move(rep));
 }
 
 // Whether a backup record of `ecu` already points to the file with this content.
@@ -81,7 +81,7 @@ Result<StepReport> import_backup(Session& s, const BackupOptions& o) {
         "first if it has changed", ecu->name, known->installed->version, known->installed->read_at, o.import_version, ecu->name));
   if (s.common().dry_run) {
     rep.ecus.push_back({ecu->name, "would-import", o.import_version, std::nullopt});
-    return rep.done();
+    return s.finish(std::move(rep));
   }
   auto added = [&] {
     WorkTimer copying;
@@ -92,7 +92,7 @@ Result<StepReport> import_backup(Session& s, const BackupOptions& o) {
   s.event(ecu->name, "backup", fmt::format("imported backup {} from {}", o.import_version, o.import_file.string()));
   ECUUP_TRY(keep(s, *ecu, st, std::move(rec)));
   rep.ecus.push_back({ecu->name, "imported", o.import_version, std::nullopt});
-  return rep.done();
+  return s.finish(std::move(rep));
 }
 
 Result<StepReport> read_backup(Session& s) {
@@ -150,7 +150,7 @@ Result<StepReport> read_backup(Session& s) {
     ECUUP_TRY(keep(s, *ecu, st, std::move(*rec)));
     rep.ecus.push_back({ecu->name, "read", id->version, std::nullopt});
   }
-  return rep.done();
+  return s.finish(std::move(rep));
 }
 
 StepReport list_backups(Session& s) {
@@ -162,10 +162,15 @@ StepReport list_backups(Session& s) {
       continue;
     }
     auto ok = s.backups().verify(*st->backup);
-    rep.ecus.push_back({ecu->name, ok ? "current" : "corrupt", describe(*st->backup), ok ? std::nullopt : std::optional<Error>(ok.error())});
-    for (const auto& b : st->older_backups) rep.ecus.push_back({ecu->name, "older", describe(b), std::nullopt});
+    rep.ecus.push_back({ecu->name, ok ? "current" : "corrupt", describe(*st->backup), ok ? std::nullopt : std::optional<Error>(ok.error()),
+                        backup_record_json(*st->backup)});
+    rep.ecus.back().facts["verified"] = ok.ok();
+    for (const auto& b : st->older_backups) {
+      rep.ecus.push_back({ecu->name, "older", describe(b), std::nullopt, backup_record_json(b)});
+      rep.ecus.back().facts["verified"] = nullptr;  // only the current backup is checked
+    }
   }
-  return rep.done();
+  return s.finish(std::move(rep));
 }
 
 }  // namespace

@@ -7,7 +7,7 @@
 namespace ecuup::api {
 
 nlohmann::json DiscoverReport::to_json() const {
-  nlohmann::json j = {{"target", target}, {"exit_code", static_cast<int>(exit_code())}};
+  nlohmann::json j = {{"schema", k_json_schema}, {"target", target}, {"exit_code", static_cast<int>(exit_code())}};
   j["entities"] = nlohmann::json::array();
   for (const auto& e : entities) {
     nlohmann::json x = {{"vin", e.vin},

@@ -214,7 +214,7 @@ Result<StepReport> fetch(const Config& config, const Common& common) {
     ECUUP_TRY(s.save());
     rep.ecus.push_back({ecu->name, "downloaded", fmt::format("{} ({} bytes, sha256 verified)", task.target_version, main.size), std::nullopt});
   }
-  return rep.done();
+  return s.finish(std::move(rep));
 }
 
 }  // namespace ecuup::api

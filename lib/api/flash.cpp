@@ -117,6 +117,17 @@ Error restore_after_failure(Session& s, const EcuConfig& ecu, EcuDriver& driver,
                                                       cause.message, backup.version));
 }
 
+// The typed facts of a would-flash: what a dry run plans (ecuup-json(7)).
+nlohmann::json plan_facts(const std::string& from, const std::string& to, std::uint64_t bytes, const std::string& backup,
+                          bool backup_verified, int order) {
+  return {{"from_version", from.empty() ? nlohmann::json() : nlohmann::json(from)},
+          {"to_version", to},
+          {"bytes", bytes},
+          {"backup_version", backup.empty() ? nlohmann::json() : nlohmann::json(backup)},
+          {"backup_verified", backup_verified},
+          {"order", order}};
+}
+
 // Records that the ECU runs the task's target now.
 void mark_flashed(EcuState& st, const TaskState& task, const std::string& image_sha256,
                   std::map<std::string, std::string> extra = {}) {
@@ -200,9 +211,12 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
             "`ecuup backup --import {}=FILE --version V`, or pass --no-backup", ecu.name, ecu.driver, ecu.name)), Verdict::failed);
       backup = "read out first";
     }
-    return outcome("would-flash", fmt::format("{} -> {}, {} bytes once fetched, backup {}, order {}",
-                                              st.installed ? st.installed->version : "?", task.target_version, bytes,
-                                              backup, ecu.order));
+    EcuResult r = outcome("would-flash", fmt::format("{} -> {}, {} bytes once fetched, backup {}, order {}",
+                                                     st.installed ? st.installed->version : "?", task.target_version,
+                                                     bytes, backup, ecu.order));
+    r.outcome.facts = plan_facts(st.installed ? st.installed->version : "", task.target_version, bytes,
+                                 st.backup ? st.backup->version : "", false, ecu.order);
+    return r;
   }
   if (!st.download || !st.download->verified)
     return outcome("not-downloaded", "", make_error(Errc::not_found, fmt::format("{}: {} is not downloaded and verified yet: run `ecuup fetch`",
@@ -260,11 +274,14 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     // A dry run while another ecuup runs: planned from the manifest; the ECU, perhaps being
     // programmed right now, is not asked.
     std::string from = unfinished ? st.flash.from_version : st.installed ? st.installed->version : "";
-    return outcome("would-flash", fmt::format("{} -> {}, {} bytes, backup {}, order {} (as last recorded: ECU not asked)",
-                                              from.empty() ? "?" : from, task.target_version,
-                                              fs::file_size(image),
-                                              st.backup ? st.backup->version : std::string("none (--no-backup)"),
-                                              ecu.order));
+    EcuResult r = outcome("would-flash", fmt::format("{} -> {}, {} bytes, backup {}, order {} (as last recorded: ECU not asked)",
+                                                     from.empty() ? "?" : from, task.target_version, fs::file_size(image),
+                                                     st.backup ? st.backup->version : std::string("none (--no-backup)"),
+                                                     ecu.order));
+    r.outcome.facts = plan_facts(from, task.target_version, fs::file_size(image), st.backup ? st.backup->version : "",
+                                 st.backup.has_value(), ecu.order);
+    r.outcome.facts["ecu_asked"] = false;
+    return r;
   }
   {
     auto made = s.driver(ecu);
@@ -298,11 +315,16 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     s.event(ecu.name, "flash", fmt::format("previous attempt was interrupted (ECU reports {}); flashing again",
                                            current ? current->version : "no valid software"));
   std::string from = !ran_before.empty() ? ran_before : current ? current->version : (st.installed ? st.installed->version : "");
-  if (common.dry_run)
-    return outcome("would-flash", fmt::format("{} -> {}, {} bytes, backup {}, order {}", from.empty() ? "?" : from,
-                                              task.target_version, fs::file_size(image),
-                                              st.backup ? st.backup->version + " (verified)" : std::string("none (--no-backup)"),
-                                              ecu.order));
+  if (common.dry_run) {
+    EcuResult r = outcome("would-flash", fmt::format("{} -> {}, {} bytes, backup {}, order {}", from.empty() ? "?" : from,
+                                                     task.target_version, fs::file_size(image),
+                                                     st.backup ? st.backup->version + " (verified)" : std::string("none (--no-backup)"),
+                                                     ecu.order));
+    r.outcome.facts = plan_facts(from, task.target_version, fs::file_size(image), st.backup ? st.backup->version : "",
+                                 st.backup.has_value(), ecu.order);
+    r.outcome.facts["ecu_asked"] = true;
+    return r;
+  }
 
   std::optional<Error> failure;
   for (int attempt = 1; !failure; ++attempt) {
@@ -328,6 +350,11 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
                        {fmt::format("{}: flashed {}", ecu.name, task.target_version)});
       ECUUP_TRY(s.save());
       EcuResult r = outcome("flashed", fmt::format("{} -> {}", from, task.target_version));
+      r.outcome.facts = {{"from_version", from.empty() ? nlohmann::json() : nlohmann::json(from)},
+                         {"to_version", task.target_version},
+                         {"bytes", fs::file_size(image)},
+                         {"image_sha256", image_sha256},
+                         {"attempts", st.flash.attempts}};
       r.programmed = true;
       return r;
     }
@@ -455,7 +482,9 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
     auto run_lane = [&](const FlashLane& lane, Progress& progress) {
       for (const EcuConfig* ecu : lane.ecus) {
         if (stop || interrupt_requested()) return;  // a signal: no new ECU is begun
+        const auto began = std::chrono::steady_clock::now();
         auto r = flash_one(s, common, options, trust, *ecu, earlier_failed, progress);
+        if (r) r->outcome.facts["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
         auto lock = s.guard();
         if (!r) {
           if (!fatal) fatal = std::move(r).error();
@@ -506,7 +535,7 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
     }
     if (stop || interrupt_requested()) break;  // interrupted: the next run resolves what is `in_progress`
   }
-  return rep.done();
+  return s.finish(std::move(rep));
 }
 
 }  // namespace ecuup::api

@@ -79,7 +79,7 @@ Result<StepReport> inventory(const Config& config, const Common& common) {
     rep.ecus.push_back({ecu->name, "read", id->version, std::nullopt});
   }
   ECUUP_TRY(s.save());
-  return rep.done();
+  return s.finish(std::move(rep));
 }
 
 }  // namespace ecuup::api

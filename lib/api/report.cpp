@@ -73,7 +73,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
     }
     reported.push_back(ReportedEcu{ecu->name, ecu->part, st->installed->version});
   }
-  if (reported.empty()) return rep.done();
+  if (reported.empty()) return s.finish(std::move(rep));
   ECUUP_ASSIGN(Repository* repo, s.repository());
   // Report first: when the server (or its releases.yaml) is unusable, the manifest stays as it was.
   // A dry run asks without telling (the manifest below is then only changed in memory, or in
@@ -85,7 +85,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
   if (!answer && common.dry_run && answer.error().code == Errc::unsupported) {
     for (const auto& r : reported) rep.ecus.push_back({r.name, "would-report", r.version, std::nullopt});
     rep.notes.push_back(answer.error().message);
-    return rep.done();
+    return s.finish(std::move(rep));
   }
   if (!answer) return std::move(answer).error().context("report to " + repo->describe());
   rep.notes = answer->notes;
@@ -191,7 +191,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
   // After the cancel handling, so its answer reaches the server in this same report.
   for (auto& n : s.deliver_feedback()) rep.notes.push_back(std::move(n));
   ECUUP_TRY(s.save());
-  return rep.done();
+  return s.finish(std::move(rep));
 }
 
 }  // namespace ecuup::api

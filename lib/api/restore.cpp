@@ -66,7 +66,7 @@ Result<StepReport> restore(const Config& config, const Common& common) {
     rep.ecus.push_back({ecu->name, "needs-attention", "", make_error(Errc::flash_unrestored, fmt::format(
         "restore {}: {}. ECU {} needs attention.", ecu->name, why, ecu->name))});
   }
-  return rep.done();
+  return s.finish(std::move(rep));
 }
 
 }  // namespace ecuup::api

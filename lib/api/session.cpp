@@ -59,16 +59,71 @@ ExitCode StepReport::exit_code() const {
 }
 
 nlohmann::json StepReport::to_json() const {
-  nlohmann::json j = {{"step", step}, {"dry_run", dry_run}, {"exit_code", static_cast<int>(exit_code())}};
+  nlohmann::json j = {{"schema", k_json_schema},
+                      {"step", step},
+                      {"dry_run", dry_run},
+                      {"exit_code", static_cast<int>(exit_code())},
+                      {"exit_meaning", exit_code_meaning(exit_code())}};
   j["ecus"] = nlohmann::json::array();
   for (const auto& e : ecus) {
-    nlohmann::json x = {{"name", e.ecu}, {"result", e.result}, {"detail", e.detail}};
+    const ExitCode code = e.error ? exit_code_for(e.error->code) : ExitCode::ok;
+    nlohmann::json x = {{"name", e.ecu},
+                        {"result", e.result},
+                        {"detail", e.detail},
+                        {"exit_code", static_cast<int>(code)},
+                        {"facts", e.facts},
+                        {"state", e.state}};
     if (e.error) x["error"] = {{"kind", errc_name(e.error->code)}, {"message", e.error->message}};
     j["ecus"].push_back(std::move(x));
   }
   j["notes"] = notes;
   j["work_seconds"] = std::chrono::duration<double>(work).count();
   return j;
+}
+
+namespace {
+
+nlohmann::json text_or_null(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
+
+nlohmann::json backup_json(const BackupRecord& b) {
+  return {{"version", b.version}, {"sha256", b.sha256}, {"bytes", b.size}, {"source", text_or_null(b.source)},
+          {"at", text_or_null(b.at)}, {"path", b.path}};
+}
+
+}  // namespace
+
+nlohmann::json ecu_state_json(const EcuState& st) {
+  nlohmann::json j;
+  j["installed_version"] = st.installed && !flash_unfinished(st) ? text_or_null(st.installed->version) : nlohmann::json();
+  j["installed_read_at"] = st.installed ? text_or_null(st.installed->read_at) : nlohmann::json();
+  j["target_version"] = st.task ? nlohmann::json(st.task->target_version) : nlohmann::json();
+  j["action_id"] = st.task ? nlohmann::json(st.task->action_id) : nlohmann::json();
+  j["download"] = st.download ? nlohmann::json{{"sha256", st.download->sha256},
+                                               {"bytes", st.download->size},
+                                               {"verified", st.download->verified},
+                                               {"image_sha256", text_or_null(st.download->image_sha256)},
+                                               {"at", text_or_null(st.download->at)}}
+                              : nlohmann::json();
+  j["flash"] = {{"state", flash_state_name(st.flash.state)},
+                {"attempts", st.flash.attempts},
+                {"from_version", text_or_null(st.flash.from_version)},
+                {"to_version", text_or_null(st.flash.to_version)},
+                {"started_at", text_or_null(st.flash.started_at)},
+                {"finished_at", text_or_null(st.flash.finished_at)},
+                {"last_error", text_or_null(st.flash.last_error)}};
+  j["backup"] = st.backup ? backup_json(*st.backup) : nlohmann::json();
+  j["older_backups"] = nlohmann::json::array();
+  for (const auto& b : st.older_backups) j["older_backups"].push_back(backup_json(b));
+  return j;
+}
+
+nlohmann::json backup_record_json(const BackupRecord& b) { return backup_json(b); }
+
+StepReport Session::finish(StepReport rep) const {
+  const Manifest& m = m_common->plan ? *m_common->plan : m_manifest;
+  for (auto& e : rep.ecus)
+    if (const EcuState* st = m.find(e.ecu)) e.state = ecu_state_json(*st);
+  return rep.done();
 }
 
 Result<FileLock> lock_manifest(const Config& config, const Common& common) {

@@ -11,6 +11,10 @@
 
 namespace ecuup::api {
 
+// An ECU's manifest state as the typed JSON of `state` in every step's --json (ecuup-json(7)).
+nlohmann::json ecu_state_json(const EcuState& st);
+nlohmann::json backup_record_json(const BackupRecord& b);
+
 // How a step opens the manifest. The manifest is replaced by an atomic rename, so a reader without
 // the lock always sees the last committed file, never a half-written one.
 enum class Access {
@@ -55,6 +59,9 @@ class Session {
   std::vector<EcuOutcome> settle();
   // Keeps the software `st` was flashed with as the ECU's new backup (the `backup` step).
   Result<EcuOutcome> keep_flashed(const EcuConfig& ecu, EcuState& st);
+
+  // The step's report as it is returned: each ECU's manifest state attached, the work clock stopped.
+  StepReport finish(StepReport rep) const;
 
   void event(const std::string& ecu, const std::string& step, const std::string& message);
   // Queues a result for the server; delivered by deliver_feedback().

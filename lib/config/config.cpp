@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -177,6 +178,54 @@ Result<EcuConfig> parse_ecu(const fs::path& file, const YAML::Node& node) {
   return ecu;
 }
 
+// ${NAME} and ${NAME:-DEFAULT} in a value take the environment's value; "$${" is a literal "${".
+// A config reads what `ecuup-sim --ports-file` wrote, or a bench's own variables, this way.
+Result<std::string> expand_value(const std::string& value, const fs::path& file, const YAML::Node& node) {
+  std::string out;
+  for (std::size_t i = 0; i < value.size();) {
+    if (value.compare(i, 3, "$${") == 0) {
+      out += "${";
+      i += 3;
+      continue;
+    }
+    if (value.compare(i, 2, "${") != 0) {
+      out += value[i++];
+      continue;
+    }
+    const std::size_t close = value.find('}', i + 2);
+    if (close == std::string::npos) return config_error_at(file, node, "'${' without its '}' (write '$${' for a literal '${')");
+    const std::string inner = value.substr(i + 2, close - i - 2);
+    const std::size_t dash = inner.find(":-");
+    const std::string name = inner.substr(0, dash);
+    const bool named = !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+                       std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+    if (!named) return config_error_at(file, node, fmt::format("'${{{}}}' does not name an environment variable", inner));
+    const char* set = std::getenv(name.c_str());
+    if (set && *set) {
+      out += set;
+    } else if (dash != std::string::npos) {
+      out += inner.substr(dash + 2);
+    } else {
+      return config_error_at(file, node, fmt::format("${{{}}} is not set: export it, or give a default (${{{}:-VALUE}})", name, name));
+    }
+    i = close + 1;
+  }
+  return out;
+}
+
+Result<void> expand_environment(YAML::Node node, const fs::path& file) {
+  if (node.IsScalar()) {
+    if (node.Scalar().find("${") == std::string::npos) return success();
+    ECUUP_ASSIGN(std::string value, expand_value(node.Scalar(), file, node));
+    node = value;
+  } else if (node.IsSequence()) {
+    for (auto item : node) ECUUP_TRY(expand_environment(item, file));
+  } else if (node.IsMap()) {
+    for (auto kv : node) ECUUP_TRY(expand_environment(kv.second, file));
+  }
+  return success();
+}
+
 }  // namespace
 
 Result<Config> parse_config(const std::string& text, const fs::path& file) {
@@ -188,6 +237,7 @@ Result<Config> parse_config(const std::string& text, const fs::path& file) {
   }
   if (!root || root.IsNull()) return config_error_at(file, YAML::Mark(), "the config is empty");  // 1:1
   if (!root.IsMap()) return config_error_at(file, root, "the config must be a mapping (vehicle, server, ecus, ...)");
+  ECUUP_TRY(expand_environment(root, file));
   ECUUP_TRY(yaml_known_keys(file, root, {"vehicle", "vin", "state_dir", "allow_downgrade", "rollback", "backups", "server", "trust", "ecus"}));
 
   Config config;

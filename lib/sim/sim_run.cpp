@@ -14,6 +14,7 @@
 
 #include "sim/control.hpp"
 #include "sim/sim_server.hpp"
+#include "util/fs.hpp"
 
 // The transports come from lib/transport; a build without one refuses configs that need it.
 #if __has_include("transport/doip_server.hpp")
@@ -396,6 +397,19 @@ Result<void> run_simulator(const RunOptions& options) {
   }
 
   ready += " vin=" + config.vin;
+  if (!options.ports_file.empty()) {
+    // What ecuup's config reads as ${ECUUP_SIM_...}: the DoIP port, ecuup's side of the CAN bus.
+    std::string env = "ECUUP_SIM_VIN=" + config.vin + "\n";
+    if (const auto at = ready.find(" doip_port="); at != std::string::npos)
+      env += "ECUUP_SIM_DOIP_PORT=" + ready.substr(at + 11, ready.find(' ', at + 1) - at - 11) + "\n";
+    if (config.bus.rfind("udp:", 0) == 0) {
+      const auto colon = config.bus.find(':', 4);
+      env += "ECUUP_SIM_CAN_BUS=udp:" + config.bus.substr(colon + 1) + ":" + config.bus.substr(4, colon - 4) + "\n";
+    } else if (!config.bus.empty()) {
+      env += "ECUUP_SIM_CAN_BUS=" + config.bus + "\n";
+    }
+    ECUUP_TRY(write_file_atomic(options.ports_file, env).with_context("--ports-file"));
+  }
   std::cout << ready << std::endl;
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -1,10 +1,19 @@
 #include "sim/sim_server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <istream>
 #include <ostream>
 #include <sstream>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "util/bytes.hpp"
 
@@ -48,6 +57,31 @@ void serve_request(EcuModel& ecu, ByteView request, const ReplySink& sink) {
   sink.send(reply.response);
 }
 
+Result<std::string> free_udp_bus(const std::string& bus) {
+  if (bus != "udp:0:0") return bus;
+  // Bound and released: another program could take a port before the bus binds it again, which
+  // the bus then reports; on a test bench that is rare, and a retry picks two others.
+  auto pick = []() -> Result<std::uint16_t> {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return make_error(Errc::io, std::string("socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+                    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+    ::close(fd);
+    if (!ok) return make_error(Errc::io, std::string("cannot pick a free UDP port: ") + std::strerror(errno));
+    return ntohs(addr.sin_port);
+  };
+  ECUUP_ASSIGN(std::uint16_t local, pick());
+  for (int tries = 0; tries < 8; ++tries) {
+    ECUUP_ASSIGN(std::uint16_t remote, pick());
+    if (remote != local) return fmt::format("udp:{}:{}", local, remote);
+  }
+  return make_error(Errc::io, "cannot pick two free UDP ports");
+}
+
 Result<SimConfig> load_with_faults(const RunOptions& options) {
   ECUUP_ASSIGN(auto config, load_sim_config(options.config_path));
   for (const auto& text : options.faults) {
@@ -57,6 +91,7 @@ Result<SimConfig> load_with_faults(const RunOptions& options) {
     it->faults.push_back(std::move(fault.fault));
   }
   if (options.bus) config.bus = *options.bus;
+  ECUUP_ASSIGN(config.bus, free_udp_bus(config.bus));
   if (options.doip_port) config.doip_port = *options.doip_port;
   complete_identity(config);
   return config;

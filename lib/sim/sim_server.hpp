@@ -33,7 +33,13 @@ struct RunOptions {
   std::filesystem::path trace_file;  // candump log of the CAN side
   std::uint32_t bitrate = 0;         // >0: pace the CAN side at this nominal bitrate
   std::uint32_t data_bitrate = 0;    // CAN FD data phase of the paced bus; 0 = bitrate
+  // Once ready, the ports and the VIN in FILE as NAME=VALUE lines for ecuup's config to read
+  // (${ECUUP_SIM_DOIP_PORT}, ${ECUUP_SIM_CAN_BUS}, ${ECUUP_SIM_VIN}; ecuup-config(5)).
+  std::filesystem::path ports_file;
 };
+
+// Bus "udp:0:0": two free UDP ports on loopback chosen now (udp:LOCAL:REMOTE for the simulator's side).
+Result<std::string> free_udp_bus(const std::string& bus);
 
 // Opens every ECU's state, starts the transports, prints "ready ..." and serves until SIGINT/SIGTERM.
 Result<void> run_simulator(const RunOptions& options);

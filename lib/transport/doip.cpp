@@ -19,6 +19,7 @@
 
 #include "transport/doip_discovery.hpp"
 #include "transport/pcapng.hpp"
+#include "util/diag_log.hpp"
 #include "util/cancel.hpp"
 
 namespace ecuup {
@@ -586,6 +587,9 @@ class DoipLink final : public DiagLink {
 
   Result<void> write(PayloadType type, ByteView head, ByteView tail, const char* what) {
     if (m_fd.get() < 0) return fail(Errc::network, fmt::format("{}: connection already closed", what));
+    if (diag_log_on(k_diag_frames))
+      diag_log(k_diag_frames, fmt::format("DoIP -> {} 0x{:04X} ({}): {} {}", describe(), static_cast<unsigned>(type), what,
+                                          diag_hex(head), diag_hex(tail)));
     auto sent = send_message(m_fd.get(), type, head, tail);
     if (!sent) {
       if (sent.error().code == Errc::network) m_fd.reset();
@@ -600,6 +604,9 @@ class DoipLink final : public DiagLink {
   }
 
   void trace_received(const StreamReader::Message& message) {
+    if (diag_log_on(k_diag_frames))
+      diag_log(k_diag_frames, fmt::format("DoIP <- {} 0x{:04X}: {}", describe(), static_cast<unsigned>(message.type()),
+                                          diag_hex(message.payload)));
     if (!m_trace) return;
     const auto header = encode_header(message.type(), message.header.payload_length, message.header.version);
     const std::array<ByteView, 2> parts{ByteView(header), message.payload};
@@ -672,7 +679,7 @@ class PcapngDoipHook final : public DoipTraceHook {
  public:
   PcapngDoipHook(std::shared_ptr<PcapngWriter> writer, const std::string& iface, const DoipConnectionEnds& ends)
       : m_stream(std::move(writer), iface, TcpEndpoint{ends.local_ipv4, ends.local_port},
-                 TcpEndpoint{ends.peer_ipv4, k_default_port}) {}
+                 TcpEndpoint{ends.peer_ipv4, ends.peer_port}) {}
   void message(Direction direction, std::span<const ByteView> parts) override {
     m_stream.segment(direction == Direction::to_entity ? TcpStreamTrace::Direction::client_to_server
                                                        : TcpStreamTrace::Direction::server_to_client,

@@ -1,4 +1,5 @@
 #include "transport/isotp.hpp"
+#include "util/diag_log.hpp"
 
 #include <fmt/format.h>
 
@@ -98,6 +99,8 @@ void IsoTpLink::finish_frame(std::size_t used) {
 }
 
 Result<void> IsoTpLink::send_frame(const char* timer) {
+  if (diag_log_on(k_diag_frames))
+    diag_log(k_diag_frames, fmt::format("CAN {:03X} -> [{}] {}", m_tx.id, m_tx.len, diag_hex(ByteView(m_tx.data.data(), m_tx.len), 64)));
   const auto start = Clock::now();
   auto sent = m_bus->send(m_tx);
   if (!sent) return std::move(sent).error().context("ISO-TP 0x" + fmt::format("{:X}", m_options.tx_id));
@@ -113,7 +116,12 @@ Result<CanFrame> IsoTpLink::next_frame(Clock::time_point deadline) {
     auto frame = m_bus->receive(until(deadline));
     if (!frame) return std::move(frame).error();
     // A link ignores frames with other ids (other ECUs, other testers on the same bus).
-    if (frame->id == m_options.rx_id && frame->extended == m_options.extended_ids && frame->len > 0) return frame;
+    if (frame->id == m_options.rx_id && frame->extended == m_options.extended_ids && frame->len > 0) {
+      if (diag_log_on(k_diag_frames))
+        diag_log(k_diag_frames, fmt::format("CAN {:03X} <- [{}] {}", frame->id, frame->len,
+                                            diag_hex(ByteView(frame->data.data(), frame->len), 64)));
+      return frame;
+    }
     if (Clock::now() >= deadline) return make_error(Errc::timeout, "timeout");
   }
 }

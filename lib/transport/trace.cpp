@@ -74,6 +74,13 @@ std::string candump_line(const CanFrame& frame, std::chrono::system_clock::time_
 TraceWriter::TraceWriter(int fd, std::string iface)
     : m_fd(fd), m_iface(std::move(iface)), m_buffer(k_trace_buffer_bytes) {}
 
+Result<void> start_trace_file(const std::filesystem::path& file, bool append) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+  if (fd < 0) return make_error(Errc::io, "cannot open trace file " + file.string() + ": " + std::strerror(errno));
+  ::close(fd);
+  return success();
+}
+
 Result<std::unique_ptr<TraceWriter>> TraceWriter::open(const std::filesystem::path& file, std::string iface) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return make_error(Errc::io, "cannot open trace file " + file.string() + ": " + std::strerror(errno));

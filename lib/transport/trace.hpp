@@ -40,6 +40,9 @@ class FrameTrace {
 // the process's shared writer of FILE) when FILE ends in .pcapng, else a candump log.
 Result<std::unique_ptr<FrameTrace>> open_frame_trace(const std::filesystem::path& file, const std::string& iface);
 
+// A run's --trace FILE starts empty (unless --trace-append): the links of the run then append to it.
+Result<void> start_trace_file(const std::filesystem::path& file, bool append);
+
 // Remarks about tracing that a person should see once per process ("DoIP needs a .pcapng trace").
 // Library code cannot print: the api layer installs a handler (Progress::note). A remark made
 // before any handler is kept and handed to the first one.

@@ -1,4 +1,5 @@
 #include "uds/client.hpp"
+#include "util/diag_log.hpp"
 
 #include <algorithm>
 #include <thread>
@@ -129,6 +130,7 @@ Result<Bytes> UdsClient::request(ByteView req, const std::string& label_in) {
   for (int repeats = 0;; ++repeats) {
     if (m_stale_possible) drain_stale(label);
     m_last_nrc.reset();
+    if (diag_log_on(k_diag_uds)) diag_log(k_diag_uds, fmt::format("UDS -> {}: {}", label, diag_hex(req)));
     auto sent = m_link->send(req);
     m_last_send = m_clock();
     if (!sent) return std::move(sent).error().context(label);
@@ -221,6 +223,13 @@ Result<Bytes> UdsClient::await_response(ByteView req, const std::string& label) 
       return std::move(received).error().context(label);
     }
     Bytes msg = std::move(received).value();
+    if (diag_log_on(k_diag_uds)) {
+      if (msg.size() >= 3 && msg[0] == sid::k_negative_response)
+        diag_log(k_diag_uds, fmt::format("UDS <- {}: negative response to {}: {} (0x{:02X})", label, service_name(msg[1]),
+                                         nrc_name(msg[2]), msg[2]));
+      else
+        diag_log(k_diag_uds, fmt::format("UDS <- {}: {}", label, diag_hex(msg)));
+    }
     if (msg.empty()) {
       discard(msg, "empty");
       continue;
@@ -257,6 +266,8 @@ Result<Bytes> UdsClient::await_response(ByteView req, const std::string& label) 
 }
 
 Result<void> UdsClient::send_suppressed(ByteView req) {
+  if (diag_log_on(k_diag_uds))
+    diag_log(k_diag_uds, fmt::format("UDS -> {} (no response asked): {}", service_name(req.empty() ? 0 : req[0]), diag_hex(req)));
   auto sent = m_link->send(req);
   m_last_send = m_clock();
   if (!sent) return std::move(sent).error().context(service_name(req.empty() ? 0 : req[0]));

@@ -12,28 +12,29 @@ for b in ecuup ecuup-sim; do
 done
 # The example's key_command runs `ecuup-sim key` from PATH.
 export PATH="$ECUUP_BIN:$PATH"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-free_udp_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 uds="$T/uds"
 mkdir -p "$uds"
 cp -r "$ECUUP_SRC/examples/uds/." "$uds/"
-doip_port=$(free_port) can_ecu=$(free_udp_port) can_tester=$(free_udp_port)
-# The shipped ports, exactly once each: if the examples change them, this test must be told.
-check "ecuup.yaml ships DoIP port 13400 once" test "$(grep -c 'port: 13400' "$uds/ecuup.yaml")" -eq 1
-check "ecuup.yaml ships the bus udp:29000:29001 once" test "$(grep -c 'udp:29000:29001' "$uds/ecuup.yaml")" -eq 1
-sed -i "s/port: 13400/port: $doip_port/; s/udp:29000:29001/udp:$can_tester:$can_ecu/" "$uds/ecuup.yaml"
-export ECUUP_CONFIG="$uds/ecuup.yaml"
-
-# The simulator on the shipped sim.yaml; only its ports come from the command line.
-"$ECUUP_BIN/ecuup-sim" run --config "$uds/sim.yaml" --state "$T/sim-state" --doip-port "$doip_port" \
-  --bus "udp:$can_ecu:$can_tester" >"$T/sim.out" 2>"$T/sim.err" &
+# The examples depend on no fixed port another bench could own: the simulator takes free ones and
+# writes them where ecuup.yaml reads them (${ECUUP_SIM_DOIP_PORT}, ${ECUUP_SIM_CAN_BUS}).
+"$ECUUP_BIN/ecuup-sim" run --config "$uds/sim.yaml" --state "$T/sim-state" --doip-port 0 --bus udp:0:0 \
+  --ports-file "$T/ports.env" >"$T/sim.out" 2>"$T/sim.err" &
 bg_pids+=($!)
 for _ in $(seq 100); do grep -q '^ready' "$T/sim.out" && break; sleep 0.1; done
 if ! grep -q '^ready' "$T/sim.out"; then
   not_ok "ecuup-sim did not start on examples/uds/sim.yaml: $(cat "$T/sim.err")"
   finish
 fi
+check "the ports file names the DoIP port, ecuup's side of the bus and the VIN" \
+  grep -q "^ECUUP_SIM_DOIP_PORT=[1-9][0-9]*$" "$T/ports.env"
+check "  ... the bus is the simulator's, mirrored" bash -c "grep -q '^ECUUP_SIM_CAN_BUS=udp:[0-9]*:[0-9]*$' '$T/ports.env' &&
+  test \"\$(sed -n 's/^ECUUP_SIM_CAN_BUS=udp:\([0-9]*\):\([0-9]*\)$/\2:\1/p' '$T/ports.env')\" = \"\$(sed -n 's/.* bus=udp:\([0-9:]*\).*/\1/p' '$T/sim.out')\""
+check "no port 13400 and no bus udp:29000:29001 in use" bash -c "! grep -q 'doip_port=13400\|bus=udp:29001:29000' '$T/sim.out'"
+set -a
+. "$T/ports.env"
+set +a
+export ECUUP_CONFIG="$uds/ecuup.yaml"
 
 manifest="$uds/state/manifest.yaml"
 # manifest_get PYTHON_EXPR: evaluates EXPR with m = the parsed manifest.

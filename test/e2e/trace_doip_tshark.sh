@@ -87,7 +87,7 @@ ecuup_run 0 inventory
 ecuup_run 0 inventory --ecu gw --trace "$DOIP_TRACE"  # a first section in the DoIP trace
 ecuup_run 0 report
 ecuup_run 0 fetch
-ecuup_run 0 flash --no-backup --ecu gw --trace "$DOIP_TRACE"
+ecuup_run 0 flash --no-backup --ecu gw --trace "$DOIP_TRACE" --trace-append
 ecuup_run 0 flash --no-backup --ecu bms --trace "$CAN_TRACE"
 ecuup_run 0 flash --no-backup --ecu gw2 --trace "$LOG_TRACE" -v
 cp "$WORK/ecuup.err" "$WORK/log-flash.err"
@@ -98,7 +98,8 @@ done
 
 tshark_read() {
   local file=$1; shift
-  WIRESHARK_CONFIG_DIR="$WORK/wireshark" tshark -r "$file" "$@" 2>>"$WORK/tshark.err"
+  # The trace records the gateway's real port: DoIP is decoded there.
+  WIRESHARK_CONFIG_DIR="$WORK/wireshark" tshark -r "$file" -d "tcp.port==$DOIP_PORT,doip" "$@" 2>>"$WORK/tshark.err"
 }
 
 # --- killed while the ECU erases: what was traced up to ~200 ms before is on disk, whole ----------
@@ -142,8 +143,17 @@ for service in "Read Data By Identifier" "Diagnostic Session Control" "Security 
   grep -q "Request *$service" "$WORK/doip-uds.txt" && ok || fail "tshark: no $service request over DoIP"
   grep -q "Reply *$service" "$WORK/doip-uds.txt" && ok || fail "tshark: no $service reply over DoIP"
 done
-ports=$(tshark_read "$DOIP_TRACE" -Y doip -T fields -e tcp.srcport -e tcp.dstport | tr '\t' '\n' | grep -c '^13400$' || true)
-[[ $ports -gt 0 ]] && ok || fail "DoIP segments not on TCP port 13400"
+ports=$(tshark_read "$DOIP_TRACE" -Y doip -T fields -e tcp.srcport -e tcp.dstport | tr '\t' '\n' | grep -c "^$DOIP_PORT\$" || true)
+[[ $ports -gt 0 ]] && ok || fail "DoIP segments not on the gateway's real TCP port $DOIP_PORT"
+# scripts/trace-decode decodes it in one step from the config (DoIP on the config's port, UDS on top).
+"$ECUUP_SRC/scripts/trace-decode" -c "$BENCH/ecuup.yaml" "$DOIP_TRACE" >"$WORK/decode-doip.txt" 2>>"$WORK/tshark.err" ||
+  fail "trace-decode failed on the DoIP trace: $(tail -3 "$WORK/tshark.err")"
+grep -q "Request *Transfer Data" "$WORK/decode-doip.txt" && ok ||
+  fail "trace-decode: no TransferData request in the DoIP trace: $(head -5 "$WORK/decode-doip.txt")"
+"$ECUUP_SRC/scripts/trace-decode" -c "$BENCH/ecuup.yaml" "$CAN_TRACE" >"$WORK/decode-can.txt" 2>>"$WORK/tshark.err" ||
+  fail "trace-decode failed on the CAN trace"
+grep -q "Request *Transfer Data" "$WORK/decode-can.txt" && ok ||
+  fail "trace-decode: no TransferData request in the CAN trace: $(head -5 "$WORK/decode-can.txt")"
 
 # --- CAN in pcapng ----------------------------------------------------------------------------
 [[ -s $CAN_TRACE ]] && ok || fail "no CAN trace written"

@@ -37,8 +37,16 @@ add_release "$BENCH/repository" bms 2.1.0 "$WORK/bms-2.1.0.img"
 ecuup_run 0 inventory
 ecuup_run 0 report
 ecuup_run 0 fetch
+echo "(0.000000) stale 123#00" >"$TRACE"   # --trace replaces what the file held
 ecuup_run 0 flash --no-backup --trace "$TRACE"
 [[ $(sim_version "$STATE" bms) == 2.1.0 ]] && ok || fail "bms runs $(sim_version "$STATE" bms)"
+# --trace-append keeps the earlier run's frames (checked below).
+first_line=$(head -1 "$TRACE")
+flash_lines=$(wc -l <"$TRACE")
+cp "$TRACE" "$WORK/flash-only.log"
+ecuup_run 0 inventory --trace "$TRACE" --trace-append
+appended=$(wc -l <"$TRACE")
+cp "$WORK/flash-only.log" "$TRACE"   # the decode checks below count the flash's frames
 sim_run_stop TERM
 
 # candump log format: (seconds.microseconds) interface ID#DATA, classic frames only on this bus.
@@ -67,4 +75,10 @@ sids=$(tshark_uds -Y 'uds.reply == 0' -T fields -e uds.sid | awk '{print tolower
 [[ $sids == *"0x27 0x31 0x34 0x36 0x37 0x31 0x11"* ]] && ok || fail "request SIDs out of order: $sids"
 blocks=$(tshark_uds -Y 'uds.reply == 0 && uds.sid == 0x36' | wc -l)
 [[ $blocks -eq 5 ]] && ok || fail "tshark reassembled $blocks TransferData requests (want 5)"
+! grep -q stale "$TRACE" && ok || fail "--trace kept what the file held before the run"
+# scripts/trace-decode: the same decode in one step, the CAN ids taken from the config.
+decoded=$("$ECUUP_SRC/scripts/trace-decode" -c "$BENCH/ecuup.yaml" "$TRACE" -Y 'uds.reply == 0 && uds.sid == 0x36' 2>>"$WORK/tshark.err" | wc -l)
+[[ $decoded -eq 5 ]] && ok || fail "trace-decode found $decoded TransferData requests (want 5)"
+[[ $appended -gt $flash_lines ]] && [[ $(head -1 "$TRACE") == "$first_line" ]] && ok ||
+  fail "--trace-append did not keep the earlier frames ($flash_lines lines, then $appended)"
 finish

@@ -1,3 +1,5 @@
+#include <cstdlib>
+
 #include <catch2/catch.hpp>
 
 #include "config/config.hpp"
@@ -103,4 +105,40 @@ TEST_CASE("a missing config file is a config error", "[config]") {
   auto r = load_config("/nonexistent/ecuup.yaml");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == Errc::config);
+}
+
+TEST_CASE("config values take ${NAME} and ${NAME:-DEFAULT} from the environment", "[config]") {
+  ::setenv("ECUUP_TEST_STATE", "from-env", 1);
+  ::setenv("ECUUP_TEST_ORDER", "7", 1);
+  ::unsetenv("ECUUP_TEST_UNSET");
+  const std::string text = R"(vehicle: car-${ECUUP_TEST_STATE}
+state_dir: "${ECUUP_TEST_UNSET:-fallback}"
+server: {kind: dir, path: "repo-$${literal}"}
+ecus:
+  - name: bms
+    driver: image
+    order: "${ECUUP_TEST_ORDER}"
+    image: {memory: "${ECUUP_TEST_STATE}.flash"}
+    command_note: not expanded: $HOME
+)";
+  // command_note is not a known key: only the expansion is under test, so drop it.
+  std::string config_text = text.substr(0, text.find("    command_note"));
+  auto r = parse_config(config_text, "/cfg/ecuup.yaml");
+  REQUIRE(r.ok());
+  CHECK(r->vehicle_id == "car-from-env");
+  CHECK(r->state_dir == "/cfg/fallback");
+  CHECK(r->server.path == "/cfg/repo-${literal}");
+  CHECK(r->ecus[0].order == 7);
+  CHECK(r->ecus[0].settings["memory"].Scalar() == "from-env.flash");
+
+  auto unset = parse_error("vehicle: car\nstate_dir: \"${ECUUP_TEST_UNSET}\"\nserver: {kind: dir, path: r}\necus: []\n");
+  CHECK(unset.code == Errc::config);
+  CHECK(unset.message.find("/cfg/ecuup.yaml:2:") == 0);
+  CHECK(unset.message.find("ECUUP_TEST_UNSET} is not set") != std::string::npos);
+  auto open = parse_error("vehicle: \"car-${OOPS\"\nserver: {kind: dir, path: r}\necus: []\n");
+  CHECK(open.message.find("without its '}'") != std::string::npos);
+  auto bad = parse_error("vehicle: \"car-${1X}\"\nserver: {kind: dir, path: r}\necus: []\n");
+  CHECK(bad.message.find("does not name an environment variable") != std::string::npos);
+  ::unsetenv("ECUUP_TEST_STATE");
+  ::unsetenv("ECUUP_TEST_ORDER");
 }

@@ -658,7 +658,7 @@ TEST_CASE("DoIP server handles bad input like an entity should", "[doip]") {
 
 TEST_CASE("DoIP server stops with connections open", "[doip]") {
   auto server = std::make_unique<DoipServer>(
-      DoipServerOptions{"127.0.0.1", 0, {k_ecu}, 0x10004, 0, {}},
+      DoipServerOptions{"127.0.0.1", 0, {k_ecu}, 0x10004, 0, {}, {}, {}, doip::k_power_mode_ready},
       [](std::uint16_t, ByteView request, DoipResponder& out) { (void)out.send(positive_echo(request)); });
   REQUIRE(server->start());
   DoipOptions options;
