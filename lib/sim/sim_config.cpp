@@ -225,7 +225,14 @@ class Parser {
       if (auto vin = doip::parse_vin(config.vin); !vin) return error_at(root["vin"], vin.error().message);
     }
     if (auto d = root["doip"]) {
-      ECUUP_TRY(check_keys(d, {"port", "bind", "max_data_size", "eid", "gid", "announce"}, "doip"));
+      ECUUP_TRY(check_keys(d, {"port", "bind", "max_data_size", "eid", "gid", "announce", "power_mode"}, "doip"));
+      if (d["power_mode"]) {
+        ECUUP_ASSIGN(auto mode, string(d["power_mode"], "doip power_mode"));
+        if (mode == "not_ready") config.doip_power_mode = doip::k_power_mode_not_ready;
+        else if (mode == "ready") config.doip_power_mode = doip::k_power_mode_ready;
+        else if (mode == "not_supported") config.doip_power_mode = doip::k_power_mode_not_supported;
+        else return error_at(d["power_mode"], "doip power_mode: one of ready, not_ready, not_supported");
+      }
       for (const char* key : {"eid", "gid"}) {
         if (!d[key]) continue;
         ECUUP_ASSIGN(auto text, string(d[key], std::string("doip ") + key));

@@ -89,6 +89,7 @@ struct SimConfig {
   // Where the vehicle announcements go ("HOST[:PORT]"); empty: the bind address's broadcast
   // address (127.255.255.255 on loopback, else 255.255.255.255), port 13400; "none": nowhere.
   std::string doip_announce;
+  std::uint8_t doip_power_mode = 0x01;  // diagnostic power mode answered on UDP (0x4004): ready
   std::vector<EcuConfig> ecus;
 
   const EcuConfig* find(const std::string& name) const;

@@ -321,6 +321,7 @@ Result<void> run_simulator(const RunOptions& options) {
       doip_options.identity.eid.back() = static_cast<std::uint8_t>(doip_options.identity.eid.back() + entity_index++);
       doip_options.identity.gid = *config.doip_gid;
       doip_options.identity.sync_status = doip::k_sync_complete;
+      doip_options.power_mode = config.doip_power_mode;
       std::map<std::uint16_t, EcuModel*> by_address;
       std::uint32_t largest_block = 0;
       for (auto* ecu : group.members) {

@@ -734,12 +734,27 @@ std::optional<std::uint32_t> udp_max_data_size(const DoipOptions& options) {
   return std::nullopt;
 }
 
+// ISO 13400-2: a vehicle whose diagnostic power mode is "not ready" is not to be diagnosed, let
+// alone programmed. Asked over UDP of a gateway that answers there, before the TCP connection, so
+// a refusal reaches no ECU. "Not supported" or no answer: the gateway does not say; carry on.
+Result<void> check_power_mode(const DoipOptions& options) {
+  auto mode = doip::request_power_mode(doip::UdpEndpoint{options.host, options.port},
+                                       std::min(options.ack_timeout, k_udp_status_timeout));
+  if (mode && *mode == doip::k_power_mode_not_ready)
+    return make_error(Errc::ecu, "the vehicle reports diagnostic power mode 'not ready' (ISO 13400-2): switch the "
+                                 "ignition on, or wait until it is, and try again; nothing was sent to an ECU");
+  return success();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DiagLink>> connect_doip(const DoipOptions& options) {
   auto where = fmt::format("DoIP {}:{}", options.host, options.port);
   DoipOptions asked = options;
-  if (!asked.max_data_size) asked.max_data_size = udp_max_data_size(options);
+  if (!asked.max_data_size) {
+    asked.max_data_size = udp_max_data_size(options);
+    if (asked.max_data_size) ECUUP_TRY(check_power_mode(options).with_context(where));
+  }
   auto fd = tcp_connect(options.host, options.port, options.connect_timeout);
   if (!fd) return std::move(fd).error().context(where + ": connect");
   return connect_doip_socket(std::move(fd).value().release(), asked);

@@ -95,4 +95,31 @@ grep -q '"detail": "1.0.0"' "$WORK/ecuup.out" && ok || fail "inventory by VIN: $
 sed -i "s/vin: $VIN/vin: $VIN2/" "$BENCH/ecuup.yaml"
 ecuup_run 3 inventory
 grep -q "no DoIP entity answered" "$WORK/ecuup.err" && ok || fail "unknown VIN: $(cat "$WORK/ecuup.err")"
+
+# Diagnostic power mode (0x4003 over UDP) before the TCP connection: a vehicle that says "not
+# ready" (ignition off) is refused before the TCP connection that would carry UDS.
+sim_run_stop TERM
+cat >"$WORK/off.yaml" <<'YAML'
+doip: {power_mode: not_ready}
+ecus:
+  - name: gw
+    doip_address: 0x0010
+    memory: [{address: 0x00000000, size: 0x10000}]
+    initial_image: {version: "1.0.0", size: 1000}
+YAML
+sim_run_start "$WORK/off.yaml" "$WORK/off-state" --doip-port 0 || exit 1
+cat >"$BENCH/ecuup.yaml" <<YAML
+vehicle: by-vin
+state_dir: state
+server: {kind: dir, path: repository}
+ecus:
+  - name: gw
+    driver: uds
+    uds:
+      transport: doip
+      doip: {host: 127.0.0.1, port: $DOIP_PORT, ecu_address: 0x0010}
+YAML
+ecuup_run 1 inventory
+grep -q "diagnostic power mode 'not ready'" "$WORK/ecuup.err" && ok || fail "power mode not ready: $(cat "$WORK/ecuup.err")"
+sim_run_stop TERM
 finish
