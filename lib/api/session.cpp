@@ -85,12 +85,12 @@ namespace {
 
 nlohmann::json text_or_null(const std::string& s) { return s.empty() ? nlohmann::json() : nlohmann::json(s); }
 
-nlohmann::json backup_json(const BackupRecord& b) {
+}  // namespace
+
+nlohmann::json backup_record_json(const BackupRecord& b) {
   return {{"version", b.version}, {"sha256", b.sha256}, {"bytes", b.size}, {"source", text_or_null(b.source)},
           {"at", text_or_null(b.at)}, {"path", b.path}};
 }
-
-}  // namespace
 
 nlohmann::json ecu_state_json(const EcuState& st) {
   nlohmann::json j;
@@ -111,13 +111,11 @@ nlohmann::json ecu_state_json(const EcuState& st) {
                 {"started_at", text_or_null(st.flash.started_at)},
                 {"finished_at", text_or_null(st.flash.finished_at)},
                 {"last_error", text_or_null(st.flash.last_error)}};
-  j["backup"] = st.backup ? backup_json(*st.backup) : nlohmann::json();
+  j["backup"] = st.backup ? backup_record_json(*st.backup) : nlohmann::json();
   j["older_backups"] = nlohmann::json::array();
-  for (const auto& b : st.older_backups) j["older_backups"].push_back(backup_json(b));
+  for (const auto& b : st.older_backups) j["older_backups"].push_back(backup_record_json(b));
   return j;
 }
-
-nlohmann::json backup_record_json(const BackupRecord& b) { return backup_json(b); }
 
 StepReport Session::finish(StepReport rep) const {
   const Manifest& m = m_common->plan ? *m_common->plan : m_manifest;
