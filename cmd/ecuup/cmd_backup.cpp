@@ -58,18 +58,16 @@ std::function<Result<ExitCode>(Context&)> setup_status(CLI::App& app) {
                    api::follow_live_log(ctx.config->state_dir, [&](const nlohmann::json& e) { ctx.out->live_event(e); }));
       if (!followed.followed && !ctx.out->json()) std::printf("no ecuup run in progress\n");
       if (followed.vanished) ctx.out->error("the followed ecuup ended without an exit status (killed?): the next run resolves what it left");
-      ECUUP_ASSIGN(api::StatusReport rep, api::status(*ctx.config, ctx.common, o));
-      if (ctx.out->json()) {
-        nlohmann::json last = rep.json;
-        last["event"] = "status";
-        ctx.out->live_event(last);
-      } else {
-        ctx.out->status(rep);
-      }
-      return rep.exit_code;
     }
     ECUUP_ASSIGN(api::StatusReport rep, api::status(*ctx.config, ctx.common, o));
-    ctx.out->status(rep);
+    if (*follow && ctx.out->json()) {
+      // The last of the JSON lines the follow wrote (ecuup-progress(5)).
+      nlohmann::json last = rep.json;
+      last["event"] = "status";
+      ctx.out->live_event(last);
+    } else {
+      ctx.out->status(rep);
+    }
     return rep.exit_code;
   };
 }

@@ -129,6 +129,15 @@ Result<FileLock> lock_manifest(const Config& config, const Common& common) {
   return FileLock::acquire(config.state_dir / "manifest.lock", common.lock_wait);
 }
 
+Result<std::optional<FileLock>> lock_unless_busy(const Config& config, const Common& common, bool or_go_on,
+                                                 std::string& busy) {
+  auto taken = lock_manifest(config, common);
+  if (taken) return std::optional<FileLock>(std::move(taken).value());
+  if (taken.error().code != Errc::locked || !or_go_on) return std::move(taken).error();
+  busy = taken.error().message;
+  return std::optional<FileLock>();
+}
+
 Result<Session> Session::open(const Config& config, const Common& common, Access access) {
   for (const auto& name : common.ecus)
     if (!config.find_ecu(name)) {
@@ -141,16 +150,9 @@ Result<Session> Session::open(const Config& config, const Common& common, Access
   std::string busy = common.writer_busy;
   if (common.dry_run && access == Access::write) access = Access::look;
   if (!common.lock_held && access != Access::read) {
-    auto taken = lock_manifest(config, common);
-    if (taken) {
-      lock = std::move(taken).value();
-      writer = true;
-      if (common.live && !common.dry_run && access == Access::write) common.live->start(config.state_dir);
-    } else if (taken.error().code == Errc::locked && access == Access::look) {
-      busy = taken.error().message;
-    } else {
-      return std::move(taken).error();
-    }
+    ECUUP_ASSIGN(lock, lock_unless_busy(config, common, access == Access::look, busy));
+    writer = lock.has_value();
+    if (writer && common.live && !common.dry_run && access == Access::write) common.live->start(config.state_dir);
   }
   Session s(config, common, std::move(lock));
   s.m_writer = writer;

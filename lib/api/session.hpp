@@ -15,6 +15,11 @@ namespace ecuup::api {
 nlohmann::json ecu_state_json(const EcuState& st);
 nlohmann::json backup_record_json(const BackupRecord& b);
 
+// The writer's lock (lock_manifest). When another ecuup holds it and `or_go_on` is set: no lock,
+// and `busy` says who holds it, so that a reader or a dry run can carry on without it.
+Result<std::optional<FileLock>> lock_unless_busy(const Config& config, const Common& common, bool or_go_on,
+                                                 std::string& busy);
+
 // How a step opens the manifest. The manifest is replaced by an atomic rename, so a reader without
 // the lock always sees the last committed file, never a half-written one.
 enum class Access {

@@ -44,15 +44,9 @@ Result<UpdateResult> update(const Config& config, const Common& outer, const Fla
   std::optional<FileLock> lock;
   Common common = outer;
   if (!outer.lock_held) {
-    auto taken = lock_manifest(config, outer);
-    if (taken) {
-      lock = std::move(taken).value();
-      if (outer.live && !outer.dry_run) outer.live->start(config.state_dir);
-    } else if (taken.error().code == Errc::locked && outer.dry_run) {
-      common.writer_busy = taken.error().message;  // a dry run never waits for the writer
-    } else {
-      return std::move(taken).error();
-    }
+    // A dry run never waits for the writer: its steps then plan without the lock.
+    ECUUP_ASSIGN(lock, lock_unless_busy(config, outer, outer.dry_run, common.writer_busy));
+    if (lock && outer.live && !outer.dry_run) outer.live->start(config.state_dir);
   }
   common.lock_held = true;
   // A dry run plans every step on one in-memory copy of the manifest, so that fetch and flash
