@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -6,6 +7,7 @@
 #include "api/session.hpp"
 #include "api/work_clock.hpp"
 #include "api/trust_gate.hpp"
+#include "container/load.hpp"
 #include "ecu/image_check.hpp"
 #include "store/archive.hpp"
 #include "store/download_hash.hpp"
@@ -76,8 +78,10 @@ struct ImageChoice {
 };
 
 // An archive carries either one file, or a package.yaml naming the image and its version.
+// An OEM container is the image as it is: a PDX (a zip with index.xml) and a VBF set (an archive
+// of VBF files only) are read by the container layer, not unpacked.
 Result<ImageChoice> choose_image(Session& s, const Fetched& artifact, const std::string& ecu) {
-  if (!looks_like_archive(artifact.file)) return ImageChoice{artifact.file, ""};
+  if (!looks_like_archive(artifact.file) || is_pdx_file(artifact.file)) return ImageChoice{artifact.file, ""};
   fs::path dir = s.state_path("downloads") / (artifact.sha256 + ".d");
   if (!fs::exists(dir)) {
     auto files = extract_archive(artifact.file, dir);
@@ -103,6 +107,8 @@ Result<ImageChoice> choose_image(Session& s, const Fetched& artifact, const std:
   std::vector<fs::path> files;
   for (const auto& e : fs::recursive_directory_iterator(dir))
     if (e.is_regular_file()) files.push_back(e.path());
+  if (!files.empty() && std::all_of(files.begin(), files.end(), [](const fs::path& f) { return is_vbf_file(f); }))
+    return ImageChoice{artifact.file, ""};
   if (files.size() != 1)
     return make_error(Errc::verify, fmt::format("archive for {} holds {} files and no package.yaml naming the image", ecu, files.size()));
   return ImageChoice{files.front(), ""};

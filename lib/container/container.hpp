@@ -9,17 +9,11 @@
 #include <vector>
 
 #include "util/bytes.hpp"
+#include "util/image.hpp"  // MemoryRange
 
 namespace ecuup {
 
 enum class ContainerFormat { vbf, pdx };
-
-// A range of ECU memory: erase ranges, the memory an ECU accepts software in.
-struct MemoryRange {
-  std::uint32_t address = 0;
-  std::uint64_t size = 0;
-  bool operator==(const MemoryRange&) const = default;
-};
 
 // One block of memory content: where it goes, how many bytes it fills there once written, and the
 // bytes TransferData carries, compressed and/or encrypted as `data_format` says.

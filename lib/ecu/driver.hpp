@@ -48,6 +48,12 @@ class EcuDriver {
   // that hand it on to a tool (the command driver's {version}).
   virtual void set_image_version(const std::string& version) { (void)version; }
   // Reads the installed software out into `dest` (`backup --read`).
+  // What a flash of `image` would send, one line per step (boot loader, erase ranges, segments with
+  // their data format), for --dry-run; empty when the driver cannot say.
+  virtual Result<std::vector<std::string>> describe_flash(const std::filesystem::path& image) {
+    (void)image;
+    return std::vector<std::string>{};
+  }
   virtual bool can_read_out() const { return false; }
   virtual Result<void> read_out(const std::filesystem::path& dest, Progress& progress);
   // How the last read_out() laid its file out ("raw@0x00010000", "srec"), for a restore to program

@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "container/load.hpp"
 #include "ecu/seed_key.hpp"
+#include "util/compress.hpp"
 #include "util/sw_image.hpp"
 
 namespace ecuup {
@@ -274,9 +276,12 @@ class UdsDriver final : public EcuDriver {
 
   Result<void> flash(const fs::path& image_path, Progress& progress) override {
     m_touched = false;
-    auto image = m_layout ? ImageSource::open(image_path, m_layout->format, m_layout->base_address)
-                          : ImageSource::open(image_path, m_settings.image_format, m_settings.image_base_address);
+    std::vector<ExpectedIdent> expected;
+    auto image = open_image(image_path, &expected);
     if (!image) return std::move(image).error();
+    ECUUP_TRY(check_flash_steps(m_settings.sequence.flash_steps, *image));
+    // A restore programs what the ECU ran before: its idents were checked when it was flashed.
+    if (!m_recovery && !expected.empty()) ECUUP_TRY(check_expected_idents(expected, progress));
     if (!m_recovery) return flash_once(*image, progress, m_settings.sequence, std::nullopt).result;
     // Recovery: start over (reconnect, session, security, erase, download) after every failure that
     // time may cure, until the window is spent; then the last failure is the cause.
@@ -293,6 +298,12 @@ class UdsDriver final : public EcuDriver {
                                 tried.result.error().message));
       if (!pause_within(pause, deadline)) return std::move(tried.result).error();
     }
+  }
+
+  Result<std::vector<std::string>> describe_flash(const fs::path& image_path) override {
+    ECUUP_ASSIGN(ImageSource image, open_image(image_path, nullptr));
+    ECUUP_TRY(check_flash_steps(m_settings.sequence.flash_steps, image));
+    return describe_plan(image, m_settings.sequence.sbl_routine);
   }
 
   Result<std::optional<std::string>> read_vin() override {
@@ -398,6 +409,56 @@ class UdsDriver final : public EcuDriver {
     }
     if (!version->empty()) progress.note("ECU reports version " + decode_did(*version, m_settings.version_encoding));
     return {success(), false};
+  }
+
+  // The image as the sequence sends it: a plain image file, or an OEM container's plan; plain data
+  // compressed when the configured data format asks for it. `expected` receives a container's
+  // expected idents.
+  Result<ImageSource> open_image(const fs::path& path, std::vector<ExpectedIdent>* expected) {
+    ImageFormat format = m_layout ? m_layout->format : m_settings.image_format;
+    const std::uint32_t base = m_layout ? m_layout->base_address : m_settings.image_base_address;
+    if (format == ImageFormat::auto_detect) {
+      ECUUP_ASSIGN(format, detect_image_format(path));
+    }
+    std::optional<ImageSource> image;
+    if (is_container_format(format)) {
+      const std::string name = path.filename().string();
+      ECUUP_ASSIGN(Container container, load_container(path));
+      ECUUP_TRY(check_container(container, m_settings.memory_ranges, name));
+      if (expected) *expected = container.expected_idents;
+      image = ImageSource::from_plan(plan_container(std::move(container), name));
+    } else {
+      ECUUP_ASSIGN(image, ImageSource::open(path, format, base));
+    }
+    const std::uint8_t data_format = m_settings.sequence.memory_format.data_format;
+    if (compression_method(data_format) != k_compression_none) ECUUP_TRY(image->encode(data_format));
+    return std::move(*image);
+  }
+
+  // ODX-F EXPECTED-IDENTs: each read from the DID `identification` names for it, before anything
+  // is sent that changes the ECU. A mismatch is Errc::verify (exit 4), the ECU untouched.
+  Result<void> check_expected_idents(const std::vector<ExpectedIdent>& expected, Progress& progress) {
+    ECUUP_TRY(reconnect());
+    UdsClient client(*m_link, m_settings.client, &progress);
+    for (const auto& ident : expected) {
+      auto did = m_settings.identification.find(ident.name);
+      if (did == m_settings.identification.end())
+        return make_error(Errc::config, fmt::format("the container expects ident {} of ECU {}, but its config's "
+                                                    "'identification' names no DID for it (add {}: 0xNNNN)",
+                                                    ident.name, m_settings.ecu_name, ident.name));
+      auto value = client.read_data_by_identifier(did->second);
+      if (!value) return std::move(value).error().context(fmt::format("read expected ident {}", ident.name));
+      const std::string actual = decode_did(*value, DidEncoding::ascii);
+      if (std::find(ident.values.begin(), ident.values.end(), actual) == ident.values.end()) {
+        std::string wanted;
+        for (const auto& v : ident.values) wanted += (wanted.empty() ? "'" : ", '") + v + "'";
+        return make_error(Errc::verify, fmt::format("ECU {} is not what the container is for: ident {} (DID 0x{:04X}) "
+                                                    "is '{}', the container expects {}; nothing was programmed",
+                                                    m_settings.ecu_name, ident.name, did->second, actual, wanted));
+      }
+      progress.note(fmt::format("expected ident {} = '{}'", ident.name, actual));
+    }
+    return success();
   }
 
   Result<EcuIdentity> read_identity_over(UdsClient& client) {
@@ -560,7 +621,7 @@ Result<UdsDriverSettings> parse_uds_settings(const EcuConfig& ecu, const DriverC
   Section root(file, ecu.settings);
   ECUUP_TRY(root.known({"transport", "can", "doip", "timeouts", "version_did", "version_encoding", "identification",
                         "hardware_did",
-                        "security", "sessions", "erase", "check", "reset_type", "memory", "max_block_length",
+                        "security", "sessions", "erase", "check", "reset_type", "memory", "sbl", "max_block_length",
                         "transfer_retries", "image", "read_out", "steps", "communication_control",
                         "dtc_setting"}));
 
@@ -661,10 +722,29 @@ Result<UdsDriverSettings> parse_uds_settings(const EcuConfig& ecu, const DriverC
   ECUUP_TRY(root.integer("reset_type", out.sequence.reset_type, k_max_sub_function, 1));
 
   ECUUP_ASSIGN(auto memory, root.child("memory"));
-  ECUUP_TRY(memory.known({"address_bytes", "size_bytes", "data_format"}));
+  ECUUP_TRY(memory.known({"address_bytes", "size_bytes", "data_format", "ranges"}));
   ECUUP_TRY(memory.integer("address_bytes", out.sequence.memory_format.address_bytes, 4, 1));
   ECUUP_TRY(memory.integer("size_bytes", out.sequence.memory_format.size_bytes, 4, 1));
   ECUUP_TRY(memory.integer("data_format", out.sequence.memory_format.data_format, k_max_u8));
+  {
+    // ecuup compresses plain data with the methods it knows; it never encrypts (no OEM keys):
+    // encrypted data comes in a container that carries its own data format.
+    const std::uint8_t data_format = out.sequence.memory_format.data_format;
+    if (encryption_method(data_format) != 0)
+      return memory.error_at("data_format", fmt::format("data_format 0x{:02X} asks for encryption method {}: ecuup "
+                                                        "holds no keys and never encrypts; encrypted software comes "
+                                                        "in a container (VBF, PDX) that says so",
+                                                        data_format, encryption_method(data_format)));
+    const std::uint8_t method = compression_method(data_format);
+    if (method != k_compression_none && method != k_compression_zlib)
+      return memory.error_at("data_format", fmt::format("data_format 0x{:02X} asks for compression method {}: ecuup "
+                                                        "can apply method 1 (zlib) only",
+                                                        data_format, method));
+  }
+  ECUUP_ASSIGN(out.memory_ranges, parse_regions(memory, "ranges"));
+  ECUUP_ASSIGN(auto sbl, root.child("sbl"));
+  ECUUP_TRY(sbl.known({"routine"}));
+  ECUUP_TRY(sbl.integer("routine", out.sequence.sbl_routine, k_max_u16));
   ECUUP_TRY(root.integer("max_block_length", out.sequence.max_block_length, k_max_u32));
   if (out.sequence.max_block_length != 0 && out.sequence.max_block_length < 3) {
     return root.error_at("max_block_length", "'max_block_length' counts SID and counter: at least 3 (0 = no cap)");

@@ -39,6 +39,8 @@ struct UdsDriverSettings {
   // operation keeps trying through silence, refused or dropped links and NRCs 0x21/0x22/0x37 for
   // this long before it gives up with the last failure.
   std::chrono::milliseconds recovery_window{60000};
+  // Where the ECU accepts downloads (memory.ranges); empty: not checked.
+  std::vector<MemoryRange> memory_ranges;
   ImageFormat image_format = ImageFormat::auto_detect;
   std::uint32_t image_base_address = 0;
   ImageFormat read_out_format = ImageFormat::auto_detect;  // auto: raw for one region at the base, else srec

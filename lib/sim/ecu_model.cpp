@@ -226,10 +226,17 @@ void EcuModel::enter_session(Session session) {
   m_unlocked_level = 0;
   m_seed_level = 0;
   abort_transfer();
+  // A boot loader runs in the programming session it was started in.
+  if (session == Session::default_session) {
+    m_sbl_running = false;
+    m_sbl_loaded_end = 0;
+  }
 }
 
 void EcuModel::abort_transfer() {
   m_transfer = Transfer::none;
+  m_transfer_to_ram = false;
+  m_inflater.reset();
   m_transfer_done = 0;
   m_blocks = 0;
   m_last_counter = 0;
@@ -242,6 +249,8 @@ void EcuModel::abort_transfer() {
 void EcuModel::reboot(Clock::time_point at) {
   enter_session(Session::default_session);
   m_erased.clear();
+  m_sbl_running = false;
+  m_sbl_loaded_end = 0;
   m_busy_until = {};
   m_writing_size = 0;
   ++m_power_epoch;
@@ -428,6 +437,7 @@ Reply EcuModel::routine_control(ByteView req) {
     out.push_back(k_routine_status_ok);
     return respond(std::move(out));
   }
+  if (m_config.sbl && routine == m_config.sbl->routine) return sbl_routine(req);
   if (routine != k_routine_erase && routine != k_routine_check) return negative(req[0], k_nrc_out_of_range);
   if (sf == k_routine_stop) return negative(req[0], k_nrc_subfunction_not_supported);
   if (sf == k_routine_results) {
@@ -445,6 +455,7 @@ Reply EcuModel::routine_control(ByteView req) {
 Reply EcuModel::erase_routine(ByteView req) {
   const std::uint8_t sid = req[0];
   if (m_transfer != Transfer::none) return negative(sid, k_nrc_conditions_not_correct);
+  if (needs_sbl()) return negative(sid, k_nrc_conditions_not_correct);
   std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges;
   if (req.size() == 4) {
     for (const auto& region : m_config.memory) ranges.emplace_back(region.address, region.size);
@@ -485,6 +496,40 @@ Reply EcuModel::erase_routine(ByteView req) {
   Reply reply = respond(Bytes{static_cast<std::uint8_t>(sid + k_positive_offset), req[1], req[2], req[3], k_routine_status_ok});
   reply.work_time = work;
   return reply;
+}
+
+// 31 01 <sbl routine> <call address, 4 bytes>: starts the boot loader downloaded to RAM, when the
+// call address lies in what was downloaded since the last reset.
+Reply EcuModel::sbl_routine(ByteView req) {
+  const std::uint8_t sid = req[0];
+  if ((req[1] & k_subfunction_mask) != k_routine_start) return negative(sid, k_nrc_subfunction_not_supported);
+  if (!unlocked_for_programming()) return negative(sid, k_nrc_security_denied);
+  if (req.size() != 8) return negative(sid, k_nrc_incorrect_length);
+  if (m_transfer != Transfer::none) return negative(sid, k_nrc_request_sequence_error);
+  const std::uint32_t call = be(req.subspan(4, 4));
+  const SblConfig& sbl = *m_config.sbl;
+  if (!in_sbl_ram(call, 1) || call - sbl.address >= m_sbl_loaded_end) {
+    std::fprintf(stderr, "ecuup-sim: %s: boot loader call address 0x%08X: nothing downloaded there\n", m_config.name.c_str(),
+                 static_cast<unsigned>(call));
+    return negative(sid, k_nrc_request_sequence_error);
+  }
+  m_sbl_running = true;
+  std::fprintf(stderr, "ecuup-sim: %s: boot loader started at 0x%08X\n", m_config.name.c_str(), static_cast<unsigned>(call));
+  return respond(Bytes{static_cast<std::uint8_t>(sid + k_positive_offset), req[1], req[2], req[3], k_routine_status_ok});
+}
+
+bool EcuModel::in_sbl_ram(std::uint32_t address, std::uint64_t size) const {
+  return m_config.sbl && address >= m_config.sbl->address &&
+         std::uint64_t{address} + size <= std::uint64_t{m_config.sbl->address} + m_config.sbl->size;
+}
+
+Result<void> EcuModel::write_download(std::uint32_t address, ByteView data) {
+  if (!m_transfer_to_ram) return m_flash->write(address, data);
+  const std::uint32_t offset = address - m_config.sbl->address;
+  if (m_sbl_ram.size() < m_config.sbl->size) m_sbl_ram.resize(m_config.sbl->size);
+  std::copy(data.begin(), data.end(), m_sbl_ram.begin() + offset);
+  m_sbl_loaded_end = std::max<std::uint64_t>(m_sbl_loaded_end, offset + data.size());
+  return success();
 }
 
 namespace {
@@ -552,14 +597,20 @@ Reply EcuModel::request_transfer(ByteView req, Transfer kind) {
   const std::size_t address_len = alfid & 0x0F, size_len = alfid >> 4;
   if (address_len < 1 || address_len > 4 || size_len < 1 || size_len > 4) return negative(sid, k_nrc_out_of_range);
   if (req.size() != 3 + address_len + size_len) return negative(sid, k_nrc_incorrect_length);
-  if (req[1] != 0x00) return negative(sid, k_nrc_out_of_range);  // no compression or encryption
+  // dataFormatIdentifier: no encryption; compression method 1 (zlib) on downloads when configured.
+  const std::uint8_t compression = compression_method(req[1]);
+  if (encryption_method(req[1]) != 0) return negative(sid, k_nrc_out_of_range);
+  if (compression != 0 && (kind != Transfer::download || compression != k_compression_zlib || !m_config.compression))
+    return negative(sid, k_nrc_out_of_range);
   if (!unlocked_for_programming()) return negative(sid, k_nrc_security_denied);
   if (kind == Transfer::upload && !m_flash->valid()) return negative(sid, k_nrc_conditions_not_correct);
   if (m_transfer != Transfer::none) return negative(sid, k_nrc_conditions_not_correct);
   const std::uint32_t address = be(req.subspan(3, address_len));
   const std::uint32_t size = be(req.subspan(3 + address_len, size_len));
-  if (size == 0 || !m_flash->region_of(address, size)) return negative(sid, k_nrc_out_of_range);
-  if (kind == Transfer::download) {
+  const bool to_ram = kind == Transfer::download && size != 0 && in_sbl_ram(address, size);
+  if (size == 0 || (!to_ram && !m_flash->region_of(address, size))) return negative(sid, k_nrc_out_of_range);
+  if (kind == Transfer::download && !to_ram && needs_sbl()) return negative(sid, k_nrc_conditions_not_correct);
+  if (kind == Transfer::download && !to_ram) {
     bool erased = std::any_of(m_erased.begin(), m_erased.end(), [&](const auto& e) {
       return address >= e.first && std::uint64_t{address} + size <= e.second;
     });
@@ -569,6 +620,8 @@ Reply EcuModel::request_transfer(ByteView req, Transfer kind) {
   m_transfer = kind;
   m_transfer_address = address;
   m_transfer_size = size;
+  m_transfer_to_ram = to_ram;
+  if (compression != 0) m_inflater = std::make_unique<StreamInflater>();
   const std::uint32_t max_block = effective_max_block_length(m_config);
   return respond(Bytes{static_cast<std::uint8_t>(sid + k_positive_offset), k_length_format_2_bytes,
                        static_cast<std::uint8_t>(max_block >> 8), static_cast<std::uint8_t>(max_block)});
@@ -602,8 +655,20 @@ Reply EcuModel::transfer_data(ByteView req, Clock::time_point now) {
   // A repeated block (the tester missed our answer) is acknowledged without writing again (ISO 14229-1).
   if (m_blocks > 0 && counter == m_last_counter) return respond(ack);
   if (counter != expected) return negative(sid, k_nrc_wrong_block_counter);
-  ByteView data = req.subspan(2);
-  if (data.empty() || data.size() > max_data) return negative(sid, k_nrc_incorrect_length);
+  ByteView wire = req.subspan(2);
+  if (wire.empty() || wire.size() > max_data) return negative(sid, k_nrc_incorrect_length);
+  // A compressed download is decompressed as it arrives; what it expands to is what is written.
+  Bytes inflated;
+  if (m_inflater) {
+    auto out = m_inflater->feed(wire, m_transfer_size - m_transfer_done);
+    if (!out) {
+      std::fprintf(stderr, "ecuup-sim: %s: compressed download: %s\n", m_config.name.c_str(), out.error().message.c_str());
+      abort_transfer();
+      return negative(sid, k_nrc_programming_failure);
+    }
+    inflated = std::move(*out);
+  }
+  ByteView data = m_inflater ? ByteView(inflated) : wire;
   if (std::uint64_t{m_transfer_done} + data.size() > m_transfer_size) return negative(sid, k_nrc_transfer_suspended);
 
   const std::uint32_t block = m_blocks + 1;
@@ -618,18 +683,18 @@ Reply EcuModel::transfer_data(ByteView req, Clock::time_point now) {
     m_faults.fire(f);
     std::fprintf(stderr, "ecuup-sim: %s: fault %s: power lost during block %u\n", m_config.name.c_str(), f->text.c_str(), block);
     auto half = data.first(data.size() / 2);
-    if (!half.empty()) (void)m_flash->write(address, half);
+    if (!half.empty()) (void)write_download(address, half);
     (void)m_flash->set_valid(false);
     reboot(now);
     return Reply{ReplyKind::drop_connection, {}, {}, false};
   }
-  if (auto r = m_flash->write(address, data); !r) return write_failure(r.error(), sid);
+  if (auto r = write_download(address, data); !r) return write_failure(r.error(), sid);
   m_transfer_done += static_cast<std::uint32_t>(data.size());
   m_last_counter = counter;
   m_blocks = block;
 
   Reply reply = respond(ack);
-  if (m_config.timing.write_bytes_per_s > 0) {
+  if (m_config.timing.write_bytes_per_s > 0 && !m_transfer_to_ram) {
     reply.work_time = milliseconds(std::uint64_t{data.size()} * 1000 / m_config.timing.write_bytes_per_s);
     m_writing_address = address;
     m_writing_size = static_cast<std::uint32_t>(data.size());
@@ -657,6 +722,11 @@ Reply EcuModel::transfer_exit(ByteView req) {
   if (m_transfer == Transfer::none) return negative(req[0], k_nrc_request_sequence_error);
   if (m_transfer == Transfer::download && m_transfer_done != m_transfer_size)
     return negative(req[0], k_nrc_request_sequence_error);
+  if (m_inflater && !m_inflater->ended()) {
+    std::fprintf(stderr, "ecuup-sim: %s: compressed download: the zlib stream did not end\n", m_config.name.c_str());
+    abort_transfer();
+    return negative(req[0], k_nrc_programming_failure);
+  }
   abort_transfer();
   return respond(Bytes{static_cast<std::uint8_t>(req[0] + k_positive_offset)});
 }

@@ -15,6 +15,7 @@
 #include "sim/flash_store.hpp"
 #include "sim/sim_config.hpp"
 #include "util/bytes.hpp"
+#include "util/compress.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::sim {
@@ -81,6 +82,12 @@ class EcuModel {
   Reply routine_control(ByteView req);
   Reply erase_routine(ByteView req);
   Reply check_routine(ByteView req);
+  Reply sbl_routine(ByteView req);
+  // Writes a download's bytes at `address`: flash, or the boot loader's RAM.
+  Result<void> write_download(std::uint32_t address, ByteView data);
+  bool in_sbl_ram(std::uint32_t address, std::uint64_t size) const;
+  // Refuses programming flash while a required boot loader does not run.
+  bool needs_sbl() const { return m_config.sbl && m_config.sbl->required && !m_sbl_running; }
   Reply request_transfer(ByteView req, Transfer kind);
   Reply transfer_data(ByteView req, Clock::time_point now);
   Reply transfer_exit(ByteView req);
@@ -131,6 +138,13 @@ class EcuModel {
   std::uint32_t m_blocks = 0;  // blocks accepted in this transfer (repeats not counted)
   Bytes m_last_upload_block;
   std::uint32_t m_last_block_size = 0;
+  bool m_transfer_to_ram = false;                // into the boot loader's RAM (config.sbl)
+  std::unique_ptr<StreamInflater> m_inflater;    // a compressed download (method 1, zlib)
+
+  // The secondary boot loader's RAM (config.sbl): what was downloaded, and whether it runs.
+  Bytes m_sbl_ram;
+  std::uint64_t m_sbl_loaded_end = 0;  // RAM offset past the last byte downloaded since reset
+  bool m_sbl_running = false;
 
   std::optional<bool> m_last_check_ok;
 };

@@ -97,7 +97,7 @@ class Parser {
   Result<EcuConfig> ecu(const YAML::Node& node) const {
     ECUUP_TRY(check_keys(node, {"name", "doip_address", "doip_port", "can", "dids", "memory", "initial_image", "security_levels",
                                 "programming_level", "security_attempts", "timing", "max_block_length",
-                                "programming_from_default", "boot_marker", "faults"},
+                                "programming_from_default", "boot_marker", "faults", "sbl", "compression"},
                          "ecu"));
     EcuConfig ecu;
     if (!node["name"]) return error_at(node, "ecu needs a name");
@@ -204,6 +204,29 @@ class Parser {
     }
     if (auto p = node["programming_from_default"]) { ECUUP_ASSIGN(ecu.programming_from_default, boolean(p, "programming_from_default")); }
     if (auto b = node["boot_marker"]) { ECUUP_ASSIGN(ecu.boot_marker, string(b, "boot_marker")); }
+    if (auto c = node["compression"]) {
+      ECUUP_ASSIGN(auto method, string(c, "compression"));
+      if (method != "zlib" && method != "none") return error_at(c, where + " compression must be 'zlib' or 'none'");
+      ecu.compression = method == "zlib";
+    }
+    if (auto b = node["sbl"]) {
+      ECUUP_TRY(check_keys(b, {"address", "size", "routine", "required"}, where + " sbl"));
+      if (!b["address"] || !b["size"]) return error_at(b, where + " sbl needs address and size (its RAM)");
+      SblConfig sbl;
+      ECUUP_ASSIGN(sbl.address, number(b["address"], "sbl address"));
+      ECUUP_ASSIGN(sbl.size, number(b["size"], "sbl size", 16u * 1024 * 1024));
+      if (sbl.size == 0) return error_at(b["size"], "sbl size must not be 0");
+      if (std::uint64_t{sbl.address} + sbl.size > 0x100000000ull) return error_at(b, "sbl RAM goes past 4 GiB");
+      for (const auto& region : ecu.memory)
+        if (sbl.address < region.address + std::uint64_t{region.size} && region.address < sbl.address + std::uint64_t{sbl.size})
+          return error_at(b, "sbl RAM overlaps a memory region");
+      if (b["routine"]) {
+        ECUUP_ASSIGN(auto routine, number(b["routine"], "sbl routine", k_max_u16));
+        sbl.routine = static_cast<std::uint16_t>(routine);
+      }
+      if (b["required"]) { ECUUP_ASSIGN(sbl.required, boolean(b["required"], "sbl required")); }
+      ecu.sbl = sbl;
+    }
     if (auto f = node["faults"]) {
       if (!f.IsSequence()) return error_at(f, where + " faults must be a list of strings");
       for (const auto& item : f) {

@@ -48,6 +48,17 @@ struct EcuTiming {
   std::uint32_t boot_security_delay_ms = 0;
 };
 
+// RAM for a secondary boot loader: a download here needs no erase and is gone at the next reset;
+// RoutineControl `routine` with the call address (4 bytes) starts what was downloaded there. With
+// `required`, the erase routine and downloads to flash are refused (conditionsNotCorrect) until a
+// boot loader runs, as on ECUs whose primary boot loader cannot program flash itself.
+struct SblConfig {
+  std::uint32_t address = 0;
+  std::uint32_t size = 0;
+  std::uint16_t routine = 0x0301;
+  bool required = false;
+};
+
 struct InitialImage {
   std::string version;
   std::uint32_t size = 4096;  // payload bytes (deterministic pattern)
@@ -70,6 +81,10 @@ struct EcuConfig {
   std::uint32_t max_block_length = 0;  // 0: derived (CAN 0x0FFF, DoIP-only 4096+2)
   bool programming_from_default = false;  // allow 10 02 directly from the default session
   std::string boot_marker = "BOOT";    // F189 while no valid software is installed
+  std::optional<SblConfig> sbl;
+  // RequestDownload's compression method 1 (zlib, the high nibble of the dataFormatIdentifier) is
+  // accepted and decompressed as it arrives; false: only plain data (0x00).
+  bool compression = true;
   std::vector<FaultSpec> faults;
 };
 

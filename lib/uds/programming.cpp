@@ -28,6 +28,7 @@ constexpr StepName k_step_names[] = {
     {UdsStepKind::communication_off, "communication_off"},
     {UdsStepKind::communication_on, "communication_on"},
     {UdsStepKind::security_access, "security_access"},
+    {UdsStepKind::sbl, "sbl"},
     {UdsStepKind::erase, "erase"},
     {UdsStepKind::download, "download"},
     {UdsStepKind::check_dependencies, "check_dependencies"},
@@ -122,6 +123,7 @@ class SequenceRun {
   }
   Result<void> erase(const ImageSource& image);
   Result<void> download(ImageSource& image);
+  Result<void> boot_loader(ImageSource& image);
   Result<void> upload(ImageWriter& out);
   Result<Bytes> read_version() { return m_client.read_data_by_identifier(m_options.version_did); }
 
@@ -129,6 +131,8 @@ class SequenceRun {
   Result<void> security_access();
   Result<void> reset();
   Result<Bytes> transfer_block(std::uint8_t counter, ByteView data, const std::string& label);
+  // 34, 36 x N, 37 for segment `index`; `last` marks the end of the software's transfer.
+  Result<void> download_segment(ImageSource& image, std::size_t index, const std::string& where, bool touches, bool last);
   // A raw request step that erases or writes memory, which counts as touching the ECU.
   bool changes_memory(const Bytes& request) const {
     if (request.empty()) return false;
@@ -266,15 +270,22 @@ Result<void> SequenceRun::erase(const ImageSource& image) {
                  }));
     return expect_status(status, m_options.erase_expected_status, m_options.erase_routine);
   }
-  const auto& segments = image.segments();
-  for (std::size_t i = 0; i < segments.size(); ++i) {
-    if (interrupt_requested()) return interrupted_error(fmt::format("before the erase of segment {}", i + 1));
+  // A container names its erase ranges; otherwise each segment of the software erases its own.
+  std::vector<MemoryRange> ranges = image.erase_ranges();
+  const bool own = ranges.empty();
+  if (own) {
+    for (const auto& seg : image.segments())
+      if (!seg.sbl) ranges.push_back({seg.address, seg.size});
+  }
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const char* what = own ? "segment" : "range";
+    if (interrupt_requested()) return interrupted_error(fmt::format("before the erase of {} {}", what, i + 1));
     ECUUP_TRY(m_client.keep_alive());
-    auto record = encode_memory_range(m_options.memory_format, segments[i].address, segments[i].size);
+    auto record = encode_memory_range(m_options.memory_format, ranges[i].address, ranges[i].size);
     if (!record) return std::move(record).error().context("erase");
     auto erased =
         touching([&] { return m_client.routine_control(k_routine_start, m_options.erase_routine, *record); });
-    const std::string where = fmt::format("erase segment {} at 0x{:08X}", i + 1, segments[i].address);
+    const std::string where = fmt::format("erase {} {} at 0x{:08X}", what, i + 1, ranges[i].address);
     if (!erased) return std::move(erased).error().context(where);
     ECUUP_TRY(expect_status(*erased, m_options.erase_expected_status, m_options.erase_routine).with_context(where));
   }
@@ -301,46 +312,86 @@ Result<Bytes> SequenceRun::transfer_block(std::uint8_t counter, ByteView data, c
   }
 }
 
-Result<void> SequenceRun::download(ImageSource& image) {
-  const auto segments = image.segments();
-  Bytes buffer;
-  for (std::size_t i = 0; i < segments.size(); ++i) {
-    const auto& seg = segments[i];
-    const std::string where = fmt::format("segment {} at 0x{:08X}", i + 1, seg.address);
-    if (interrupt_requested()) return interrupted_error("before " + where);
-    ECUUP_TRY(m_client.keep_alive());
-    auto max_block =
-        touching([&] { return m_client.request_download(m_options.memory_format, seg.address, seg.size); });
-    if (!max_block) return std::move(max_block).error().context(where);
-    const std::size_t payload =
-        transfer_payload_size(*max_block, m_client.link().max_message_size(), m_options.max_block_length);
-    if (payload == 0) {
-      return make_error(Errc::protocol, where + ": the link cannot carry a TransferData block with data");
-    }
-    buffer.resize(static_cast<std::size_t>(std::min<std::uint64_t>(payload, seg.size)));
-    std::uint8_t counter = 1;  // ISO 14229-1: starts at 01, wraps from FF to 00
-    std::uint64_t offset = 0;
-    for (std::uint64_t block = 1; offset < seg.size; ++block) {
-      if (interrupt_requested()) return interrupted_error(fmt::format("in {} before block {}", where, block));
-      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(payload, seg.size - offset));
-      std::span<std::uint8_t> chunk(buffer.data(), n);
-      ECUUP_TRY(image.read(i, offset, chunk));
-      auto sent = touching([&] { return transfer_block(counter, chunk, fmt::format("TransferData block {}", block)); });
-      if (!sent) return std::move(sent).error().context(where);
-      offset += n;
-      m_done += n;
-      m_progress.advance(m_done);
-      counter = static_cast<std::uint8_t>(counter + 1);
-    }
-    if (i + 1 == segments.size() && !m_finishing) {
-      // The ECU took every block: finishing (exit, check, reset) is what leaves it runnable now.
-      m_state.transferred = true;
-      m_finishing.emplace();
-    }
-    ShieldIf shield(true);
-    auto exited = m_client.request_transfer_exit();
-    if (!exited) return std::move(exited).error().context(where);
+Result<void> SequenceRun::download_segment(ImageSource& image, std::size_t index, const std::string& where,
+                                           bool touches, bool last) {
+  const auto seg = image.segments()[index];
+  if (interrupt_requested()) return interrupted_error("before " + where);
+  ECUUP_TRY(m_client.keep_alive());
+  // Plain data goes with the configured data format; a segment that is compressed or encrypted
+  // (by its container, or by encode()) with its own.
+  MemoryFormat format = m_options.memory_format;
+  if (seg.data_format) format.data_format = *seg.data_format;
+  auto request = [&] { return m_client.request_download(format, seg.address, seg.size); };
+  auto max_block = touches ? touching(request) : request();
+  if (!max_block) return std::move(max_block).error().context(where);
+  const std::size_t payload =
+      transfer_payload_size(*max_block, m_client.link().max_message_size(), m_options.max_block_length);
+  if (payload == 0) {
+    return make_error(Errc::protocol, where + ": the link cannot carry a TransferData block with data");
   }
+  Bytes buffer(static_cast<std::size_t>(std::min<std::uint64_t>(payload, seg.transfer_size)));
+  std::uint8_t counter = 1;  // ISO 14229-1: starts at 01, wraps from FF to 00
+  std::uint64_t offset = 0;
+  const std::uint64_t done_before = m_done;
+  for (std::uint64_t block = 1; offset < seg.transfer_size; ++block) {
+    if (interrupt_requested()) return interrupted_error(fmt::format("in {} before block {}", where, block));
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(payload, seg.transfer_size - offset));
+    std::span<std::uint8_t> chunk(buffer.data(), n);
+    ECUUP_TRY(image.read(index, offset, chunk));
+    const std::string label = fmt::format("TransferData block {}", block);
+    auto send = [&] { return transfer_block(counter, chunk, label); };
+    auto sent = touches ? touching(send) : send();
+    if (!sent) return std::move(sent).error().context(where);
+    offset += n;
+    if (!seg.sbl) {
+      // Progress counts memory bytes: a compressed segment advances by its share of them.
+      m_done = done_before + (seg.transfer_size == seg.size ? offset : offset * seg.size / seg.transfer_size);
+      m_progress.advance(m_done);
+    }
+    counter = static_cast<std::uint8_t>(counter + 1);
+  }
+  if (last && !m_finishing) {
+    // The ECU took every block: finishing (exit, check, reset) is what leaves it runnable now.
+    m_state.transferred = true;
+    m_finishing.emplace();
+  }
+  ShieldIf shield(touches);
+  auto exited = m_client.request_transfer_exit();
+  if (!exited) return std::move(exited).error().context(where);
+  return success();
+}
+
+Result<void> SequenceRun::download(ImageSource& image) {
+  const auto& segments = image.segments();
+  std::size_t last = segments.size();
+  for (std::size_t i = 0; i < segments.size(); ++i)
+    if (!segments[i].sbl) last = i;
+  for (std::size_t i = 0, n = 0; i < segments.size(); ++i) {
+    if (segments[i].sbl) continue;
+    ++n;
+    ECUUP_TRY(download_segment(image, i, fmt::format("segment {} at 0x{:08X}", n, segments[i].address), true, i == last));
+  }
+  return success();
+}
+
+// The secondary boot loader goes to RAM: nothing the ECU keeps is changed until its erase, so
+// neither its download nor its start counts as touching the ECU.
+Result<void> SequenceRun::boot_loader(ImageSource& image) {
+  if (!image.sbl_call_address()) return success();
+  const auto& segments = image.segments();
+  for (std::size_t i = 0, n = 0; i < segments.size(); ++i) {
+    if (!segments[i].sbl) continue;
+    ++n;
+    const std::string where = fmt::format("boot loader {} segment {} at 0x{:08X}", image.sbl_name(), n, segments[i].address);
+    ECUUP_TRY(download_segment(image, i, where, false, false));
+  }
+  const std::uint32_t call = *image.sbl_call_address();
+  const Bytes record{static_cast<std::uint8_t>(call >> 24), static_cast<std::uint8_t>(call >> 16),
+                     static_cast<std::uint8_t>(call >> 8), static_cast<std::uint8_t>(call)};
+  m_progress.note(fmt::format("starting boot loader {} at 0x{:08X}", image.sbl_name(), call));
+  auto started = m_client.routine_control(k_routine_start, m_options.sbl_routine, record);
+  if (!started)
+    return std::move(started).error().context(fmt::format("start boot loader {} at 0x{:08X}", image.sbl_name(), call));
   return success();
 }
 
@@ -462,6 +513,7 @@ const char* uds_step_stage(UdsStepKind kind) {
     case UdsStepKind::extended_session:
     case UdsStepKind::programming_session: return "session";
     case UdsStepKind::security_access: return "security";
+    case UdsStepKind::sbl: return "boot loader";
     case UdsStepKind::erase: return "erase";
     case UdsStepKind::download: return "transfer";
     case UdsStepKind::upload: return "read";
@@ -494,7 +546,7 @@ std::vector<UdsStep> default_flash_steps() {
   using K = UdsStepKind;
   std::vector<UdsStep> steps;
   for (K k : {K::extended_session, K::dtc_setting_off, K::communication_off, K::programming_session,
-              K::security_access, K::erase, K::download, K::check_dependencies, K::reset, K::read_version}) {
+              K::security_access, K::sbl, K::erase, K::download, K::check_dependencies, K::reset, K::read_version}) {
     steps.push_back({k, {}});
   }
   return steps;
@@ -515,9 +567,22 @@ std::size_t transfer_payload_size(std::size_t max_block_length, std::size_t link
   return block > 2 ? block - 2 : 0;
 }
 
+Result<void> check_flash_steps(const std::vector<UdsStep>& steps, const ImageSource& image) {
+  if (!image.sbl_call_address()) return success();
+  auto at = [&](UdsStepKind kind) {
+    return std::find_if(steps.begin(), steps.end(), [&](const UdsStep& s) { return s.kind == kind; });
+  };
+  if (at(UdsStepKind::sbl) == steps.end() || at(UdsStepKind::sbl) > at(UdsStepKind::erase))
+    return make_error(Errc::config, fmt::format("the image carries the secondary boot loader {}, but the ECU's "
+                                                "flash steps have no 'sbl' step before 'erase': add it",
+                                                image.sbl_name()));
+  return success();
+}
+
 Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& options, ImageSource& image,
                                  const UdsSequenceHooks& hooks, Progress& progress, const std::string& ecu,
                                  UdsFlashState* state) {
+  ECUUP_TRY(check_flash_steps(options.flash_steps, image));
   SequenceRun run(client, options, hooks, progress);
   Bytes version;
   progress.begin(ecu, "flash", image.total_size());
@@ -530,6 +595,11 @@ Result<Bytes> run_flash_sequence(UdsClient& client, const UdsSequenceOptions& op
       switch (step.kind) {
         case UdsStepKind::erase: ECUUP_TRY(run.erase(image)); break;
         case UdsStepKind::download: ECUUP_TRY(run.download(image)); break;
+        case UdsStepKind::sbl: {
+          ShieldIf shield(run.shielding());
+          ECUUP_TRY(run.boot_loader(image));
+          break;
+        }
         case UdsStepKind::read_version: {
           ShieldIf shield(run.shielding());
           ECUUP_ASSIGN(version, run.read_version());
@@ -569,6 +639,7 @@ Result<void> run_read_sequence(UdsClient& client, const UdsSequenceOptions& opti
         case UdsStepKind::read_version: ECUUP_TRY(run.read_version()); break;
         case UdsStepKind::erase:
         case UdsStepKind::download:
+        case UdsStepKind::sbl:
           return make_error(Errc::config, std::string("step '") + uds_step_name(step.kind) +
                                               "' is not allowed in the read-out steps");
         default: ECUUP_TRY(run.first_or_common(step, &step == &options.read_steps.front())); break;

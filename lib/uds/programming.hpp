@@ -24,7 +24,8 @@ enum class UdsStepKind {
   communication_off,    // 28 03 01
   communication_on,     // 28 00 01
   security_access,      // 27 odd / 27 even
-  erase,                // 31 01 FF00 + address/size per segment
+  sbl,                  // the image's secondary boot loader: 34/36/37 per SBL segment, then 31 01 0301 + call address; nothing without one
+  erase,                // 31 01 FF00 + address/size per segment (or per erase range of a container)
   download,             // per segment 34, 36 x N, 37
   check_dependencies,   // 31 01 FF01
   reset,                // 11 01, then wait until the ECU answers again
@@ -41,14 +42,11 @@ struct UdsStep {
 
 // "extended_session" etc.; "request" steps are written as their hex bytes in the config.
 const char* uds_step_name(UdsStepKind kind);
-// The progress stage a step is shown as: session, security, erase, transfer, check, reset, verify, read, prepare.
+// The progress stage a step is shown as: session, security, boot loader, erase, transfer, check, reset, verify, read, prepare.
 const char* uds_step_stage(UdsStepKind kind);
 Result<UdsStepKind> parse_uds_step(const std::string& name);
 
-struct MemoryRegion {
-  std::uint32_t address = 0;
-  std::uint64_t size = 0;
-};
+using MemoryRegion = MemoryRange;
 
 struct UdsSequenceOptions {
   std::uint8_t default_session = 0x01;
@@ -61,6 +59,8 @@ struct UdsSequenceOptions {
   std::uint8_t communication_control_on = 0x00;   // enableRxAndTx
   std::uint8_t communication_type = 0x01;         // normalCommunicationMessages
   std::uint16_t erase_routine = 0xFF00;
+  // Starts a downloaded secondary boot loader; its option record is the call address (4 bytes).
+  std::uint16_t sbl_routine = 0x0301;
   // true: one erase per segment with its address/size as option record; false: one erase, no record.
   bool erase_per_segment = true;
   // Non-empty: the routineStatusRecord must start with these bytes (the meaning is OEM-specific).
@@ -107,7 +107,12 @@ struct UdsFlashState {
   bool transferred = false;
 };
 
-// Runs `options.flash_steps` with `image`; progress counts image bytes. The version read in a
+// Whether `steps` can program `image`: an image with a secondary boot loader needs an `sbl` step
+// before `erase`. Errc::config otherwise, before anything is sent.
+Result<void> check_flash_steps(const std::vector<UdsStep>& steps, const ImageSource& image);
+
+// Runs `options.flash_steps` with `image`; progress counts image bytes (memory bytes, before
+// compression; the SBL's are not counted). The version read in a
 // read_version step (if any) is returned raw. An interruption (interrupt_requested()) stops the run
 // with Errc::interrupted at once before the first erase, after it only before a TransferData block,
 // a segment or a step, and not at all once every block was transferred. `state` (may be null)

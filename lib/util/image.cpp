@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "util/compress.hpp"
 #include "util/fs.hpp"
 #include "util/sw_image.hpp"
 
@@ -262,6 +263,8 @@ const char* image_format_name(ImageFormat format) {
     case ImageFormat::raw: return "raw";
     case ImageFormat::ihex: return "ihex";
     case ImageFormat::srec: return "srec";
+    case ImageFormat::vbf: return "vbf";
+    case ImageFormat::pdx: return "pdx";
   }
   return "?";
 }
@@ -271,8 +274,10 @@ Result<ImageFormat> parse_image_format(std::string_view name) {
   if (name == "raw" || name == "bin") return ImageFormat::raw;
   if (name == "ihex" || name == "hex") return ImageFormat::ihex;
   if (name == "srec" || name == "s19" || name == "s28" || name == "s37") return ImageFormat::srec;
+  if (name == "vbf") return ImageFormat::vbf;
+  if (name == "pdx") return ImageFormat::pdx;
   return make_error(Errc::config,
-                    fmt::format("unknown image format '{}' (expected one of: auto, raw, ihex, srec)", name));
+                    fmt::format("unknown image format '{}' (expected one of: auto, raw, ihex, srec, vbf, pdx)", name));
 }
 
 std::uint64_t FlashImage::total_size() const {
@@ -485,11 +490,15 @@ Result<FlashImage> parse_srec(std::string_view text, const std::string& name, Im
 }
 
 Result<ImageFormat> detect_image_format(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) return ImageFormat::vbf;  // a set of VBF files
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return errno_io("cannot open image", path);
   char buf[600];
   std::size_t n = std::fread(buf, 1, sizeof buf, f.get());
   std::string_view head(buf, n);
+  constexpr std::string_view k_zip_magic{"PK\x03\x04", 4};
+  if (head.starts_with(k_zip_magic)) return ImageFormat::pdx;
   std::size_t start = head.find_first_not_of(" \t\r\n");
   if (start == std::string_view::npos) return ImageFormat::raw;
   head.remove_prefix(start);
@@ -499,6 +508,7 @@ Result<ImageFormat> detect_image_format(const fs::path& path) {
     while (i < head.size() && hex_nibble(head[i]) >= 0) ++i;
     return i > from + 1 && (i == head.size() || head[i] == '\r' || head[i] == '\n');
   };
+  if (head.starts_with("vbf_version")) return ImageFormat::vbf;
   if (head[0] == ':' && hex_line(1)) return ImageFormat::ihex;
   if (head.size() > 2 && head[0] == 'S' && head[1] >= '0' && head[1] <= '9' && hex_line(2)) return ImageFormat::srec;
   return ImageFormat::raw;
@@ -511,6 +521,8 @@ Result<FlashImage> load_image(const fs::path& path, ImageFormat format, std::uin
   }
   const std::string name = path.string();
   const Diagnoser d(name, diagnostic);
+  if (is_container_format(format))
+    return make_error(Errc::config, fmt::format("{}: a {} container is no plain image", name, image_format_name(format)));
   if (format == ImageFormat::raw) {
     auto data = read_binary_file(path);
     if (!data) return std::move(data).error();
@@ -588,6 +600,19 @@ Result<ImageSummary> check_raw_file(const fs::path& path, const ImageSpec& spec,
 
 }  // namespace
 
+Result<void> check_in_memory(const std::vector<MemoryRange>& memory, std::uint32_t address, std::uint64_t size,
+                             const std::string& what) {
+  if (memory.empty()) return success();
+  const std::uint64_t end = std::uint64_t{address} + size;
+  for (const auto& m : memory)
+    if (address >= m.address && end <= m.address + m.size) return success();
+  std::string ranges;
+  for (const auto& m : memory)
+    ranges += fmt::format("{}0x{:08X}-0x{:08X}", ranges.empty() ? "" : ", ", m.address, m.address + m.size - 1);
+  return make_error(Errc::verify, fmt::format("{}: 0x{:08X}-0x{:08X} lies outside the ECU's memory ({})", what, address,
+                                              end - (size ? 1 : 0), ranges));
+}
+
 Result<ImageSummary> check_image_file(const fs::path& path, const ImageSpec& spec, ImageDiagnostic* diagnostic) {
   ImageFormat format = spec.format;
   if (format == ImageFormat::auto_detect) {
@@ -603,12 +628,18 @@ Result<ImageSummary> check_image_file(const fs::path& path, const ImageSpec& spe
   if (format == ImageFormat::raw) {
     auto summary = check_raw_file(path, spec, d);
     if (!summary) return as_verify(std::move(summary).error());
+    auto inside = check_in_memory(spec.memory, spec.raw_base_address, summary->data_bytes, name);
+    if (!inside) return as_verify(d.fail(ImageDefect::address_range, 0, 0, inside.error().message.substr(name.size() + 2)));
     return summary;
   }
   auto image = load_image(path, format, 0, diagnostic);
   if (!image) return as_verify(std::move(image).error());
   ImageSummary summary{format, image->segments.size(), image->total_size(), {}};
   const auto& segments = image->segments;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    auto inside = check_in_memory(spec.memory, segments[i].address, segments[i].data.size(), name);
+    if (!inside) return as_verify(d.fail(ImageDefect::address_range, 0, 0, inside.error().message.substr(name.size() + 2)));
+  }
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const ByteView data(segments[i].data);
     if (!starts_with_magic(data)) continue;
@@ -629,6 +660,14 @@ Result<ImageSummary> check_image_file(const fs::path& path, const ImageSpec& spe
   return summary;
 }
 
+ImageSource::Segment ImageSource::plain_segment(std::uint32_t address, std::uint64_t size) {
+  Segment seg;
+  seg.address = address;
+  seg.size = size;
+  seg.transfer_size = size;
+  return seg;
+}
+
 Result<ImageSource> ImageSource::open(const fs::path& path, ImageFormat format, std::uint32_t raw_base_address) {
   if (format == ImageFormat::auto_detect) {
     ECUUP_ASSIGN(format, detect_image_format(path));
@@ -638,7 +677,8 @@ Result<ImageSource> ImageSource::open(const fs::path& path, ImageFormat format, 
   source.m_path = path;
   if (format != ImageFormat::raw) {
     ECUUP_ASSIGN(source.m_memory, load_image(path, format, raw_base_address));
-    for (const auto& s : source.m_memory.segments) source.m_segments.push_back({s.address, s.data.size()});
+    for (const auto& s : source.m_memory.segments)
+      source.m_segments.push_back(plain_segment(s.address, s.data.size()));
     return source;
   }
   source.m_file.reset(std::fopen(path.c_str(), "rb"));
@@ -650,7 +690,7 @@ Result<ImageSource> ImageSource::open(const fs::path& path, ImageFormat format, 
   if (raw_base_address + std::uint64_t{size} > (std::uint64_t{1} << 32)) {
     return make_error(Errc::config, path.string() + ": image runs past the 32-bit address space");
   }
-  source.m_segments.push_back({raw_base_address, size});
+  source.m_segments.push_back(plain_segment(raw_base_address, size));
   return source;
 }
 
@@ -658,18 +698,59 @@ ImageSource ImageSource::from_memory(FlashImage image) {
   ImageSource source;
   source.m_format = ImageFormat::srec;
   source.m_memory = std::move(image);
-  for (const auto& s : source.m_memory.segments) source.m_segments.push_back({s.address, s.data.size()});
+  for (const auto& s : source.m_memory.segments)
+    source.m_segments.push_back(plain_segment(s.address, s.data.size()));
+  return source;
+}
+
+ImageSource ImageSource::from_plan(ImagePlan plan) {
+  ImageSource source;
+  source.m_format = ImageFormat::raw;
+  for (auto& p : plan.segments) {
+    Segment seg = plain_segment(p.address, p.memory_size);
+    seg.transfer_size = p.data.size();
+    seg.data_format = p.data_format;
+    seg.sbl = p.sbl;
+    seg.part = std::move(p.part);
+    source.m_segments.push_back(std::move(seg));
+    source.m_memory.segments.push_back({p.address, std::move(p.data)});
+  }
+  source.m_erase = std::move(plan.erase);
+  source.m_sbl_call = plan.sbl_call_address;
+  source.m_sbl_name = std::move(plan.sbl_name);
+  source.m_description = std::move(plan.description);
   return source;
 }
 
 std::uint64_t ImageSource::total_size() const {
   std::uint64_t total = 0;
-  for (const auto& s : m_segments) total += s.size;
+  for (const auto& s : m_segments)
+    if (!s.sbl) total += s.size;
   return total;
 }
 
+Result<void> ImageSource::encode(std::uint8_t data_format) {
+  const std::uint8_t method = compression_method(data_format);
+  for (std::size_t i = 0; i < m_segments.size(); ++i) {
+    Segment& seg = m_segments[i];
+    if (seg.data_format) continue;
+    Bytes plain(static_cast<std::size_t>(seg.transfer_size));
+    ECUUP_TRY(read(i, 0, plain));
+    if (m_file) {
+      // A raw file becomes an in-memory image of its one segment.
+      m_memory.segments.assign(m_segments.size(), {});
+      m_file.reset();
+    }
+    ECUUP_ASSIGN(m_memory.segments[i].data, compress_bytes(method, plain));
+    m_memory.segments[i].address = seg.address;
+    seg.transfer_size = m_memory.segments[i].data.size();
+    seg.data_format = data_format;
+  }
+  return success();
+}
+
 Result<void> ImageSource::read(std::size_t index, std::uint64_t offset, std::span<std::uint8_t> out) {
-  if (index >= m_segments.size() || offset + out.size() > m_segments[index].size) {
+  if (index >= m_segments.size() || offset + out.size() > m_segments[index].transfer_size) {
     return make_error(Errc::internal, "image read out of range");
   }
   if (!m_file) {
@@ -692,7 +773,8 @@ Result<void> ImageSource::read(std::size_t index, std::uint64_t offset, std::spa
 }
 
 Result<ImageWriter> ImageWriter::create(const fs::path& path, ImageFormat format) {
-  if (format == ImageFormat::auto_detect) return make_error(Errc::internal, "ImageWriter needs a concrete format");
+  if (format == ImageFormat::auto_detect || is_container_format(format))
+    return make_error(Errc::internal, "ImageWriter needs a plain image format");
   ImageWriter w;
   w.m_format = format;
   w.m_path = path;

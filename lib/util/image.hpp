@@ -17,10 +17,12 @@
 
 namespace ecuup {
 
-enum class ImageFormat { auto_detect, raw, ihex, srec };
+// vbf and pdx are OEM containers: detected here, read by container/ (the ECU drivers open them).
+enum class ImageFormat { auto_detect, raw, ihex, srec, vbf, pdx };
 
 const char* image_format_name(ImageFormat format);
-// "auto" | "raw" | "bin" | "ihex" | "hex" | "srec" | "s19" | "s28" | "s37"; Errc::config otherwise.
+inline bool is_container_format(ImageFormat format) { return format == ImageFormat::vbf || format == ImageFormat::pdx; }
+// "auto" | "raw" | "bin" | "ihex" | "hex" | "srec" | "s19" | "s28" | "s37" | "vbf" | "pdx"; Errc::config otherwise.
 Result<ImageFormat> parse_image_format(std::string_view name);
 
 struct ImageSegment {
@@ -31,6 +33,32 @@ struct ImageSegment {
 struct FlashImage {
   std::vector<ImageSegment> segments;
   std::uint64_t total_size() const;
+};
+
+// A range of ECU memory: erase ranges, where an ECU accepts software.
+struct MemoryRange {
+  std::uint32_t address = 0;
+  std::uint64_t size = 0;
+  bool operator==(const MemoryRange&) const = default;
+};
+
+// What an OEM container (container/container.hpp) asks of a programming run, ready to send: the
+// secondary boot loader's segments and where it starts, the ranges to erase, and every segment's
+// bytes as TransferData carries them with their dataFormatIdentifier.
+struct PlannedSegment {
+  std::uint32_t address = 0;
+  std::uint64_t memory_size = 0;  // bytes it fills in the ECU's memory (RequestDownload's memorySize)
+  std::uint8_t data_format = 0x00;
+  Bytes data;  // as sent: compressed and/or encrypted as data_format says
+  bool sbl = false;
+  std::string part;  // the container part it belongs to, for messages
+};
+struct ImagePlan {
+  std::vector<PlannedSegment> segments;  // SBL segments first
+  std::vector<MemoryRange> erase;        // empty: each non-SBL segment's own range
+  std::optional<std::uint32_t> sbl_call_address;
+  std::string sbl_name;
+  std::string description;  // "VBF set (2 files)", "PDX (ODX-F session PROG)"
 };
 
 // What is wrong with a HEX or S-record file (or an image as a whole), for callers and tests that
@@ -48,7 +76,7 @@ enum class ImageDefect {
   missing_end,     // no end-of-file (HEX 01) or termination (S7/S8/S9) record
   after_end,       // a record after the end-of-file or termination record
   overlap,         // two records place data at the same address
-  address_range,   // data past 4 GiB, or wrapping around its 64 KiB segment (HEX type 02)
+  address_range,   // data past 4 GiB, or wrapping around its 64 KiB segment (HEX type 02), or outside the ECU's memory
   no_data,         // no data at all
   sw_header,       // an ecuup image header (util/sw_image.hpp) that is malformed or overruns its data
 };
@@ -70,7 +98,8 @@ Result<FlashImage> load_image(const std::filesystem::path& path, ImageFormat for
 // 4 GiB. `name` appears in error messages.
 Result<FlashImage> parse_ihex(std::string_view text, const std::string& name, ImageDiagnostic* diagnostic = nullptr);
 Result<FlashImage> parse_srec(std::string_view text, const std::string& name, ImageDiagnostic* diagnostic = nullptr);
-// Sniffs the first non-blank character: ':' = HEX, 'S' + digit = S-record, else raw.
+// Sniffs the content: ':' = HEX, 'S' + digit = S-record (first non-blank character), "vbf_version"
+// = VBF, a zip (PDX) = pdx, a directory = a set of VBF files; else raw.
 Result<ImageFormat> detect_image_format(const std::filesystem::path& path);
 
 // How a driver takes an image file: the format it reads it as, where a raw file goes, and where
@@ -80,7 +109,14 @@ struct ImageSpec {
   std::uint32_t raw_base_address = 0;
   // Offset of a required ecuup image header from the start of the image's first segment.
   std::optional<std::uint64_t> required_header_offset;
+  // Where the ECU accepts downloads (its flash, and the RAM a boot loader goes to); empty: anywhere.
+  std::vector<MemoryRange> memory;
 };
+
+// Errc::verify naming `what` when [address, address + size) lies in none of `memory` (empty:
+// anything is accepted).
+Result<void> check_in_memory(const std::vector<MemoryRange>& memory, std::uint32_t address, std::uint64_t size,
+                             const std::string& what);
 
 struct ImageSummary {
   ImageFormat format = ImageFormat::raw;  // as read (auto_detect resolved)
@@ -103,20 +139,38 @@ class ImageSource {
  public:
   struct Segment {
     std::uint32_t address = 0;
-    std::uint64_t size = 0;
+    std::uint64_t size = 0;           // bytes it fills in the ECU's memory
+    std::uint64_t transfer_size = 0;  // bytes TransferData carries: `size` unless compressed
+    // The segment's own dataFormatIdentifier (a container's, or set by encode()); unset: the ECU
+    // config's memory.data_format goes with plain data.
+    std::optional<std::uint8_t> data_format;
+    bool sbl = false;  // the secondary boot loader's: to RAM, before any erase
+    std::string part;  // the container part it belongs to, empty for a plain image
   };
 
   static Result<ImageSource> open(const std::filesystem::path& path, ImageFormat format_or_auto,
                                   std::uint32_t raw_base_address);
   static ImageSource from_memory(FlashImage image);
+  static ImageSource from_plan(ImagePlan plan);
 
   ImageFormat format() const { return m_format; }
   const std::vector<Segment>& segments() const { return m_segments; }
+  // Explicit erase ranges (a container's); empty: erase each non-SBL segment's own range.
+  const std::vector<MemoryRange>& erase_ranges() const { return m_erase; }
+  // Where the secondary boot loader starts, when the image has one.
+  std::optional<std::uint32_t> sbl_call_address() const { return m_sbl_call; }
+  const std::string& sbl_name() const { return m_sbl_name; }
+  const std::string& description() const { return m_description; }
+  // Memory bytes of the segments that are not the SBL's (what progress counts).
   std::uint64_t total_size() const;
-  // Copies out.size() bytes of segment `index` starting at `offset`.
+  // Compresses every plain segment (no data format of its own) with the compression method of
+  // `data_format` in memory and gives it that data format; Errc::config for a method ecuup cannot apply.
+  Result<void> encode(std::uint8_t data_format);
+  // Copies out.size() bytes of segment `index` as sent (transfer bytes), starting at `offset`.
   Result<void> read(std::size_t index, std::uint64_t offset, std::span<std::uint8_t> out);
 
  private:
+  static Segment plain_segment(std::uint32_t address, std::uint64_t size);
   struct FileCloser {
     void operator()(std::FILE* f) const { if (f) std::fclose(f); }
   };
@@ -126,6 +180,10 @@ class ImageSource {
   FlashImage m_memory;                            // HEX / S-record
   std::unique_ptr<std::FILE, FileCloser> m_file;  // raw
   std::uint64_t m_file_pos = 0;
+  std::vector<MemoryRange> m_erase;
+  std::optional<std::uint32_t> m_sbl_call;
+  std::string m_sbl_name;
+  std::string m_description;
 };
 
 // Writes an image file piece by piece (read-out of an ECU): raw needs one contiguous range;
