@@ -631,15 +631,13 @@ Result<Container> OdxReader::read(const xmlNode* root) {
   }
   const auto refs = list(session, "DATABLOCK-REFS", "DATABLOCK-REF");
   if (refs.empty()) return m_report.fail(PdxDefect::missing_element, label(session), "no DATABLOCK-REFS", line_of(session));
-  std::vector<const ContainerPart*> all;
-  container.parts.reserve(refs.size());
+  std::vector<const xmlNode*> datablocks;
   for (const xmlNode* ref : refs) {
     ECUUP_ASSIGN(const xmlNode* db, resolve(ref, "DATABLOCK", session));
     ECUUP_ASSIGN(ContainerPart part, datablock(db));
     container.parts.push_back(std::move(part));
-    ECUUP_TRY(securities(db, {&container.parts.back()}));
+    datablocks.push_back(db);
   }
-  for (const auto& p : container.parts) all.push_back(&p);
 
   // No two segments of the session may write the same memory.
   struct Range {
@@ -657,6 +655,12 @@ Result<Container> OdxReader::read(const xmlNode* root) {
                                        ranges[i].part->name, ranges[i].begin),
                            line_of(session));
 
+  // Checksums last: a layout defect is named as such, not as the checksum it also breaks.
+  std::vector<const ContainerPart*> all;
+  for (std::size_t i = 0; i < datablocks.size(); ++i) {
+    ECUUP_TRY(securities(datablocks[i], {&container.parts[i]}));
+    all.push_back(&container.parts[i]);
+  }
   ECUUP_TRY(securities(session, all));
   for (const xmlNode* cs : list(session, "CHECKSUMS", "CHECKSUM"))
     m_report.check({.where = label(session) + " " + label(cs), .method = text(child(cs, "CHECKSUM-ALG")), .verified = false});
