@@ -27,9 +27,9 @@ _ecuup_repo() {
         fi
     fi
 
-    local subcommands="add sign verify list"
+    local subcommands="add sign verify list pack"
     local takes_value=" --repo --part --version --hardware --security-version --expires --valid-days --sign-cert
-        --sign-key --keyring "
+        --sign-key --keyring --out --ecu --session --expect-ident --data-format --block "
     local sub="" repo="" i w
     for ((i = 1; i < cword; i++)); do
         w=${words[i]}
@@ -41,7 +41,11 @@ _ecuup_repo() {
             [[ $w != *=* && $takes_value == *" $w "* ]] && ((i++))
             continue
         fi
-        [[ -z $sub && " $subcommands " == *" $w "* ]] && sub=$w
+        if [[ -z $sub && " $subcommands " == *" $w "* ]]; then
+            sub=$w
+        elif [[ $sub == pack && $w == pdx ]]; then
+            sub="pack $w"
+        fi
     done
 
     case $prev in
@@ -53,7 +57,7 @@ _ecuup_repo() {
             COMPREPLY=($(compgen -f -X '!*.@(pem|crt|key)' -- "$cur") $(compgen -d -- "$cur"))
             return 0
             ;;
-        --keyring)
+        --keyring | --out | --block)
             COMPREPLY=($(compgen -f -- "$cur"))
             return 0
             ;;
@@ -64,7 +68,7 @@ _ecuup_repo() {
         --version)
             [[ -n $sub ]] && return 0
             ;;
-        --hardware | --security-version | --expires | --valid-days)
+        --hardware | --security-version | --expires | --valid-days | --ecu | --session | --expect-ident | --data-format)
             return 0
             ;;
     esac
@@ -76,10 +80,14 @@ _ecuup_repo() {
         sign) opts="-h --help --repo --part --sign-cert --sign-key --hardware --security-version --expires --valid-days" ;;
         verify) opts="-h --help --repo --keyring --part --json" ;;
         list) opts="-h --help --repo --json" ;;
+        pack) opts="-h --help" ;;
+        "pack pdx") opts="-h --help --out --ecu --version --session --expect-ident --data-format --extern --crc32 --block" ;;
     esac
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+    elif [[ $sub == pack ]]; then
+        COMPREPLY=($(compgen -W "pdx" -- "$cur"))
     elif [[ $sub == add ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))
     elif [[ -n $sub ]]; then

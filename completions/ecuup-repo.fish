@@ -2,7 +2,7 @@
 # test/cli/tools_docs_drift.sh checks that every option `ecuup-repo SUB --help` shows is offered
 # here (by asking fish what it completes).
 
-set -l ecuup_repo_subcommands add sign verify list
+set -l ecuup_repo_subcommands add sign verify list pack
 
 # Part names: the keys under `releases:` in the --repo directory's releases.yaml.
 function __ecuup_repo_parts
@@ -30,9 +30,10 @@ complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcomman
 complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a sign -d "Sign the statement of a part's current release"
 complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a verify -d "Check every release's artifact, statement and signature"
 complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a list -d 'Print the releases'
+complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a pack -d 'Write an OEM container (VBF, PDX) from image files'
 
 complete -c ecuup-repo -n "__fish_seen_subcommand_from $ecuup_repo_subcommands" -s h -l help -d 'Print the options and exit'
-complete -c ecuup-repo -n "__fish_seen_subcommand_from $ecuup_repo_subcommands" -l repo -x -a '(__fish_complete_directories)' -d 'The repository directory'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign verify list" -l repo -x -a '(__fish_complete_directories)' -d 'The repository directory'
 
 # add and sign
 complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign verify" -l part -x -a '(__ecuup_repo_parts)' -d 'The part name'
@@ -48,3 +49,15 @@ complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign" -l valid-days -
 # verify and list
 complete -c ecuup-repo -n "__fish_seen_subcommand_from verify" -l keyring -r -F -d 'Trusted CA certificates: a PEM file or a directory'
 complete -c ecuup-repo -n "__fish_seen_subcommand_from verify list" -l json -d 'Print JSON on stdout'
+
+# pack pdx
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pack; and not __fish_seen_subcommand_from pdx" -a pdx -d 'Write ODX-F flash data in a PDX container'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l out -r -F -d 'The PDX file to write'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l ecu -x -d "The ECU-MEM's SHORT-NAME"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l version -x -d 'The software version (OWN-IDENT VERSION)'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l session -x -d "The SESSION's SHORT-NAME"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l expect-ident -x -d 'An EXPECTED-IDENT, NAME=VALUE (repeatable)'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l data-format -x -a '0x00 0x10' -d 'The dataFormatIdentifier (0x10: zlib)'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l extern -d "Each block's data in a file of its own"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l crc32 -d 'A CRC-32 FW-CHECKSUM per DATABLOCK'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l block -r -F -d 'A DATABLOCK: TYPE:IMAGE[@BASE] (repeatable)'

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "pack.hpp"
 #include "repository/publish.hpp"
 #include "trust/keyring.hpp"
 #include "util/exit_code.hpp"
@@ -139,6 +140,10 @@ int main(int argc, char** argv) {
   list_cmd->add_flag("--json", list_as_json, "print the releases as JSON on stdout");
   list_cmd->footer(k_exit_codes_help);
 
+  auto* pack_cmd = app.add_subcommand("pack", "write an OEM container (VBF, PDX) from image files");
+  pack_cmd->require_subcommand(1);
+  const std::vector<ecuup::repo::PackCommand> packs = {ecuup::repo::add_pack_pdx(*pack_cmd)};
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -152,6 +157,8 @@ int main(int argc, char** argv) {
     return static_cast<int>(ExitCode::usage);
   }
 
+  for (const auto& pack : packs)
+    if (pack.cmd->parsed()) return pack.run();
   const auto now = Clock::now();
   if (add_cmd->parsed()) {
     add.repo = add_repo;
