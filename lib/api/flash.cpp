@@ -323,6 +323,15 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     r.outcome.facts = plan_facts(from, task.target_version, fs::file_size(image), st.backup ? st.backup->version : "",
                                  st.backup.has_value(), ecu.order);
     r.outcome.facts["ecu_asked"] = true;
+    // What the driver would send: the boot loader, erase ranges and segments (a container's plan).
+    lock.unlock();
+    auto steps = driver->describe_flash(image);
+    lock.lock();
+    if (!steps) return outcome("error", "", std::move(steps).error().context(ecu.name), Verdict::failed);
+    if (!steps->empty()) {
+      for (const auto& line : *steps) r.outcome.detail += "\n    " + line;
+      r.outcome.facts["plan"] = *steps;
+    }
     return r;
   }
 
