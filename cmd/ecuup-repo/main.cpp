@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "pack.hpp"
 #include "repository/publish.hpp"
 #include "trust/keyring.hpp"
 #include "util/exit_code.hpp"
@@ -139,6 +140,10 @@ int main(int argc, char** argv) {
   list_cmd->add_flag("--json", list_as_json, "print the releases as JSON on stdout");
   list_cmd->footer(k_exit_codes_help);
 
+  auto* pack_cmd = app.add_subcommand("pack", "write an OEM container (VBF, PDX) from image files");
+  pack_cmd->require_subcommand(1);
+  const std::vector<PackCommand> pack_commands{add_pack_vbf(*pack_cmd)};
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -184,6 +189,8 @@ int main(int argc, char** argv) {
     print(verify_as_json ? verify_json(verify_repo, *checks) : format_verify_report(*checks));
     return report(verify_outcome(*checks));
   }
+  for (const auto& pack : pack_commands)
+    if (pack.cmd->parsed()) return pack.run();
   if (list_cmd->parsed()) {
     auto releases = list_releases(list_repo);
     if (!releases) return report(std::move(releases).error());
