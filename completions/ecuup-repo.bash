@@ -27,9 +27,10 @@ _ecuup_repo() {
         fi
     fi
 
-    local subcommands="add sign verify list"
+    local subcommands="add sign verify list pack"
+    local pack_subcommands="vbf"
     local takes_value=" --repo --part --version --hardware --security-version --expires --valid-days --sign-cert
-        --sign-key --keyring "
+        --sign-key --keyring --out --type --part-number --vbf-version --data-format --erase --call --ecu-address --base "
     local sub="" repo="" i w
     for ((i = 1; i < cword; i++)); do
         w=${words[i]}
@@ -41,7 +42,11 @@ _ecuup_repo() {
             [[ $w != *=* && $takes_value == *" $w "* ]] && ((i++))
             continue
         fi
-        [[ -z $sub && " $subcommands " == *" $w "* ]] && sub=$w
+        if [[ -z $sub && " $subcommands " == *" $w "* ]]; then
+            sub=$w
+        elif [[ $sub == pack && " $pack_subcommands " == *" $w "* ]]; then
+            sub="pack $w"
+        fi
     done
 
     case $prev in
@@ -67,6 +72,25 @@ _ecuup_repo() {
         --hardware | --security-version | --expires | --valid-days)
             return 0
             ;;
+        --out)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return 0
+            ;;
+        --type)
+            COMPREPLY=($(compgen -W "sbl exe data" -- "$cur"))
+            return 0
+            ;;
+        --vbf-version)
+            COMPREPLY=($(compgen -W "2.6 3.0" -- "$cur"))
+            return 0
+            ;;
+        --data-format)
+            COMPREPLY=($(compgen -W "0x00 0x10" -- "$cur"))
+            return 0
+            ;;
+        --part-number | --erase | --call | --ecu-address | --base)
+            return 0
+            ;;
     esac
 
     local opts=""
@@ -76,12 +100,17 @@ _ecuup_repo() {
         sign) opts="-h --help --repo --part --sign-cert --sign-key --hardware --security-version --expires --valid-days" ;;
         verify) opts="-h --help --repo --keyring --part --json" ;;
         list) opts="-h --help --repo --json" ;;
+        pack) opts="-h --help" ;;
+        "pack vbf") opts="-h --help --out --type --part-number --version --vbf-version --data-format --erase --call
+            --ecu-address --base" ;;
     esac
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
-    elif [[ $sub == add ]]; then
+    elif [[ $sub == add || $sub == "pack vbf" ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))
+    elif [[ $sub == pack ]]; then
+        COMPREPLY=($(compgen -W "$pack_subcommands" -- "$cur"))
     elif [[ -n $sub ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     else

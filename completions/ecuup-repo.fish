@@ -2,7 +2,7 @@
 # test/cli/tools_docs_drift.sh checks that every option `ecuup-repo SUB --help` shows is offered
 # here (by asking fish what it completes).
 
-set -l ecuup_repo_subcommands add sign verify list
+set -l ecuup_repo_subcommands add sign verify list pack
 
 # Part names: the keys under `releases:` in the --repo directory's releases.yaml.
 function __ecuup_repo_parts
@@ -30,9 +30,10 @@ complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcomman
 complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a sign -d "Sign the statement of a part's current release"
 complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a verify -d "Check every release's artifact, statement and signature"
 complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a list -d 'Print the releases'
+complete -c ecuup-repo -n "not __fish_seen_subcommand_from $ecuup_repo_subcommands" -a pack -d 'Write an OEM container from image files'
 
 complete -c ecuup-repo -n "__fish_seen_subcommand_from $ecuup_repo_subcommands" -s h -l help -d 'Print the options and exit'
-complete -c ecuup-repo -n "__fish_seen_subcommand_from $ecuup_repo_subcommands" -l repo -x -a '(__fish_complete_directories)' -d 'The repository directory'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign verify list" -l repo -x -a '(__fish_complete_directories)' -d 'The repository directory'
 
 # add and sign
 complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign verify" -l part -x -a '(__ecuup_repo_parts)' -d 'The part name'
@@ -48,3 +49,17 @@ complete -c ecuup-repo -n "__fish_seen_subcommand_from add sign" -l valid-days -
 # verify and list
 complete -c ecuup-repo -n "__fish_seen_subcommand_from verify" -l keyring -r -F -d 'Trusted CA certificates: a PEM file or a directory'
 complete -c ecuup-repo -n "__fish_seen_subcommand_from verify list" -l json -d 'Print JSON on stdout'
+
+# pack vbf
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pack; and not __fish_seen_subcommand_from vbf" -a vbf -d "Write a VBF file from images"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l out -r -F -d 'The VBF file to write'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l type -x -a 'sbl exe data' -d 'The software part type'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l part-number -x -d 'sw_part_number'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l version -x -d 'sw_version'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l vbf-version -x -a '2.6 3.0' -d 'The format version written'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l data-format -x -a '0x00 0x10' -d 'data_format_identifier (0x10: zlib)'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l erase -x -d 'START:LENGTH erased first (repeatable)'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l call -x -d 'Where the SBL starts'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l ecu-address -x -d "The ECU's diagnostic address"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l base -x -d 'The address of a raw image'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -F -d 'An image file'
