@@ -28,8 +28,10 @@ _ecuup_repo() {
     fi
 
     local subcommands="add sign verify list pack"
+    local pack_subcommands="pdx vbf"
     local takes_value=" --repo --part --version --hardware --security-version --expires --valid-days --sign-cert
-        --sign-key --keyring --out --ecu --session --expect-ident --data-format --block "
+        --sign-key --keyring --out --ecu --session --expect-ident --data-format --block --type --part-number
+        --vbf-version --erase --call --ecu-address --base "
     local sub="" repo="" i w
     for ((i = 1; i < cword; i++)); do
         w=${words[i]}
@@ -43,7 +45,7 @@ _ecuup_repo() {
         fi
         if [[ -z $sub && " $subcommands " == *" $w "* ]]; then
             sub=$w
-        elif [[ $sub == pack && $w == pdx ]]; then
+        elif [[ $sub == pack && " $pack_subcommands " == *" $w "* ]]; then
             sub="pack $w"
         fi
     done
@@ -68,7 +70,22 @@ _ecuup_repo() {
         --version)
             [[ -n $sub ]] && return 0
             ;;
-        --hardware | --security-version | --expires | --valid-days | --ecu | --session | --expect-ident | --data-format)
+        --hardware | --security-version | --expires | --valid-days | --ecu | --session | --expect-ident)
+            return 0
+            ;;
+        --type)
+            COMPREPLY=($(compgen -W "sbl exe data" -- "$cur"))
+            return 0
+            ;;
+        --vbf-version)
+            COMPREPLY=($(compgen -W "2.6 3.0" -- "$cur"))
+            return 0
+            ;;
+        --data-format)
+            COMPREPLY=($(compgen -W "0x00 0x10" -- "$cur"))
+            return 0
+            ;;
+        --part-number | --erase | --call | --ecu-address | --base)
             return 0
             ;;
     esac
@@ -82,14 +99,16 @@ _ecuup_repo() {
         list) opts="-h --help --repo --json" ;;
         pack) opts="-h --help" ;;
         "pack pdx") opts="-h --help --out --ecu --version --session --expect-ident --data-format --extern --crc32 --block" ;;
+        "pack vbf") opts="-h --help --out --type --part-number --version --vbf-version --data-format --erase --call
+            --ecu-address --base" ;;
     esac
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
-    elif [[ $sub == pack ]]; then
-        COMPREPLY=($(compgen -W "pdx" -- "$cur"))
-    elif [[ $sub == add ]]; then
+    elif [[ $sub == add || $sub == "pack vbf" ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))
+    elif [[ $sub == pack ]]; then
+        COMPREPLY=($(compgen -W "$pack_subcommands" -- "$cur"))
     elif [[ -n $sub ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     else

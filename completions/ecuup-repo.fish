@@ -61,3 +61,16 @@ complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l data-format -x -a
 complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l extern -d "Each block's data in a file of its own"
 complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l crc32 -d 'A CRC-32 FW-CHECKSUM per DATABLOCK'
 complete -c ecuup-repo -n "__fish_seen_subcommand_from pdx" -l block -r -F -d 'A DATABLOCK: TYPE:IMAGE[@BASE] (repeatable)'
+# pack vbf
+complete -c ecuup-repo -n "__fish_seen_subcommand_from pack; and not __fish_seen_subcommand_from vbf" -a vbf -d "Write a VBF file from images"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l out -r -F -d 'The VBF file to write'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l type -x -a 'sbl exe data' -d 'The software part type'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l part-number -x -d 'sw_part_number'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l version -x -d 'sw_version'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l vbf-version -x -a '2.6 3.0' -d 'The format version written'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l data-format -x -a '0x00 0x10' -d 'data_format_identifier (0x10: zlib)'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l erase -x -d 'START:LENGTH erased first (repeatable)'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l call -x -d 'Where the SBL starts'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l ecu-address -x -d "The ECU's diagnostic address"
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -l base -x -d 'The address of a raw image'
+complete -c ecuup-repo -n "__fish_seen_subcommand_from vbf" -F -d 'An image file'

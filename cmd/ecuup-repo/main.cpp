@@ -142,7 +142,8 @@ int main(int argc, char** argv) {
 
   auto* pack_cmd = app.add_subcommand("pack", "write an OEM container (VBF, PDX) from image files");
   pack_cmd->require_subcommand(1);
-  const std::vector<ecuup::repo::PackCommand> packs = {ecuup::repo::add_pack_pdx(*pack_cmd)};
+  const std::vector<ecuup::repo::PackCommand> packs = {ecuup::repo::add_pack_vbf(*pack_cmd),
+                                                        ecuup::repo::add_pack_pdx(*pack_cmd)};
 
   try {
     app.parse(argc, argv);
