@@ -24,6 +24,9 @@ class TimedDriver final : public EcuDriver {
   bool retries_in_recovery() const override { return m_inner->retries_in_recovery(); }
   void set_image_version(const std::string& version) override { m_inner->set_image_version(version); }
   bool can_read_out() const override { return m_inner->can_read_out(); }
+  Result<std::vector<std::string>> describe_flash(const std::filesystem::path& image) override {
+    return m_inner->describe_flash(image);
+  }
   Result<void> read_out(const std::filesystem::path& dest, Progress& progress) override {
     WorkTimer t;
     return m_inner->read_out(dest, progress);

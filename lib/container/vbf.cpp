@@ -606,11 +606,19 @@ Result<VbfFile> load_vbf(const std::filesystem::path& path, VbfDiagnostic* diagn
 }
 
 Result<Container> load_vbf_set(const std::vector<std::filesystem::path>& files) {
+  std::vector<VbfFile> parsed;
+  for (const auto& path : files) {
+    ECUUP_ASSIGN(VbfFile file, load_vbf(path));
+    parsed.push_back(std::move(file));
+  }
+  return assemble_vbf_set(std::move(parsed));
+}
+
+Result<Container> assemble_vbf_set(std::vector<VbfFile> files) {
   Container set;
   set.format = ContainerFormat::vbf;
   std::optional<std::size_t> sbl_from;
-  for (const auto& path : files) {
-    ECUUP_ASSIGN(VbfFile file, load_vbf(path));
+  for (auto& file : files) {
     if (file.part.kind == ContainerPartKind::sbl) {
       if (sbl_from)
         return make_error(Errc::verify, fmt::format("{} and {} are both SBLs: a delivery has one secondary boot loader",

@@ -114,6 +114,8 @@ Result<VbfFile> load_vbf(const std::filesystem::path& path, VbfDiagnostic* diagn
 // (Errc::verify) two SBLs and a set without a non-SBL part. Container::version is the EXE part's
 // sw_version (the only part's when there is one non-SBL part; empty otherwise).
 Result<Container> load_vbf_set(const std::vector<std::filesystem::path>& files);
+// The same for files already parsed (a VBF set read from an archive), in the order given.
+Result<Container> assemble_vbf_set(std::vector<VbfFile> files);
 
 ContainerPartKind vbf_part_kind(const std::string& sw_part_type);
 

@@ -64,11 +64,9 @@ Result<Bytes> StreamInflater::feed(ByteView data, std::uint64_t limit) {
     }
     if (rc == Z_BUF_ERROR && z.avail_in == 0) break;  // needs more input
     if (rc != Z_OK) return make_error(Errc::verify, fmt::format("corrupt zlib data ({})", z.msg ? z.msg : "inflate failed"));
-    if (m_produced + out.size() > limit)
-      return make_error(Errc::verify, fmt::format("the zlib data expands past {} bytes", limit));
+    if (out.size() > limit) return make_error(Errc::verify, fmt::format("the zlib data expands past {} more bytes", limit));
   } while (z.avail_in > 0 || z.avail_out == 0);
   m_produced += out.size();
-  if (m_produced > limit) return make_error(Errc::verify, fmt::format("the zlib data expands past {} bytes", limit));
   return out;
 }
 

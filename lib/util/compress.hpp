@@ -37,7 +37,8 @@ class StreamInflater {
   StreamInflater(const StreamInflater&) = delete;
   StreamInflater& operator=(const StreamInflater&) = delete;
 
-  // Errc::verify on corrupt data, data after the end of the stream, or more than `limit` bytes out.
+  // Errc::verify on corrupt data, data after the end of the stream, or more than `limit` bytes
+  // out of this piece.
   Result<Bytes> feed(ByteView data, std::uint64_t limit);
   bool ended() const { return m_ended; }
   std::uint64_t produced() const { return m_produced; }

@@ -61,7 +61,7 @@ bytes=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["ec
 # Encryption or an unknown compression method in the config: exit 2, no ECU asked.
 for format in 0x11 0x20; do
   { bench_config sim-compressed; ecu_entry bcm 0x0040 "$format"; } >"$BENCH/ecuup.yaml"
-  ecuup_run 2 flash --ecu bcm
+  ecuup_run 2 inventory
   grep -q "data_format $format" "$WORK/ecuup.err" && ok || fail "data_format $format: $(cat "$WORK/ecuup.err")"
 done
 sim_run_stop TERM

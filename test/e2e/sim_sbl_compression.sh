@@ -65,9 +65,17 @@ expect "encryption refused" 3401440001000000000010 7f3431
 expect "method 2 refused" 3420440001000000000010 7f3431
 expect "compressed again" "341044000100000000$(printf '%04x' 20000)" "7420*"
 send_blocks "${z:0:200}" "$max"
-expect "stream cut short" 37 7f3772
+expect "stream cut short" 37 7f3724
+# A new session ends the transfer; the boot loader keeps running outside the default session.
+expect "extended" 1003 "5003*"
+expect "programming" 1002 "5002*"
+unlock 01
 expect "compressed again" "341044000100000000$(printf '%04x' 20000)" "7420*"
 expect "corrupt stream" 3601ffffffffffffffff 7f3672
+# The stream without its Adler-32 trailer: every byte arrived, the stream did not end.
+expect "compressed again" "341044000100000000$(printf '%04x' 20000)" "7420*"
+send_blocks "${z:0:$((${#z} - 8))}" "$max"
+expect "stream without its end" 37 7f3772
 # More data than announced: a stream of 20000 bytes in a download of 100.
 expect "short announcement" 3410440001000000000064 "7420*"
 send_blocks "$z" "$max"
