@@ -376,7 +376,10 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     }
     // Nothing on the ECU changed: it still runs `from`. Never restore an untouched ECU.
     const bool interrupted = cause.code == Errc::interrupted || interrupt_requested();
-    if (interrupted || attempt >= k_untouched_attempts) {
+    // A bad config or an ECU the software is not for (a container's expected idents) stays so:
+    // no second attempt, and the exit code says which (2, 4) rather than a failure (1).
+    const bool settled = cause.code == Errc::config || cause.code == Errc::verify;
+    if (interrupted || settled || attempt >= k_untouched_attempts) {
       st.flash.state = FlashState::none;
       st.installed = InstalledState{from, now_iso8601(), current ? current->extra : std::map<std::string, std::string>{}};
       std::string message = fmt::format("flash {}: {}; nothing on the ECU was changed, it still runs {}", ecu.name,
@@ -385,7 +388,8 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
       ECUUP_TRY(s.save());
       if (interrupted)
         return outcome("interrupted", "", make_error(Errc::interrupted, message), Verdict::interrupted);
-      return outcome("failed", "", make_error(Errc::ecu, message), Verdict::failed);
+      if (cause.code == Errc::verify) return outcome("refused", "", make_error(Errc::verify, message), Verdict::failed);
+      return outcome("failed", "", make_error(settled ? cause.code : Errc::ecu, message), Verdict::failed);
     }
     s.event(ecu.name, "flash", fmt::format("failed before anything was changed ({}); trying again", cause.message));
   }

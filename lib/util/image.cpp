@@ -490,8 +490,6 @@ Result<FlashImage> parse_srec(std::string_view text, const std::string& name, Im
 }
 
 Result<ImageFormat> detect_image_format(const fs::path& path) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) return ImageFormat::vbf;  // a set of VBF files
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return errno_io("cannot open image", path);
   char buf[600];
@@ -499,6 +497,9 @@ Result<ImageFormat> detect_image_format(const fs::path& path) {
   std::string_view head(buf, n);
   constexpr std::string_view k_zip_magic{"PK\x03\x04", 4};
   if (head.starts_with(k_zip_magic)) return ImageFormat::pdx;
+  // A (POSIX or GNU) tar: a set of VBF files.
+  constexpr std::size_t k_tar_magic_at = 257;
+  if (head.size() > k_tar_magic_at + 5 && head.substr(k_tar_magic_at, 5) == "ustar") return ImageFormat::vbf;
   std::size_t start = head.find_first_not_of(" \t\r\n");
   if (start == std::string_view::npos) return ImageFormat::raw;
   head.remove_prefix(start);
