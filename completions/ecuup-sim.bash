@@ -61,7 +61,7 @@ _ecuup_sim() {
             return 0
             ;;
         --fault)
-            local kinds="nrc: silence:block= drop:block= power_loss:block= slow_erase wrong_checksum security_delay slow_boot late:" e k list=""
+            local kinds="nrc: silence:block= drop:block= power_loss:block= slow_erase wrong_checksum security_delay slow_boot late: low_battery moving engine_running" e k list=""
             for e in $(_ecuup_sim_ecu_names "$config"); do
                 for k in $kinds; do list+=" $e:$k"; done
             done

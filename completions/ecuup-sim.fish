@@ -26,7 +26,7 @@ function __ecuup_sim_faults
     set -l cur (commandline -ct)
     if string match -q -- '*:*' $cur
         set -l ecu (string split -m 1 : -- $cur)[1]
-        for k in nrc: silence:block= drop:block= power_loss:block= slow_erase wrong_checksum security_delay slow_boot late:
+        for k in nrc: silence:block= drop:block= power_loss:block= slow_erase wrong_checksum security_delay slow_boot late: low_battery moving engine_running
             echo $ecu:$k
         end
     else

@@ -119,7 +119,7 @@ _ecuup() {
     local opts
     case $sub in
         inventory | report | fetch | restore) opts="$common -n --dry-run" ;;
-        flash | update) opts="$common -n --dry-run --no-backup --jobs --rollback" ;;
+        flash | update) opts="$common -n --dry-run --no-backup --jobs --rollback --force-preconditions" ;;
         backup) opts="$common -n --dry-run --import --version --read --list" ;;
         status) opts="$common --sync --no-sync -f --follow" ;;
         discover) opts="-h --help --json --progress -v --verbose --log-file --log-format --address --vin --eid --timeout" ;;

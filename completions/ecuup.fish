@@ -68,6 +68,7 @@ complete -c ecuup -n "__fish_seen_subcommand_from inventory report fetch flash b
 
 # Options of one subcommand
 complete -c ecuup -n "__fish_seen_subcommand_from flash update" -l no-backup -d 'Flash without a verified backup'
+complete -c ecuup -n "__fish_seen_subcommand_from flash update" -l force-preconditions -d 'Flash even when an ECU precondition is not met'
 complete -c ecuup -n "__fish_seen_subcommand_from flash update" -l jobs -x -a '1 2 4 8' -d 'ECUs of one flash order programmed at once'
 complete -c ecuup -n "__fish_seen_subcommand_from flash update" -l rollback -x -a 'ecu vehicle' -d 'what a failed flash puts back'
 complete -c ecuup -n "__fish_seen_subcommand_from backup" -l import -x -a '(__ecuup_import)' -d 'Seed a backup from ECU=FILE'

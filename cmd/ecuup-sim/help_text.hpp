@@ -110,6 +110,12 @@ inline constexpr const char* k_fault_help = R"(FAULTS (--fault ECU:KIND[:ARGS][:
                           the answer to SID (TransferData block K; bms:late:0x31:rid=0xFF00 is the
                           erase) comes N ms late (default 1000) with no 0x78 meanwhile, i.e. after
                           the tester's P2; it is sent all the same
+  Vehicle states (they hold for the whole run; once/always do not apply):
+  low_battery[:mv=N]      the supply reads N mV (default 10900; else 12600) on DID F442
+  moving[:kmh=N]          the vehicle drives at N km/h (default 30; else 0) on DID F40D
+  engine_running          the engine runs: DID 0100 reads 2 (else 0)
+  31 01 0203 (checkProgrammingPreconditions, extended session) lists the conditions not met:
+  01 engine running, 02 vehicle moving, 03 supply below 12.0 V; nothing listed = all met.
 )";
 
 }  // namespace ecuup::sim

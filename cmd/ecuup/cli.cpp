@@ -135,7 +135,8 @@ const char* k_exit_codes_help =
     "3 server/network error (retry later); 4 verification failed, nothing touched; 5 flash failed,\n"
     "ECU restored from its backup; 6 flash and restore failed: the ECU needs a person; 7 manifest\n"
     "locked; 8 refused (credentials, TLS trust); 9 wrong vehicle (the VIN differs from the config's),\n"
-    "nothing touched; 10 status: work pending; 130 interrupted.";
+    "nothing touched; 10 status: work pending; 11 an ECU's preconditions not met (battery, vehicle\n"
+    "speed, bench), nothing touched; 130 interrupted.";
 
 }  // namespace
 

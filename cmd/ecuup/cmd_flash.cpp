@@ -25,6 +25,14 @@ std::shared_ptr<std::string> add_rollback_option(CLI::App& app) {
   return rollback;
 }
 
+std::shared_ptr<bool> add_force_preconditions_flag(CLI::App& app) {
+  auto force = std::make_shared<bool>(false);
+  app.add_flag("--force-preconditions", *force,
+               "run the ECUs' preconditions (battery, vehicle speed, bench) but flash even when one is not met; "
+               "the override is recorded in the manifest");
+  return force;
+}
+
 }  // namespace
 
 std::function<Result<ExitCode>(Context&)> setup_flash(CLI::App& app) {
@@ -33,9 +41,11 @@ std::function<Result<ExitCode>(Context&)> setup_flash(CLI::App& app) {
                "flash even when no verified backup of the installed software exists (a failure then cannot be undone)");
   auto jobs = add_jobs_option(app);
   auto rollback = add_rollback_option(app);
-  return [no_backup, jobs, rollback](Context& ctx) -> Result<ExitCode> {
+  auto force_preconditions = add_force_preconditions_flag(app);
+  return [no_backup, jobs, rollback, force_preconditions](Context& ctx) -> Result<ExitCode> {
     api::FlashOptions o;
     if (*no_backup) o.backup = api::BackupPolicy::not_required;
+    if (*force_preconditions) o.preconditions = api::PreconditionPolicy::force;
     o.jobs = *jobs;
     if (!rollback->empty()) o.rollback = parse_rollback(*rollback);
     ECUUP_ASSIGN(api::StepReport rep, api::flash(*ctx.config, ctx.common, o));
@@ -49,9 +59,11 @@ std::function<Result<ExitCode>(Context&)> setup_update(CLI::App& app) {
   app.add_flag("--no-backup", *no_backup, "let flash proceed without a verified backup (see ecuup-flash(1))");
   auto jobs = add_jobs_option(app);
   auto rollback = add_rollback_option(app);
-  return [no_backup, jobs, rollback](Context& ctx) -> Result<ExitCode> {
+  auto force_preconditions = add_force_preconditions_flag(app);
+  return [no_backup, jobs, rollback, force_preconditions](Context& ctx) -> Result<ExitCode> {
     api::FlashOptions o;
     if (*no_backup) o.backup = api::BackupPolicy::not_required;
+    if (*force_preconditions) o.preconditions = api::PreconditionPolicy::force;
     o.jobs = *jobs;
     if (!rollback->empty()) o.rollback = parse_rollback(*rollback);
     ECUUP_ASSIGN(api::UpdateResult r, api::update(*ctx.config, ctx.common, o));

@@ -5,6 +5,8 @@
 #   5 = flash failed, ECU restored    6 = flash AND restore failed: stop the bench, call a person
 #   7 = another ecuup holds the bench (use --wait)
 #   8 = refused: the server rejected the token, or TLS trust failed; never retried, a person must act
+#   9 = wrong vehicle (VIN)           11 = an ECU's preconditions are not met (battery, speed, bench
+#                                        supply): nothing was touched; make the bench safe, run again
 # Usage: ECUUP_CONFIG=/path/to/ecuup.yaml examples/ci/pipeline.sh
 set -uo pipefail
 ecuup=${ECUUP:-ecuup}
@@ -20,6 +22,8 @@ step() {
        "$ecuup" "$@" "${opts[@]}" || exit $? ;;
     8) echo "::error '$1' refused: the server rejected the bench's token, or TLS trust failed; fix the credentials"
        exit 8 ;;
+    11) echo "::error '$1': an ECU's preconditions are not met (see the log); nothing was touched"
+        exit 11 ;;
     6) echo "::error '$1': an ECU failed to flash AND to restore; the bench needs a person"
        "$ecuup" status --json --progress=none > "${CI_LOG_DIR:-.}/ecuup-status.json"; exit 6 ;;
     *) echo "::error '$1' failed with exit $code"; exit $code ;;

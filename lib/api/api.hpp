@@ -91,10 +91,15 @@ Result<StepReport> report(const Config& config, const Common& common);
 Result<StepReport> fetch(const Config& config, const Common& common);
 
 enum class BackupPolicy { required, not_required };
+enum class PreconditionPolicy { enforce, force };
+
 struct FlashOptions {
   BackupPolicy backup = BackupPolicy::required;  // --no-backup relaxes it
   int jobs = 4;  // --jobs: most ECUs of one flash order programmed at the same time (1 = one after another)
   std::optional<Rollback> rollback;  // --rollback; unset = the config's `rollback:` (default ecu)
+  // --force-preconditions: the checks still run and are reported, but one not met is overridden
+  // (an event in the manifest, `preconditions_overridden` in the JSON facts) instead of refusing.
+  PreconditionPolicy preconditions = PreconditionPolicy::enforce;
 };
 Result<StepReport> flash(const Config& config, const Common& common, const FlashOptions& options);
 

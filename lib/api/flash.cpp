@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "api/flash_plan.hpp"
+#include "api/precondition_gate.hpp"
 #include "api/session.hpp"
 #include "api/trust_gate.hpp"
 #include "ecu/image_check.hpp"
@@ -216,6 +217,7 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
                                                      bytes, backup, ecu.order));
     r.outcome.facts = plan_facts(st.installed ? st.installed->version : "", task.target_version, bytes,
                                  st.backup ? st.backup->version : "", false, ecu.order);
+    if (!unfinished) add_planned_preconditions(r.outcome, ecu);
     return r;
   }
   if (!st.download || !st.download->verified)
@@ -281,6 +283,7 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     r.outcome.facts = plan_facts(from, task.target_version, fs::file_size(image), st.backup ? st.backup->version : "",
                                  st.backup.has_value(), ecu.order);
     r.outcome.facts["ecu_asked"] = false;
+    if (!unfinished) add_planned_preconditions(r.outcome, ecu);
     return r;
   }
   {
@@ -332,7 +335,29 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
       for (const auto& line : *steps) r.outcome.detail += "\n    " + line;
       r.outcome.facts["plan"] = *steps;
     }
+    if (!unfinished) add_planned_preconditions(r.outcome, ecu);
     return r;
+  }
+  // Preconditions (battery, vehicle speed, bench), after the backup check and before the first
+  // request that changes the ECU. Not for an unfinished attempt: that ECU is put right whatever.
+  std::optional<PreconditionVerdict> gate;
+  if (!unfinished && !ecu.preconditions.empty()) {
+    lock.unlock();
+    auto checked = check_preconditions(*driver, ecu, options.preconditions, progress);
+    lock.lock();
+    if (!checked) {
+      const bool stopped = checked.error().code == Errc::interrupted;
+      return outcome(stopped ? "interrupted" : "error", "", std::move(checked).error().context(ecu.name),
+                     stopped ? Verdict::interrupted : Verdict::failed);
+    }
+    gate = std::move(checked).value();
+    s.event(ecu.name, "flash", gate->summary());
+    if (gate->refusal) {
+      ECUUP_TRY(s.save());
+      EcuResult r = outcome("preconditions-not-met", "", *gate->refusal, Verdict::failed);
+      r.outcome.facts = gate->facts();
+      return r;
+    }
   }
 
   std::optional<Error> failure;
@@ -364,6 +389,7 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
                          {"bytes", fs::file_size(image)},
                          {"image_sha256", image_sha256},
                          {"attempts", st.flash.attempts}};
+      if (gate) r.outcome.facts.update(gate->facts());
       r.programmed = true;
       return r;
     }

@@ -21,6 +21,7 @@ int severity(ExitCode c) {
     case ExitCode::restored: return 90;
     case ExitCode::interrupted: return 80;
     case ExitCode::wrong_vehicle: return 75;
+    case ExitCode::preconditions: return 72;
     case ExitCode::verify: return 70;
     case ExitCode::refused: return 65;
     case ExitCode::network: return 60;

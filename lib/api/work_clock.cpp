@@ -19,6 +19,11 @@ class TimedDriver final : public EcuDriver {
     WorkTimer t;
     return m_inner->flash(image, progress);
   }
+  Result<std::vector<PreconditionOutcome>> check_preconditions(const std::vector<Precondition>& checks,
+                                                               Progress& progress) override {
+    WorkTimer t;
+    return m_inner->check_preconditions(checks, progress);
+  }
   bool touched() const override { return m_inner->touched(); }
   void set_recovery(bool on) override { m_inner->set_recovery(on); }
   bool retries_in_recovery() const override { return m_inner->retries_in_recovery(); }

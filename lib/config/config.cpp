@@ -143,7 +143,7 @@ Result<void> parse_server(const fs::path& file, const fs::path& base, const YAML
 
 Result<EcuConfig> parse_ecu(const fs::path& file, const YAML::Node& node) {
   if (!node.IsMap()) return config_error_at(file, node, "each ECU must be a mapping with at least 'name' and 'driver'");
-  std::vector<std::string> keys = {"name", "part", "driver", "order", "flash_timeout_s", "hardware"};
+  std::vector<std::string> keys = {"name", "part", "driver", "order", "flash_timeout_s", "hardware", "preconditions"};
   keys.insert(keys.end(), k_drivers.begin(), k_drivers.end());
   ECUUP_TRY(yaml_known_keys(file, node, keys));
   EcuConfig ecu;
@@ -175,6 +175,7 @@ Result<EcuConfig> parse_ecu(const fs::path& file, const YAML::Node& node) {
     return config_error_at(file, node, fmt::format("ECU '{}' uses driver '{}' but has no '{}:' section", ecu.name, ecu.driver, ecu.driver));
   if (!settings.IsMap()) return config_error_at(file, settings, fmt::format("'{}' must be a mapping", ecu.driver));
   ecu.settings = settings;
+  ECUUP_ASSIGN(ecu.preconditions, parse_preconditions(file, node["preconditions"], ecu.driver));
   return ecu;
 }
 

@@ -9,6 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "config/precondition.hpp"
 #include "util/result.hpp"
 
 namespace ecuup {
@@ -42,6 +43,7 @@ struct EcuConfig {
   std::filesystem::path config_file;  // for file:line:col in driver errors
   std::string hardware;  // the hardware part number, for drivers that cannot read one from the ECU
   std::chrono::seconds flash_timeout{600};
+  std::vector<Precondition> preconditions;  // checked before a flash touches the ECU
 };
 
 // What a failed flash puts back: the failing ECU only, or every ECU flashed in that run too.

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "util/progress.hpp"
@@ -25,6 +26,16 @@ struct DriverContext {
   int verbosity = 0;
 };
 
+// One precondition's verdict: what was read and, when not met, why.
+struct PreconditionOutcome {
+  std::string name;
+  PreconditionKind kind = PreconditionKind::command;
+  bool met = false;
+  std::string value;   // what was read: "10.9 V", "routine status 01 02", "exit status 1"
+  std::string reason;  // when not met: "10.9 V is below the minimum 12.0 V"
+  std::string hint;    // the config's advice for a person
+};
+
 class EcuDriver {
  public:
   virtual ~EcuDriver() = default;
@@ -37,6 +48,11 @@ class EcuDriver {
   // a download, a vendor tool run). false means the ECU still holds what it held before, so the
   // caller must not restore it. Drivers that cannot tell answer true.
   virtual bool touched() const { return true; }
+  // Runs every check of `checks` (read-only: DIDs, a precondition routine, bench commands) and
+  // returns each verdict; an error only when a check could not be run at all (ECU silent).
+  // The default runs command checks and refuses DID and routine checks (Errc::unsupported).
+  virtual Result<std::vector<PreconditionOutcome>> check_preconditions(const std::vector<Precondition>& checks,
+                                                                       Progress& progress);
   // Recovery mode (a restore, or re-reading an ECU to learn how an interrupted flash ended): keep
   // trying through refused or dropped connections, silence and NRCs 0x21/0x22/0x37/0x78 for the
   // driver's recovery window (uds: timeouts.recovery_window_ms) instead of failing at the first.

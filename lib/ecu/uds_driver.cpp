@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "container/load.hpp"
+#include "ecu/preconditions.hpp"
 #include "ecu/seed_key.hpp"
 #include "util/compress.hpp"
 #include "util/sw_image.hpp"
@@ -312,6 +313,14 @@ class UdsDriver final : public EcuDriver {
     UdsClient client(*m_link, m_settings.client);
     ECUUP_ASSIGN(Bytes vin, client.read_data_by_identifier(k_vin_did));
     return std::optional<std::string>(decode_did(vin, DidEncoding::ascii));
+  }
+
+  // Read-only: DIDs and a precondition routine in the sessions the checks name (ecu/preconditions.hpp).
+  Result<std::vector<PreconditionOutcome>> check_preconditions(const std::vector<Precondition>& checks,
+                                                               Progress& progress) override {
+    ECUUP_TRY(reconnect());
+    UdsClient client(*m_link, m_settings.client, &progress);
+    return run_uds_preconditions(client, checks, m_settings.sequence.default_session, progress);
   }
 
   bool touched() const override { return m_touched; }

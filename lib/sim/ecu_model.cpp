@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "sim/toy_key.hpp"
+#include "sim/vehicle_state.hpp"
 #include "util/sw_image.hpp"
 
 namespace ecuup::sim {
@@ -408,8 +409,10 @@ Reply EcuModel::read_did(ByteView req) {
       out.push_back(static_cast<std::uint8_t>(m_session));
     } else {
       auto it = std::find_if(m_config.dids.begin(), m_config.dids.end(), [&](const DidConfig& d) { return d.id == did; });
-      if (it == m_config.dids.end()) return negative(req[0], k_nrc_out_of_range);
-      out.insert(out.end(), it->value.begin(), it->value.end());
+      auto vehicle = it == m_config.dids.end() ? vehicle_did(vehicle_state(m_faults), did) : std::nullopt;
+      if (it == m_config.dids.end() && !vehicle) return negative(req[0], k_nrc_out_of_range);
+      const Bytes& value = vehicle ? *vehicle : it->value;
+      out.insert(out.end(), value.begin(), value.end());
     }
   }
   return respond(std::move(out));
@@ -433,8 +436,10 @@ Reply EcuModel::routine_control(ByteView req) {
   const auto routine = static_cast<std::uint16_t>(req[2] << 8 | req[3]);
   const Bytes prefix{static_cast<std::uint8_t>(req[0] + k_positive_offset), sf, req[2], req[3]};
   if (routine == k_routine_check_preconditions) {
+    // ISO 14229-1: the status record lists the conditions not met; empty when all are.
     Bytes out = prefix;
-    out.push_back(k_routine_status_ok);
+    const Bytes not_met = programming_preconditions_status(vehicle_state(m_faults));
+    out.insert(out.end(), not_met.begin(), not_met.end());
     return respond(std::move(out));
   }
   if (m_config.sbl && routine == m_config.sbl->routine) return sbl_routine(req);

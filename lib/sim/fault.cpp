@@ -55,6 +55,9 @@ const char* fault_kind_name(FaultKind kind) {
     case FaultKind::security_delay: return "security_delay";
     case FaultKind::slow_boot: return "slow_boot";
     case FaultKind::late: return "late";
+    case FaultKind::low_battery: return "low_battery";
+    case FaultKind::moving: return "moving";
+    case FaultKind::engine_running: return "engine_running";
   }
   return "?";
 }
@@ -100,9 +103,16 @@ Result<FaultSpec> parse_fault(std::string_view text) {
     spec.kind = FaultKind::slow_erase;
   } else if (kind == "wrong_checksum" || kind == "wrong-checksum") {
     spec.kind = FaultKind::wrong_checksum;
+  } else if (kind == "low_battery" || kind == "low-battery") {
+    spec.kind = FaultKind::low_battery;
+  } else if (kind == "moving") {
+    spec.kind = FaultKind::moving;
+  } else if (kind == "engine_running" || kind == "engine-running") {
+    spec.kind = FaultKind::engine_running;
   } else {
     return bad("unknown kind '" + std::string(kind) +
-               "' (nrc, silence, drop, power_loss, slow_erase, wrong_checksum, security_delay, slow_boot, late)");
+               "' (nrc, silence, drop, power_loss, slow_erase, wrong_checksum, security_delay, slow_boot, late, "
+               "low_battery, moving, engine_running)");
   }
   for (std::size_t i = next; i < parts.size(); ++i) {
     std::string_view p = parts[i];
@@ -117,6 +127,8 @@ Result<FaultSpec> parse_fault(std::string_view text) {
       if (key == "block") {
         if (*value == 0) return bad("block numbers start at 1");
         spec.block = *value;
+      } else if ((key == "mv" && spec.kind == FaultKind::low_battery) || (key == "kmh" && spec.kind == FaultKind::moving)) {
+        spec.level = *value;
       } else if (key == "ms") {
         spec.duration_ms = *value;
       } else if (key == "sub" && (spec.kind == FaultKind::nrc || spec.kind == FaultKind::late)) {
@@ -126,7 +138,8 @@ Result<FaultSpec> parse_fault(std::string_view text) {
         if (*value > 0xFFFF) return bad("rid= is a 16-bit routine identifier");
         spec.routine = static_cast<std::uint16_t>(*value);
       } else {
-        return bad("unknown parameter '" + std::string(key) + "' (block, ms; sub and rid for nrc and late)");
+        return bad("unknown parameter '" + std::string(key) +
+                   "' (block, ms; sub and rid for nrc and late; mv for low_battery; kmh for moving)");
       }
     } else if (auto n = parse_number(p); n && !spec.block &&
                (spec.kind == FaultKind::silence || spec.kind == FaultKind::drop || spec.kind == FaultKind::power_loss)) {

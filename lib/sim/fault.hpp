@@ -22,6 +22,10 @@ enum class FaultKind {
   security_delay,  // after a power-on or reset, requestSeed answers NRC 0x37 for ms= milliseconds
   slow_boot,       // after ECUReset or a power loss the ECU is off the network for ms= milliseconds
   late,            // the answer to SID comes ms= milliseconds late, with no 0x78 meanwhile
+  // States of the vehicle rather than events (sim/vehicle_state.hpp): they hold for the whole run.
+  low_battery,     // the supply reads mv= millivolts (default 10900) instead of 12600
+  moving,          // the vehicle drives at kmh= km/h (default 30)
+  engine_running,  // the engine runs
 };
 
 enum class FaultRepeat { once, always };
@@ -34,6 +38,7 @@ struct FaultSpec {
   std::optional<std::uint16_t> routine;  // nrc, late: only RoutineControl of this routine (rid=)
   std::optional<std::uint32_t> block;  // 1-based TransferData block of the current download
   std::optional<std::uint32_t> duration_ms;
+  std::optional<std::uint32_t> level;  // low_battery: mv=; moving: kmh=
   FaultRepeat repeat = FaultRepeat::once;
   std::string text;  // as written, for messages
 

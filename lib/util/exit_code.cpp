@@ -16,6 +16,8 @@ ExitCode exit_code_for(Errc code) {
       return ExitCode::verify;
     case Errc::wrong_vehicle:
       return ExitCode::wrong_vehicle;
+    case Errc::preconditions:
+      return ExitCode::preconditions;
     case Errc::flash_restored:
       return ExitCode::restored;
     case Errc::flash_unrestored:
@@ -42,6 +44,7 @@ const char* exit_code_meaning(ExitCode code) {
     case ExitCode::refused: return "refused: credentials or TLS trust; a person must fix them";
     case ExitCode::wrong_vehicle: return "wrong vehicle: its VIN is not the config's; nothing was touched";
     case ExitCode::pending: return "status: work is pending";
+    case ExitCode::preconditions: return "preconditions not met; nothing was touched";
     case ExitCode::interrupted: return "interrupted";
   }
   return "unknown";

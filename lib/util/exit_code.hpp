@@ -1,6 +1,6 @@
 #pragma once
 // The one exit-code enum. Every man page's EXIT STATUS lists it; test/cli checks it.
-// Reading the code alone answers "was the ECU touched?": 0-4 and 7-9 mean no ECU was left changed
+// Reading the code alone answers "was the ECU touched?": 0-4, 7-9 and 11 mean no ECU was left changed
 // against the user's intent, 5 means touched and restored, 6 means touched and NOT restored.
 #include "util/result.hpp"
 
@@ -18,6 +18,7 @@ enum class ExitCode : int {
   refused = 8,         // refused: the server rejected our credentials, or TLS trust failed; retrying will not help
   wrong_vehicle = 9,   // the vehicle answering has another VIN than the config names; nothing was touched
   pending = 10,        // status only: work is pending (tasks not yet flashed/backed up)
+  preconditions = 11,  // a precondition (battery, vehicle speed, bench) is not met; nothing was touched
   interrupted = 130,   // SIGINT/SIGTERM
 };
 

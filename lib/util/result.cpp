@@ -14,6 +14,7 @@ const char* errc_name(Errc code) {
     case Errc::auth: return "auth";
     case Errc::verify: return "verify";
     case Errc::wrong_vehicle: return "wrong_vehicle";
+    case Errc::preconditions: return "preconditions";
     case Errc::not_found: return "not_found";
     case Errc::timeout: return "timeout";
     case Errc::protocol: return "protocol";

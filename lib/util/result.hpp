@@ -20,6 +20,7 @@ enum class Errc {
   auth,             // server refused our credentials, or TLS trust failed (exit 8, not "retry later")
   verify,           // a hash, size or version check failed before anything was touched
   wrong_vehicle,    // the vehicle answering is not the one the config names (VIN); nothing touched
+  preconditions,    // a precondition (battery, speed, bench) is not met; nothing touched
   not_found,
   timeout,          // a peer (ECU, server) went silent
   protocol,         // a peer broke the protocol (unexpected frame, malformed response)

@@ -151,15 +151,16 @@ for sub in "" $subcommands; do
   done
 done
 
-# Config keys: every key config.cpp, the image/command drivers and releases.yaml (dir) know, as \fBkey\fR in ecuup-config.5.
+# Config keys: every key config.cpp, precondition.cpp, the image/command drivers and releases.yaml (dir) know, as \fBkey\fR in ecuup-config.5.
 if [[ -f $MAN/ecuup-config.5 ]]; then
   config_page=$(cat "$MAN/ecuup-config.5")
-  for src in lib/config/config.cpp lib/ecu/image_driver.cpp lib/ecu/command_driver.cpp lib/repository/dir_repository.cpp; do
+  for src in lib/config/config.cpp lib/config/precondition.cpp lib/ecu/image_driver.cpp lib/ecu/command_driver.cpp lib/repository/dir_repository.cpp; do
     [[ -f $SRC/$src ]] || continue
     flat=$(tr '\n' ' ' <"$SRC/$src")
     keys=$( { grep -o 'yaml_known_keys([^;]*;' <<<"$flat" | grep -o '"[a-z_]*"'
               grep -oE 'yaml_(string|int|bool)\([a-z_]+, [a-z_.]+, "[a-z_]+"' <<<"$flat" | grep -o '"[a-z_]*"'
-              grep -o 'k_drivers = {[^}]*}' <<<"$flat" | grep -o '"[a-z_]*"'; } | tr -d '"' | sort -u)
+              grep -o 'k_drivers = {[^}]*}' <<<"$flat" | grep -o '"[a-z_]*"'
+              grep -oE 'k_[a-z]+_keys = \{[^}]*\}' <<<"$flat" | grep -o '"[a-z_]*"'; } | tr -d '"' | sort -u)
     for k in $keys; do
       checks=$((checks + 1))
       [[ $config_page == *"\\fB$k\\fR"* ]] || missing "ecuup-config.5 lacks config key '$k' (read in $src)"
