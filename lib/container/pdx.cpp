@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "util/compress.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/image.hpp"
@@ -56,9 +57,7 @@ constexpr std::uint64_t k_address_space = std::uint64_t{1} << 32;
 constexpr std::size_t k_max_hex_address_digits = 8;
 constexpr std::size_t k_max_decimal_digits = 19;
 constexpr std::size_t k_zip_block_bytes = 64 * 1024;
-constexpr std::size_t k_inflate_chunk_bytes = 64 * 1024;
 // ISO 14229-1 dataFormatIdentifier: compression method in the high nibble; ecuup's method 1 is zlib.
-constexpr std::uint8_t k_compression_zlib = 0x1;
 constexpr std::uint8_t k_erased_fill = 0xFF;
 // A fixed time for the writer's zip entries: the same spec writes the same bytes.
 constexpr time_t k_zip_entry_mtime = 1700000000;
@@ -395,26 +394,10 @@ Result<FlashData*> OdxReader::flashdata(const xmlNode* fd) {
   return &d;
 }
 
-// Streams the inflation: a bomb costs time bounded by the size it claims, never memory.
+// Streamed (util/compress.hpp): a bomb costs time bounded by the size it claims, never memory.
 bool zlib_inflates_to(ByteView data, std::uint64_t expected) {
-  z_stream z{};
-  if (inflateInit(&z) != Z_OK) return false;
-  std::vector<std::uint8_t> out(k_inflate_chunk_bytes);
-  z.next_in = const_cast<Bytef*>(data.data());
-  z.avail_in = static_cast<uInt>(data.size());
-  std::uint64_t total = 0;
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    z.next_out = out.data();
-    z.avail_out = static_cast<uInt>(out.size());
-    rc = inflate(&z, Z_NO_FLUSH);
-    total += out.size() - z.avail_out;
-    if (total > expected) break;
-    if (rc == Z_BUF_ERROR && z.avail_in == 0) break;
-  }
-  bool ok = rc == Z_STREAM_END && total == expected && z.avail_in == 0;
-  inflateEnd(&z);
-  return ok;
+  auto size = decompress_stream(k_compression_zlib, data, expected, [](ByteView) {});
+  return size && *size == expected;
 }
 
 Result<ContainerBlock> OdxReader::segment(const xmlNode* seg, const xmlNode* db, FlashData& data, std::int64_t offset) {
@@ -939,14 +922,7 @@ Result<std::string> zip_files(const std::vector<std::pair<std::string, std::stri
   return out;
 }
 
-Result<Bytes> zlib_compress(ByteView plain) {
-  uLongf size = compressBound(plain.size());
-  Bytes out(size);
-  if (compress2(out.data(), &size, plain.data(), plain.size(), Z_BEST_COMPRESSION) != Z_OK)
-    return make_error(Errc::internal, "zlib compress2 failed");
-  out.resize(size);
-  return out;
-}
+Result<Bytes> zlib_compress(ByteView plain) { return compress_bytes(k_compression_zlib, plain); }
 
 std::string hex_upper(std::uint64_t v, int digits) { return fmt::format("{:0{}X}", v, digits); }
 

@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include "util/compress.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -21,7 +23,6 @@ constexpr std::uint64_t k_address_space = std::uint64_t{1} << 32;
 // A block on disk: 4-byte address, 4-byte length, data, 2-byte CRC-16.
 constexpr std::size_t k_block_head = 8;
 constexpr std::size_t k_block_crc = 2;
-constexpr std::uint8_t k_compression_zlib = 1;  // ecuup's reading of compression method 1
 // Nested brace lists deeper than erase's two levels are still syntax, but bounded: no stack to spare
 // for a file of ten thousand '{'.
 constexpr int k_max_list_depth = 8;
@@ -60,36 +61,15 @@ struct PlainDigest {
 };
 std::optional<PlainDigest> plain_digest(ByteView stored, std::uint8_t data_format, std::uint64_t max_size) {
   PlainDigest d;
-  if ((data_format >> 4) == 0) {
+  if (compression_method(data_format) == k_compression_none) {
     d.crc = vbf_crc16(stored);
     d.size = stored.size();
-    return d;
+    return d;  // where it lies is the block address check's business
   }
-  z_stream zs{};
-  if (inflateInit(&zs) != Z_OK) return std::nullopt;
-  std::array<std::uint8_t, 64 * 1024> buf{};
-  zs.next_in = const_cast<Bytef*>(stored.data());
-  std::size_t fed = 0;
-  int rc = Z_OK;
-  while (rc == Z_OK) {
-    if (zs.avail_in == 0 && fed < stored.size()) {
-      const std::size_t chunk = std::min<std::size_t>(stored.size() - fed, std::numeric_limits<uInt>::max());
-      zs.next_in = const_cast<Bytef*>(stored.data() + fed);
-      zs.avail_in = static_cast<uInt>(chunk);
-      fed += chunk;
-    }
-    zs.next_out = buf.data();
-    zs.avail_out = static_cast<uInt>(buf.size());
-    rc = inflate(&zs, Z_NO_FLUSH);
-    const std::size_t produced = buf.size() - zs.avail_out;
-    d.crc = vbf_crc16(ByteView(buf.data(), produced), d.crc);
-    d.size += produced;
-    if (d.size > max_size) rc = Z_DATA_ERROR;
-    if (rc == Z_BUF_ERROR && zs.avail_in == 0 && fed == stored.size()) rc = Z_DATA_ERROR;  // stream cut short
-  }
-  const bool whole = rc == Z_STREAM_END && zs.avail_in == 0 && fed == stored.size();
-  inflateEnd(&zs);
-  if (!whole) return std::nullopt;
+  auto size = decompress_stream(compression_method(data_format), stored, max_size,
+                                [&](ByteView plain) { d.crc = vbf_crc16(plain, d.crc); });
+  if (!size) return std::nullopt;
+  d.size = *size;
   return d;
 }
 
@@ -652,11 +632,7 @@ Result<ContainerBlock> make_vbf_block(std::uint32_t address, ByteView plain, std
     return make_error(Errc::unsupported,
                       fmt::format("data format 0x{:02X}: ecuup writes plain (0x00) or zlib-compressed (0x10) blocks",
                                   data_format));
-  uLongf size = compressBound(static_cast<uLong>(plain.size()));
-  block.data.resize(size);
-  if (compress2(block.data.data(), &size, plain.data(), static_cast<uLong>(plain.size()), Z_BEST_COMPRESSION) != Z_OK)
-    return make_error(Errc::internal, "zlib could not compress a block");
-  block.data.resize(size);
+  ECUUP_ASSIGN(block.data, compress_bytes(compression_method(data_format), plain));
   return block;
 }
 

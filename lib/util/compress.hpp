@@ -5,6 +5,7 @@
 // its programming sequence and ecuup-sim; containers whose data is already compressed by any
 // method are passed through unchanged.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -24,6 +25,12 @@ std::string compression_name(std::uint8_t method);
 
 // Compresses `data` with `method` (zlib only). Errc::config for a method ecuup cannot apply.
 Result<Bytes> compress_bytes(std::uint8_t method, ByteView data);
+// Decompresses a whole `method` stream, handing the output to `sink` piece by piece (64 KiB at
+// most), so a stream that expands a lot costs time, never memory. Returns the bytes it expanded
+// to; Errc::verify when the data is corrupt, does not end exactly where the stream ends, or
+// expands past `limit` bytes.
+Result<std::uint64_t> decompress_stream(std::uint8_t method, ByteView data, std::uint64_t limit,
+                                        const std::function<void(ByteView)>& sink);
 // Decompresses a whole `method` stream that must expand to exactly `expected_size` bytes (when
 // given) and end where the data ends. Errc::verify when it does not.
 Result<Bytes> decompress_bytes(std::uint8_t method, ByteView data, std::optional<std::uint64_t> expected_size);
