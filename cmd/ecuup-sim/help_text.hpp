@@ -57,6 +57,10 @@ inline constexpr const char* k_config_help = R"(CONFIGURATION (YAML)
                                       is on CAN, 4098 (4096 data bytes) when it is on DoIP only
       programming_from_default: false allow 10 02 straight from the default session
       boot_marker: BOOT               what F189 reads while no valid software is installed
+      sbl: {address: 0x20000000, size: 0x1000, routine: 0x0301, required: false}
+                                      RAM for a secondary boot loader, started by the routine at
+                                      its call address; required: no erase/download before it runs
+      compression: zlib               accept compression method 1 (DFI 0x10) as zlib; none: plain only
       faults: ["nrc:0x36:0x72:block=3"]   as --fault, without the ECU prefix
 
 STATE DIR (--state, default ./ecuup-sim-state)

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "util/bytes.hpp"
-#include "util/image.hpp"  // MemoryRange
+#include "util/image.hpp"
 
 namespace ecuup {
 
