@@ -55,6 +55,14 @@ check "status after the retry: gateway runs 1.1.0" grep -qE '^gateway .*1\.1\.0'
 check "round 3: the write fault is exit 5 too" grep -q '^(exit 5)$' <(sed -n '/^== Round 3/,/^== Round 4/p' "$T/out")
 check "round 4: ecuup-server listened" out_has '^ecuup-server listening on http://127.0.0.1:'
 
+# Round 5: OEM containers; the dry run shows the VBF set's boot loader step and the PDX's segments.
+sed -n '/^== Round 5/,/^== Result/p' "$T/out" >"$T/round5"
+check "round 5: the dry run lists the boot loader" grep -q 'boot loader: start sbl.vbf at 0x20000000' "$T/round5"
+check "round 5: the dry run lists the PDX's calibration segment" grep -q 'download 0x00010000 4064 bytes' "$T/round5"
+check "round 5: every ecuup step exits 0" bash -c "! grep '^(exit ' '$T/round5' | grep -vqx '(exit 0)'"
+check "round 5: status shows eng 2.0.0 and bcm 3.0.0" \
+  bash -c "grep -qE '^eng .*2\.0\.0' '$T/round5' && grep -qE '^bcm .*3\.0\.0' '$T/round5'"
+
 # Nothing was written into the source tree. Build directories (a CMakeCache.txt, or build/, the
 # default of scripts/demo and of scripts/vm's cache) are where other tests may write meanwhile.
 changed=$(find "$ECUUP_SRC" -mindepth 1 \( -name .git -o -path "$ECUUP_SRC/build" -o -exec test -f '{}/CMakeCache.txt' \; \) \
