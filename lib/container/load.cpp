@@ -222,13 +222,7 @@ std::vector<std::string> describe_plan(const ImageSource& image, std::uint16_t s
     lines.push_back(fmt::format("boot loader: start {} at 0x{:08X} (RoutineControl 0x{:04X})", image.sbl_name(),
                                 *image.sbl_call_address(), sbl_routine));
   }
-  if (!image.erase_ranges().empty()) {
-    for (const auto& r : image.erase_ranges())
-      lines.push_back(fmt::format("erase 0x{:08X} {} bytes", r.address, r.size));
-  } else {
-    for (const auto& s : image.segments())
-      if (!s.sbl) lines.push_back(fmt::format("erase 0x{:08X} {} bytes", s.address, s.size));
-  }
+  for (const auto& r : image.ranges_to_erase()) lines.push_back(fmt::format("erase 0x{:08X} {} bytes", r.address, r.size));
   for (const auto& s : image.segments())
     if (!s.sbl) lines.push_back("download " + segment_line(s));
   return lines;

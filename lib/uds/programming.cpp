@@ -271,12 +271,8 @@ Result<void> SequenceRun::erase(const ImageSource& image) {
     return expect_status(status, m_options.erase_expected_status, m_options.erase_routine);
   }
   // A container names its erase ranges; otherwise each segment of the software erases its own.
-  std::vector<MemoryRange> ranges = image.erase_ranges();
-  const bool own = ranges.empty();
-  if (own) {
-    for (const auto& seg : image.segments())
-      if (!seg.sbl) ranges.push_back({seg.address, seg.size});
-  }
+  const std::vector<MemoryRange> ranges = image.ranges_to_erase();
+  const bool own = image.erase_ranges().empty();
   for (std::size_t i = 0; i < ranges.size(); ++i) {
     const char* what = own ? "segment" : "range";
     if (interrupt_requested()) return interrupted_error(fmt::format("before the erase of {} {}", what, i + 1));

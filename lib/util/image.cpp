@@ -601,17 +601,22 @@ Result<ImageSummary> check_raw_file(const fs::path& path, const ImageSpec& spec,
 
 }  // namespace
 
-Result<void> check_in_memory(const std::vector<MemoryRange>& memory, std::uint32_t address, std::uint64_t size,
-                             const std::string& what) {
-  if (memory.empty()) return success();
+std::optional<std::string> outside_memory(const std::vector<MemoryRange>& memory, std::uint32_t address,
+                                          std::uint64_t size) {
+  if (memory.empty()) return std::nullopt;
   const std::uint64_t end = std::uint64_t{address} + size;
   for (const auto& m : memory)
-    if (address >= m.address && end <= m.address + m.size) return success();
+    if (address >= m.address && end <= m.address + m.size) return std::nullopt;
   std::string ranges;
   for (const auto& m : memory)
     ranges += fmt::format("{}0x{:08X}-0x{:08X}", ranges.empty() ? "" : ", ", m.address, m.address + m.size - 1);
-  return make_error(Errc::verify, fmt::format("{}: 0x{:08X}-0x{:08X} lies outside the ECU's memory ({})", what, address,
-                                              end - (size ? 1 : 0), ranges));
+  return fmt::format("0x{:08X}-0x{:08X} lies outside the ECU's memory ({})", address, end - (size ? 1 : 0), ranges);
+}
+
+Result<void> check_in_memory(const std::vector<MemoryRange>& memory, std::uint32_t address, std::uint64_t size,
+                             const std::string& what) {
+  if (auto why = outside_memory(memory, address, size)) return make_error(Errc::verify, what + ": " + *why);
+  return success();
 }
 
 Result<ImageSummary> check_image_file(const fs::path& path, const ImageSpec& spec, ImageDiagnostic* diagnostic) {
@@ -629,8 +634,8 @@ Result<ImageSummary> check_image_file(const fs::path& path, const ImageSpec& spe
   if (format == ImageFormat::raw) {
     auto summary = check_raw_file(path, spec, d);
     if (!summary) return as_verify(std::move(summary).error());
-    auto inside = check_in_memory(spec.memory, spec.raw_base_address, summary->data_bytes, name);
-    if (!inside) return as_verify(d.fail(ImageDefect::address_range, 0, 0, inside.error().message.substr(name.size() + 2)));
+    if (auto why = outside_memory(spec.memory, spec.raw_base_address, summary->data_bytes))
+      return as_verify(d.fail(ImageDefect::address_range, 0, 0, *why));
     return summary;
   }
   auto image = load_image(path, format, 0, diagnostic);
@@ -638,8 +643,8 @@ Result<ImageSummary> check_image_file(const fs::path& path, const ImageSpec& spe
   ImageSummary summary{format, image->segments.size(), image->total_size(), {}};
   const auto& segments = image->segments;
   for (std::size_t i = 0; i < segments.size(); ++i) {
-    auto inside = check_in_memory(spec.memory, segments[i].address, segments[i].data.size(), name);
-    if (!inside) return as_verify(d.fail(ImageDefect::address_range, 0, 0, inside.error().message.substr(name.size() + 2)));
+    if (auto why = outside_memory(spec.memory, segments[i].address, segments[i].data.size()))
+      return as_verify(d.fail(ImageDefect::address_range, 0, 0, *why));
   }
   for (std::size_t i = 0; i < segments.size(); ++i) {
     const ByteView data(segments[i].data);
@@ -728,6 +733,14 @@ std::uint64_t ImageSource::total_size() const {
   for (const auto& s : m_segments)
     if (!s.sbl) total += s.size;
   return total;
+}
+
+std::vector<MemoryRange> ImageSource::ranges_to_erase() const {
+  if (!m_erase.empty()) return m_erase;
+  std::vector<MemoryRange> own;
+  for (const auto& seg : m_segments)
+    if (!seg.sbl) own.push_back({seg.address, seg.size});
+  return own;
 }
 
 Result<void> ImageSource::encode(std::uint8_t data_format) {

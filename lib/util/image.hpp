@@ -113,8 +113,11 @@ struct ImageSpec {
   std::vector<MemoryRange> memory;
 };
 
-// Errc::verify naming `what` when [address, address + size) lies in none of `memory` (empty:
-// anything is accepted).
+// Why [address, address + size) lies in none of `memory` ("0x...-0x... lies outside the ECU's
+// memory (...)"); nullopt when it lies in one, or `memory` is empty (anything is accepted).
+std::optional<std::string> outside_memory(const std::vector<MemoryRange>& memory, std::uint32_t address,
+                                          std::uint64_t size);
+// Errc::verify "`what`: <outside_memory>" when it does not fit.
 Result<void> check_in_memory(const std::vector<MemoryRange>& memory, std::uint32_t address, std::uint64_t size,
                              const std::string& what);
 
@@ -157,6 +160,8 @@ class ImageSource {
   const std::vector<Segment>& segments() const { return m_segments; }
   // Explicit erase ranges (a container's); empty: erase each non-SBL segment's own range.
   const std::vector<MemoryRange>& erase_ranges() const { return m_erase; }
+  // What a flash erases: the explicit ranges, else each non-SBL segment's own range.
+  std::vector<MemoryRange> ranges_to_erase() const;
   // Where the secondary boot loader starts, when the image has one.
   std::optional<std::uint32_t> sbl_call_address() const { return m_sbl_call; }
   const std::string& sbl_name() const { return m_sbl_name; }
