@@ -25,8 +25,9 @@ bool is_pdx_file(const std::filesystem::path& path);
 Result<Container> load_container(const std::filesystem::path& path);
 
 // Checks a container against the ECU it is for: every block and erase range inside `memory` (when
-// given), every compressed block of a method ecuup knows (1 = zlib) expanding to its memory size, and
-// an SBL (at most one) with a call address inside its own blocks. Errc::verify naming the part.
+// given), and an SBL (at most one) with a call address inside its own blocks. Errc::verify naming
+// the part. (load_container's parsers already checked that every plain zlib block expands to its
+// memory size; an encrypted one cannot be, and is passed through.)
 Result<void> check_container(const Container& container, const std::vector<MemoryRange>& memory,
                              const std::string& name);
 
