@@ -2,12 +2,16 @@
 // and extract_archive with its strict checks, in a directory of its own. Whatever the archive
 // holds, nothing may appear outside the destination, a refused archive leaves nothing behind, and
 // an accepted one holds only directories, regular files and links that stay inside it.
+// The same file through read_archive_files, as a VBF set or a PDX is read into memory: what it
+// accepts are regular files with clean, distinct names, within the limits.
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <string>
 
 #include "fuzz_support.hpp"
 #include "store/archive.hpp"
+#include "util/archive_files.hpp"
 
 using namespace ecuup;
 using ecuup::fuzz::require;
@@ -51,6 +55,25 @@ void check_work_dir(const fs::path& work, bool dest_expected) {
   require(entries == (dest_expected ? 2u : 1u));
 }
 
+void check_read_into_memory(const fs::path& input) {
+  const ArchiveLimits limits{.max_entries = 64, .max_total_bytes = 1u << 20};
+  const ArchiveRead read = read_archive_files(input, ArchiveFormats::tar_or_zip, limits);
+  fuzz::say("read into memory: %s", read.failure ? read.failure->why.c_str() : "ok");
+  if (read.failure) {
+    require(read.files.empty() && !read.failure->why.empty());
+    return;
+  }
+  require(read.files.size() <= limits.max_entries);
+  std::set<std::string> names;
+  std::uint64_t total = 0;
+  for (const auto& file : read.files) {
+    require(!file.name.empty() && archive_relative_name(file.name) == file.name);
+    require(names.insert(file.name).second);
+    total += file.data.size();
+  }
+  require(total <= limits.max_total_bytes);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -68,6 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   (void)looks_like_archive(input);
+  (void)is_compressed_tar(input);
+  check_read_into_memory(input);
   // Small limits, so that a bomb is found cheaply; ecuup's own are gigabytes.
   const ExtractLimits limits{.max_total_bytes = 1u << 20, .max_entries = 256};
   auto files = extract_archive(input, dest, limits);

@@ -1,8 +1,5 @@
 #include "container/load.hpp"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -13,6 +10,7 @@
 
 #include "container/pdx.hpp"
 #include "container/vbf.hpp"
+#include "util/archive_files.hpp"
 #include "util/compress.hpp"
 #include "util/fs.hpp"
 
@@ -26,57 +24,6 @@ namespace {
 constexpr std::size_t k_max_set_entries = 64;
 constexpr std::uint64_t k_max_set_bytes = std::uint64_t{1} << 30;
 
-struct ArchiveCloser {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-
-struct Entry {
-  std::string name;
-  Bytes data;
-};
-
-// The regular files of a tar or zip archive, in archive order. Errc::verify for an archive that is
-// corrupt, too large, or holds anything but regular files and directories.
-Result<std::vector<Entry>> read_entries(const fs::path& path) {
-  std::unique_ptr<archive, ArchiveCloser> a(archive_read_new());
-  if (!a) return make_error(Errc::io, "libarchive could not start");
-  archive_read_support_filter_all(a.get());
-  archive_read_support_format_tar(a.get());
-  archive_read_support_format_zip(a.get());
-  constexpr std::size_t k_block = 64 * 1024;
-  if (archive_read_open_filename(a.get(), path.c_str(), k_block) != ARCHIVE_OK)
-    return make_error(Errc::verify, fmt::format("{}: not a readable archive: {}", path.string(), archive_error_string(a.get())));
-  std::vector<Entry> entries;
-  std::uint64_t total = 0;
-  for (;;) {
-    archive_entry* e = nullptr;
-    const int rc = archive_read_next_header(a.get(), &e);
-    if (rc == ARCHIVE_EOF) break;
-    if (rc != ARCHIVE_OK)
-      return make_error(Errc::verify, fmt::format("{}: corrupt archive: {}", path.string(), archive_error_string(a.get())));
-    const std::string name = archive_entry_pathname(e) ? archive_entry_pathname(e) : "";
-    if (archive_entry_filetype(e) == AE_IFDIR) continue;
-    if (archive_entry_filetype(e) != AE_IFREG)
-      return make_error(Errc::verify, fmt::format("{}: '{}' is not a regular file", path.string(), name));
-    if (entries.size() == k_max_set_entries)
-      return make_error(Errc::verify, fmt::format("{}: more than {} files", path.string(), k_max_set_entries));
-    Entry entry{name, {}};
-    std::uint8_t buf[k_block];
-    for (;;) {
-      const la_ssize_t n = archive_read_data(a.get(), buf, sizeof buf);
-      if (n < 0)
-        return make_error(Errc::verify, fmt::format("{}: '{}': {}", path.string(), name, archive_error_string(a.get())));
-      if (n == 0) break;
-      total += static_cast<std::uint64_t>(n);
-      if (total > k_max_set_bytes)
-        return make_error(Errc::verify, fmt::format("{}: expands past {} bytes", path.string(), k_max_set_bytes));
-      entry.data.insert(entry.data.end(), buf, buf + n);
-    }
-    entries.push_back(std::move(entry));
-  }
-  return entries;
-}
-
 bool starts_with(ByteView data, std::string_view text) {
   return data.size() >= text.size() && std::equal(text.begin(), text.end(), data.begin());
 }
@@ -84,7 +31,14 @@ bool starts_with(ByteView data, std::string_view text) {
 constexpr std::string_view k_vbf_magic = "vbf_version";
 
 Result<Container> load_vbf_archive(const fs::path& path) {
-  ECUUP_ASSIGN(std::vector<Entry> entries, read_entries(path));
+  const ArchiveRead read = read_archive_files(path, ArchiveFormats::tar_or_zip,
+                                              ArchiveLimits{.max_entries = k_max_set_entries,
+                                                            .max_total_bytes = k_max_set_bytes});
+  if (read.failure) {
+    const auto& f = *read.failure;
+    return make_error(Errc::verify, fmt::format("{}: {}{}", path.string(), f.entry.empty() ? "" : "'" + f.entry + "': ", f.why));
+  }
+  const auto& entries = read.files;
   if (entries.empty()) return make_error(Errc::verify, fmt::format("{}: an empty archive", path.string()));
   std::vector<VbfFile> files;
   for (auto& e : entries) {

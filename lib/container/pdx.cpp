@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "util/archive_files.hpp"
 #include "util/compress.hpp"
 #include "util/fs.hpp"
 #include "util/hash.hpp"
@@ -56,7 +57,6 @@ constexpr const char* k_index_name = "index.xml";
 constexpr std::uint64_t k_address_space = std::uint64_t{1} << 32;
 constexpr std::size_t k_max_hex_address_digits = 8;
 constexpr std::size_t k_max_decimal_digits = 19;
-constexpr std::size_t k_zip_block_bytes = 64 * 1024;
 // ISO 14229-1 dataFormatIdentifier: compression method in the high nibble; ecuup's method 1 is zlib.
 constexpr std::uint8_t k_erased_fill = 0xFF;
 // A fixed time for the writer's zip entries: the same spec writes the same bytes.
@@ -664,110 +664,27 @@ Result<Container> OdxReader::read(const xmlNode* root) {
 
 // --- zip ----------------------------------------------------------------------------------------
 
-struct ReadFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-using ZipReader = std::unique_ptr<archive, ReadFree>;
-
-bool has_zip_signature(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::array<char, 4> head{};
-  in.read(head.data(), head.size());
-  if (in.gcount() != 4) return false;
-  const std::string_view got(head.data(), head.size());
-  return got == std::string_view("PK\x03\x04", 4) || got == std::string_view("PK\x05\x06", 4);
-}
-
-ZipReader open_zip(const fs::path& path) {
-  ZipReader a(archive_read_new());
-  if (!a) return a;
-  // The central directory is the zip's table of contents: the seekable reader trusts only it.
-  archive_read_support_format_zip_seekable(a.get());
-  if (archive_read_open_filename(a.get(), path.c_str(), k_zip_block_bytes) != ARCHIVE_OK) a.reset();
-  return a;
-}
-
-std::string entry_name(archive_entry* e) {
-  const char* name = archive_entry_pathname_utf8(e);
-  if (!name) name = archive_entry_pathname(e);
-  return name ? name : "";
-}
-
-// A zip name as a key: relative, '/'-separated, no "." parts; nullopt when absolute or with "..".
-std::optional<std::string> clean_name(const std::string& name) {
-  if (name.empty() || name.front() == '/' || name.front() == '\\') return std::nullopt;
-  if (name.size() >= 2 && name[1] == ':') return std::nullopt;  // a drive letter
-  std::string out;
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    std::size_t sep = name.find_first_of("/\\", start);
-    if (sep == std::string::npos) sep = name.size();
-    std::string part = name.substr(start, sep - start);
-    start = sep + 1;
-    if (part.empty() || part == ".") continue;
-    if (part == "..") return std::nullopt;
-    if (!out.empty()) out += '/';
-    out += part;
-  }
-  return out;
-}
-
 using Entries = std::map<std::string, Bytes>;
 
-Result<Entries> read_zip(const fs::path& path, const PdxOptions& options, const Report& report) {
-  if (!has_zip_signature(path)) return report.fail(PdxDefect::not_zip, "", "not a zip archive (no PDX)");
-  ZipReader a = open_zip(path);
-  if (!a) return report.fail(PdxDefect::not_zip, "", "cannot be read as a zip archive");
-  Entries entries;
-  std::size_t count = 0;
-  std::uint64_t total = 0;
-  archive_entry* e = nullptr;
-  for (;;) {
-    int rc = archive_read_next_header(a.get(), &e);
-    if (rc == ARCHIVE_EOF) break;
-    if (rc != ARCHIVE_OK) {
-      const char* why = archive_error_string(a.get());
-      return report.fail(PdxDefect::not_zip, "", std::string("corrupt zip: ") + (why ? why : "unreadable header"));
-    }
-    const std::string raw = entry_name(e);
-    if (++count > options.max_entries)
-      return report.fail(PdxDefect::limits, "", fmt::format("more than {} zip entries", options.max_entries));
-    auto name = clean_name(raw);
-    if (!name) return report.fail(PdxDefect::path, "entry '" + raw + "'", "absolute name or '..' component");
-    const mode_t type = archive_entry_filetype(e);
-    if (type == AE_IFDIR) continue;
-    if (type != AE_IFREG || name->empty()) return report.fail(PdxDefect::path, "entry '" + raw + "'", "not a regular file");
-    const la_int64_t size = archive_entry_size(e);
-    if (size < 0 || static_cast<std::uint64_t>(size) > options.max_total_bytes - total)
-      return report.fail(PdxDefect::limits, "entry '" + raw + "'",
-                         fmt::format("the PDX holds more than {} bytes", options.max_total_bytes));
-    total += static_cast<std::uint64_t>(size);
-    Bytes data(static_cast<std::size_t>(size));
-    std::size_t done = 0;
-    for (;;) {
-      la_ssize_t n = archive_read_data(a.get(), data.data() + done, data.size() - done);
-      if (n < 0) {
-        const char* why = archive_error_string(a.get());
-        return report.fail(PdxDefect::not_zip, "entry '" + raw + "'", std::string("corrupt: ") + (why ? why : "?"));
-      }
-      if (n == 0) break;
-      done += static_cast<std::size_t>(n);
-      if (done == data.size()) {
-        // Anything past the declared size is a lie about the entry.
-        std::uint8_t probe = 0;
-        la_ssize_t more = archive_read_data(a.get(), &probe, 1);
-        if (more > 0) return report.fail(PdxDefect::not_zip, "entry '" + raw + "'", "more data than its header declares");
-        if (more < 0) {
-          const char* why = archive_error_string(a.get());
-          return report.fail(PdxDefect::not_zip, "entry '" + raw + "'", std::string("corrupt: ") + (why ? why : "?"));
-        }
-        break;
-      }
-    }
-    if (done != data.size()) return report.fail(PdxDefect::not_zip, "entry '" + raw + "'", "shorter than its header declares");
-    if (!entries.emplace(*name, std::move(data)).second)
-      return report.fail(PdxDefect::path, "entry '" + raw + "'", "named twice");
+PdxDefect pdx_defect(ArchiveDefect defect) {
+  switch (defect) {
+    case ArchiveDefect::path: return PdxDefect::path;
+    case ArchiveDefect::limits: return PdxDefect::limits;
+    case ArchiveDefect::unreadable: break;
   }
+  return PdxDefect::not_zip;
+}
+
+Result<Entries> read_zip(const fs::path& path, const PdxOptions& options, const Report& report) {
+  ArchiveRead read = read_archive_files(path, ArchiveFormats::zip,
+                                        ArchiveLimits{.max_entries = options.max_entries,
+                                                      .max_total_bytes = options.max_total_bytes});
+  if (read.failure) {
+    const auto& f = *read.failure;
+    return report.fail(pdx_defect(f.defect), f.entry.empty() ? "" : "entry '" + f.entry + "'", f.why);
+  }
+  Entries entries;
+  for (auto& file : read.files) entries.emplace(std::move(file.name), std::move(file.data));
   return entries;
 }
 
@@ -827,7 +744,7 @@ Result<Container> load_pdx(const fs::path& pdx, const PdxOptions& options, PdxDi
   for (const xmlNode* ablock : list(root, "ABLOCKS", "ABLOCK")) {
     for (const xmlNode* file : list(ablock, "FILES", "FILE")) {
       const std::string listed = text(file);
-      auto key = clean_name(listed);
+      auto key = archive_relative_name(listed);
       if (!key || !entries.count(*key))
         return index_report.fail(PdxDefect::missing_file, label(ablock), "FILE '" + listed + "' is not in the PDX",
                                  line_of(file));
@@ -841,7 +758,7 @@ Result<Container> load_pdx(const fs::path& pdx, const PdxOptions& options, PdxDi
     // A DATAFILE names a zip entry: from the root, or beside the document that names it.
     const std::string dir = doc_name.find('/') == std::string::npos ? "" : doc_name.substr(0, doc_name.rfind('/') + 1);
     PdxFileOpener opener = [&entries, dir](const std::string& file) -> Result<Bytes> {
-      auto key = clean_name(file);
+      auto key = archive_relative_name(file);
       if (key) {
         for (const std::string& candidate : {*key, dir + *key}) {
           auto it = entries.find(candidate);
@@ -869,17 +786,7 @@ Result<Container> load_pdx(const fs::path& pdx, const PdxOptions& options, PdxDi
   return *last;
 }
 
-bool looks_like_pdx(const fs::path& path) {
-  if (!has_zip_signature(path)) return false;
-  ZipReader a = open_zip(path);
-  if (!a) return false;
-  archive_entry* e = nullptr;
-  while (archive_read_next_header(a.get(), &e) == ARCHIVE_OK) {
-    auto name = clean_name(entry_name(e));
-    if (name && *name == k_index_name) return true;
-  }
-  return false;
-}
+bool looks_like_pdx(const fs::path& path) { return archive_has_entry(path, ArchiveFormats::zip, k_index_name); }
 
 // --- writer -------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@
 
 #include <fmt/format.h>
 
+#include "util/archive_files.hpp"
 #include "util/fs.hpp"
 #include "util/sw_image.hpp"
 
@@ -57,31 +58,7 @@ constexpr Signature k_signatures[] = {
     {.kind = Sniffed::compressed, .offset = 0, .bytes = std::string_view("\x28\xb5\x2f\xfd", 4)},
 };
 
-struct ReaderDeleter {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-using Reader = std::unique_ptr<archive, ReaderDeleter>;
-
-Reader open_reader(const fs::path& path, std::string* why = nullptr) {
-  Reader a(archive_read_new());
-  if (!a) {
-    if (why) *why = "out of memory";
-    return a;
-  }
-  archive_read_support_filter_gzip(a.get());
-  archive_read_support_filter_bzip2(a.get());
-  archive_read_support_filter_xz(a.get());
-  archive_read_support_filter_zstd(a.get());
-  archive_read_support_format_tar(a.get());
-  // Zip through its central directory only: the streaming reader takes the first central
-  // directory record for the archive's end, so a zip cut anywhere in it would read as whole.
-  archive_read_support_format_zip_seekable(a.get());
-  if (archive_read_open_filename(a.get(), path.c_str(), k_read_block_bytes) != ARCHIVE_OK) {
-    if (why) *why = archive_error_string(a.get()) ? archive_error_string(a.get()) : "cannot open";
-    a.reset();
-  }
-  return a;
-}
+using Reader = ArchiveReader;
 
 std::string archive_message(archive* a) {
   const char* s = archive_error_string(a);
@@ -376,7 +353,7 @@ Result<void> check_links(const fs::path& root, const Extraction& x) {
 // libarchive reads what it can open; a file we can open ourselves that it cannot read is corrupt.
 Result<Reader> open_checked(const fs::path& archive_path) {
   std::string why;
-  Reader a = open_reader(archive_path, &why);
+  Reader a = open_archive_reader(archive_path, ArchiveFormats::tar_or_zip, why);
   if (!a) {
     return make_error(Errc::verify, "archive " + archive_path.string() + " is corrupt or truncated" +
                                         (why.empty() || why == "cannot open" ? "" : ": " + why));
@@ -515,7 +492,8 @@ bool looks_like_archive(const fs::path& path) {
   const Sniffed kind = sniff(path);
   if (kind == Sniffed::container) return true;
   {
-    Reader a = open_reader(path);
+    std::string why;
+    Reader a = open_archive_reader(path, ArchiveFormats::tar_or_zip, why);
     archive_entry* e = nullptr;
     if (a) {
       int rc = archive_read_next_header(a.get(), &e);

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "util/archive_files.hpp"
 #include "util/compress.hpp"
 #include "util/fs.hpp"
 #include "util/sw_image.hpp"
@@ -500,6 +501,8 @@ Result<ImageFormat> detect_image_format(const fs::path& path) {
   // A (POSIX or GNU) tar: a set of VBF files.
   constexpr std::size_t k_tar_magic_at = 257;
   if (head.size() > k_tar_magic_at + 5 && head.substr(k_tar_magic_at, 5) == "ustar") return ImageFormat::vbf;
+  // The same set in a tar.gz (or .bz2, .xz, .zst): fetch keeps a set whole, so flash sees the archive.
+  if (is_compressed_tar(path)) return ImageFormat::vbf;
   std::size_t start = head.find_first_not_of(" \t\r\n");
   if (start == std::string_view::npos) return ImageFormat::raw;
   head.remove_prefix(start);

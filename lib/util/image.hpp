@@ -99,7 +99,8 @@ Result<FlashImage> load_image(const std::filesystem::path& path, ImageFormat for
 Result<FlashImage> parse_ihex(std::string_view text, const std::string& name, ImageDiagnostic* diagnostic = nullptr);
 Result<FlashImage> parse_srec(std::string_view text, const std::string& name, ImageDiagnostic* diagnostic = nullptr);
 // Sniffs the content: ':' = HEX, 'S' + digit = S-record (first non-blank character), "vbf_version"
-// = VBF, a zip = pdx (a PDX, or a set of VBF files), a tar = vbf (a set of VBF files); else raw.
+// = VBF, a zip = pdx (a PDX, or a set of VBF files), a tar, plain or compressed, = vbf (a set of VBF
+// files); else raw.
 Result<ImageFormat> detect_image_format(const std::filesystem::path& path);
 
 // How a driver takes an image file: the format it reads it as, where a raw file goes, and where

@@ -113,5 +113,23 @@ cmp -s -n "$(stat -c %s "$WORK/app-2.0.0.img")" "$WORK/app-2.0.0.img" "$WORK/eng
   fail "eng's memory after the restore differs from 2.0.0"
 [[ $(grep -c "ecuup-sim: eng: boot loader started" "$WORK/run.err") -ge 3 ]] && ok ||
   fail "the restore did not start the boot loader again"
+
+# The same kind of set compressed (tar.gz): fetch keeps it whole and flash reads it as a VBF set,
+# not as a raw image of gzip bytes.
+rm -rf "$BENCH/repository"
+release tcm 2.1.0 "$WORK/app-2.1.0.img" "$WORK/tcm-2.1.0.tar"
+gzip -9 -c "$WORK/tcm-2.1.0.tar" >"$WORK/tcm-2.1.0.tar.gz"
+add_release "$BENCH/repository" tcm 2.1.0 "$WORK/tcm-2.1.0.tar.gz"
+add_release "$BENCH/repository" eng 2.0.0 "$WORK/eng-2.0.0.tar"
+ecuup_run 0 report
+ecuup_run 0 fetch
+ecuup_run 0 flash --ecu tcm --dry-run
+grep -q "download 0x00000000 30064 bytes \[exe.vbf\]" "$WORK/ecuup.out" && ok ||
+  fail "the tar.gz set is not planned as VBF segments: $(cat "$WORK/ecuup.out")"
+ecuup_run 0 flash --ecu tcm
+[[ $(sim_version "$STATE" tcm) == 2.1.0 ]] && ok || fail "tcm runs $(sim_version "$STATE" tcm) after the tar.gz set"
+"$SIM" dump --state "$STATE" --ecu tcm -o "$WORK/tcm-2.1.0.mem"
+cmp -s -n "$(stat -c %s "$WORK/app-2.1.0.img")" "$WORK/app-2.1.0.img" "$WORK/tcm-2.1.0.mem" && ok ||
+  fail "tcm's memory differs from the 2.1.0 EXE's image"
 sim_run_stop TERM
 finish

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "store/archive.hpp"
+#include "support/archive_writer.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace ecuup;
@@ -20,66 +21,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-enum class Format { tar, tar_gz, zip, zip_stored };
-enum class Kind { file, dir, symlink, hardlink, fifo, chardev };
-
-struct Item {
-  std::string name;
-  Kind kind = Kind::file;
-  std::string data;  // file content, or link target
-  mode_t perm = 0644;
-};
-
-// Writes an archive with libarchive's writer, exactly as given: no path sanitizing.
-void write_archive(const fs::path& path, Format format, const std::vector<Item>& items) {
-  archive* a = archive_write_new();
-  if (format == Format::zip || format == Format::zip_stored) {
-    archive_write_set_format_zip(a);
-    if (format == Format::zip_stored) archive_write_zip_set_compression_store(a);
-  } else {
-    archive_write_set_format_pax_restricted(a);
-    if (format == Format::tar_gz) archive_write_add_filter_gzip(a);
-  }
-  REQUIRE(archive_write_open_filename(a, path.c_str()) == ARCHIVE_OK);
-  for (const auto& it : items) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, it.name.c_str());
-    archive_entry_set_perm(e, it.perm);
-    archive_entry_set_mtime(e, 1700000000, 0);
-    switch (it.kind) {
-      case Kind::file:
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_size(e, static_cast<la_int64_t>(it.data.size()));
-        break;
-      case Kind::dir:
-        archive_entry_set_filetype(e, AE_IFDIR);
-        archive_entry_set_perm(e, 0755);
-        break;
-      case Kind::symlink:
-        archive_entry_set_filetype(e, AE_IFLNK);
-        archive_entry_set_symlink(e, it.data.c_str());
-        break;
-      case Kind::hardlink:
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_hardlink(e, it.data.c_str());
-        archive_entry_set_size(e, 0);
-        break;
-      case Kind::fifo:
-        archive_entry_set_filetype(e, AE_IFIFO);
-        break;
-      case Kind::chardev:
-        archive_entry_set_filetype(e, AE_IFCHR);
-        archive_entry_set_rdev(e, 0x0103);
-        break;
-    }
-    REQUIRE(archive_write_header(a, e) == ARCHIVE_OK);
-    if (it.kind == Kind::file && !it.data.empty())
-      REQUIRE(archive_write_data(a, it.data.data(), it.data.size()) == static_cast<la_ssize_t>(it.data.size()));
-    archive_entry_free(e);
-  }
-  REQUIRE(archive_write_close(a) == ARCHIVE_OK);
-  archive_write_free(a);
-}
+using Format = test::ArchiveFormat;
+using Kind = test::EntryKind;
+using Item = test::ArchiveItem;
+using test::write_archive;
 
 std::string read_file(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
