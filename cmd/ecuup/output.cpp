@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "bar_board.hpp"
+#include "util/progress_tally.hpp"
 #include "util/time.hpp"
 
 namespace ecuup::cli {
@@ -27,29 +28,19 @@ class ProgressBase : public Progress {
  public:
   explicit ProgressBase(Output& out) : m_out(out) {}
   void begin(const std::string& ecu, const std::string& phase, std::uint64_t total) override {
-    m_ecu = ecu;
-    m_phase = phase;
-    m_stage.clear();
-    m_total = total;
-    m_done = 0;
-    m_start = m_rate_from = std::chrono::steady_clock::now();
-    m_rate_base = 0;
+    m_tally.begin(ecu, phase, total);
     m_last = {};
     started();
   }
   void advance(std::uint64_t done) override {
-    m_done = std::max(m_done, done);  // one bar that never goes back
+    m_tally.advance(done);
     auto now = std::chrono::steady_clock::now();
     if (now - m_last < interval()) return;
     m_last = now;
     update();
   }
   void stage(const std::string& name) override {
-    if (name == m_stage) return;
-    m_stage = name;
-    // The rate counts from the stage that moves bytes, not from the erase before it.
-    m_rate_from = std::chrono::steady_clock::now();
-    m_rate_base = m_done;
+    if (!m_tally.stage(name)) return;
     m_last = {};
     staged();
   }
@@ -62,26 +53,20 @@ class ProgressBase : public Progress {
   virtual void update() = 0;
   virtual void finished(bool ok) = 0;
   virtual std::chrono::milliseconds interval() const { return std::chrono::milliseconds(100); }
-  double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - m_start).count();
-  }
-  std::string label() const { return m_ecu.empty() ? m_phase : m_ecu + " " + m_phase; }
+  std::string label() const { return m_tally.ecu().empty() ? m_tally.phase() : m_tally.ecu() + " " + m_tally.phase(); }
   // The label with the stage: "bms flash: erase".
-  std::string staged_label() const { return m_stage.empty() ? label() : label() + ": " + m_stage; }
-  // Acknowledged bytes per second since the current stage began.
-  double rate() const {
-    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_rate_from).count();
-    return s > 0 && m_done > m_rate_base ? static_cast<double>(m_done - m_rate_base) / s : 0;
+  std::string staged_label() const {
+    return m_tally.stage_name().empty() ? label() : label() + ": " + m_tally.stage_name();
   }
-  std::optional<std::uint64_t> eta_seconds() const {
-    double r = rate();
-    if (!m_total || m_done >= m_total || r <= 0) return std::nullopt;
-    return static_cast<std::uint64_t>(static_cast<double>(m_total - m_done) / r);
+  // Whole seconds left, for "ETA m:ss".
+  std::optional<std::uint64_t> eta_whole_seconds() const {
+    auto eta = m_tally.eta_seconds();
+    if (!eta) return std::nullopt;
+    return static_cast<std::uint64_t>(*eta);
   }
   Output& m_out;
-  std::string m_ecu, m_phase, m_stage;
-  std::uint64_t m_total = 0, m_done = 0, m_rate_base = 0;
-  std::chrono::steady_clock::time_point m_start, m_last, m_rate_from;
+  ProgressTally m_tally;
+  std::chrono::steady_clock::time_point m_last;
 };
 
 // A bar per running job on a terminal; jobs in parallel get a line each (BarBoard).
@@ -114,22 +99,22 @@ class BarProgress final : public ProgressBase {
  private:
   // The line a finished job leaves behind: the average over the whole phase.
   std::string summary(std::string_view outcome) const {
-    double average = seconds() > 0 ? static_cast<double>(m_done) / seconds() : 0;
-    return fmt::format("{} {}: {} in {:.1f} s ({}/s)", label(), outcome, human_bytes(m_done), seconds(),
+    double average = m_tally.seconds() > 0 ? static_cast<double>(m_tally.done()) / m_tally.seconds() : 0;
+    return fmt::format("{} {}: {} in {:.1f} s ({}/s)", label(), outcome, human_bytes(m_tally.done()), m_tally.seconds(),
                        human_bytes(static_cast<std::uint64_t>(average)));
   }
   std::string line() const {
-    double rate = this->rate();
+    double rate = m_tally.rate();
     std::string bar;
-    if (m_total) {
-      double fraction = std::min(1.0, static_cast<double>(m_done) / static_cast<double>(m_total));
+    if (m_tally.total()) {
+      double fraction = std::min(1.0, static_cast<double>(m_tally.done()) / static_cast<double>(m_tally.total()));
       auto filled = static_cast<std::size_t>(k_bar_width * fraction);
       bar = fmt::format("[{}{}] {:3d}% ", std::string(filled, '#'), std::string(k_bar_width - filled, '.'),
                         static_cast<int>(100.0 * fraction));
     }
-    std::string text = fmt::format("{} {}{} / {}  {}/s", staged_label(), bar, human_bytes(m_done),
-                                   m_total ? human_bytes(m_total) : "?", human_bytes(static_cast<std::uint64_t>(rate)));
-    if (auto eta_s = eta_seconds()) text += fmt::format("  ETA {}:{:02d}", *eta_s / 60, *eta_s % 60);
+    std::string text = fmt::format("{} {}{} / {}  {}/s", staged_label(), bar, human_bytes(m_tally.done()),
+                                   m_tally.total() ? human_bytes(m_tally.total()) : "?", human_bytes(static_cast<std::uint64_t>(rate)));
+    if (auto eta_s = eta_whole_seconds()) text += fmt::format("  ETA {}:{:02d}", *eta_s / 60, *eta_s % 60);
     return text;
   }
   static constexpr std::size_t k_bar_width = 24;
@@ -143,18 +128,18 @@ class PlainProgress final : public ProgressBase {
   std::unique_ptr<Progress> concurrent_lane() override { return std::make_unique<PlainProgress>(m_out); }
   void started() override {
     m_next_pct = 10;
-    std::fprintf(stderr, "%s: started (%s)\n", label().c_str(), m_total ? human_bytes(m_total).c_str() : "size unknown");
+    std::fprintf(stderr, "%s: started (%s)\n", label().c_str(), m_tally.total() ? human_bytes(m_tally.total()).c_str() : "size unknown");
   }
   void staged() override { std::fprintf(stderr, "%s\n", staged_label().c_str()); }
   void update() override {
-    if (!m_total) return;
-    int pct = static_cast<int>(100.0 * static_cast<double>(m_done) / static_cast<double>(m_total));
+    if (!m_tally.total()) return;
+    int pct = static_cast<int>(100.0 * static_cast<double>(m_tally.done()) / static_cast<double>(m_tally.total()));
     if (pct < m_next_pct || pct >= 100) return;
-    std::fprintf(stderr, "%s: %d%% (%s)\n", label().c_str(), pct, human_bytes(m_done).c_str());
+    std::fprintf(stderr, "%s: %d%% (%s)\n", label().c_str(), pct, human_bytes(m_tally.done()).c_str());
     m_next_pct = pct / 10 * 10 + 10;
   }
   void finished(bool ok) override {
-    std::fprintf(stderr, "%s: %s, %s in %.1f s\n", label().c_str(), ok ? "done" : "FAILED", human_bytes(m_done).c_str(), seconds());
+    std::fprintf(stderr, "%s: %s, %s in %.1f s\n", label().c_str(), ok ? "done" : "FAILED", human_bytes(m_tally.done()).c_str(), m_tally.seconds());
   }
 
  private:
@@ -173,9 +158,9 @@ class JsonlProgress final : public ProgressBase {
 
  private:
   void emit(const char* event) {
-    nlohmann::json j = {{"event", event}, {"ecu", m_ecu}, {"phase", m_phase}, {"stage", m_stage}, {"done", m_done},
-                        {"total", m_total}, {"seconds", seconds()}, {"rate_bps", rate()}};
-    if (auto eta = eta_seconds()) j["eta_s"] = *eta;
+    nlohmann::json j = {{"event", event}, {"ecu", m_tally.ecu()}, {"phase", m_tally.phase()}, {"stage", m_tally.stage_name()}, {"done", m_tally.done()},
+                        {"total", m_tally.total()}, {"seconds", m_tally.seconds()}, {"rate_bps", m_tally.rate()}};
+    if (auto eta = eta_whole_seconds()) j["eta_s"] = *eta;
     std::fprintf(stderr, "%s\n", j.dump().c_str());
   }
 };

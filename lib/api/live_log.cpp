@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "util/cancel.hpp"
+#include "util/progress_tally.hpp"
 #include "util/time.hpp"
 
 namespace ecuup::api {
@@ -55,18 +56,13 @@ class LiveLog::Lane final : public Progress {
 
   void begin(const std::string& ecu, const std::string& phase, std::uint64_t total) override {
     m_inner->begin(ecu, phase, total);
-    m_ecu = ecu;
-    m_phase = phase;
-    m_stage.clear();
-    m_total = total;
-    m_done = m_rate_base = 0;
-    m_begun = m_rate_from = Clock::now();
+    m_tally.begin(ecu, phase, total);
     m_last = {};
-    m_shared->emit({{"event", "begin"}, {"ecu", m_ecu}, {"phase", m_phase}, {"total", m_total}});
+    m_shared->emit({{"event", "begin"}, {"ecu", ecu}, {"phase", phase}, {"total", total}});
   }
   void advance(std::uint64_t done) override {
     m_inner->advance(done);
-    m_done = std::max(m_done, done);
+    m_tally.advance(done);
     const auto now = Clock::now();
     if (now - m_last < std::chrono::milliseconds(250)) return;
     m_last = now;
@@ -74,22 +70,18 @@ class LiveLog::Lane final : public Progress {
   }
   void stage(const std::string& name) override {
     m_inner->stage(name);
-    if (name == m_stage) return;
-    m_stage = name;
-    m_rate_from = Clock::now();
-    m_rate_base = m_done;
-    m_shared->emit(position("stage"));
+    if (m_tally.stage(name)) m_shared->emit(position("stage"));
   }
   void end(bool ok) override {
     m_inner->end(ok);
     nlohmann::json j = position("end");
     j["ok"] = ok;
-    j["seconds"] = std::chrono::duration<double>(Clock::now() - m_begun).count();
+    j["seconds"] = m_tally.seconds();
     m_shared->emit(std::move(j));
   }
   void note(const std::string& message) override {
     m_inner->note(message);
-    m_shared->emit({{"event", "note"}, {"ecu", m_ecu}, {"message", message}});
+    m_shared->emit({{"event", "note"}, {"ecu", m_tally.ecu()}, {"message", message}});
   }
   void on_bytes(std::uint64_t offset, ByteView data) override { m_inner->on_bytes(offset, data); }
   std::unique_ptr<Progress> concurrent_lane() override {
@@ -98,22 +90,22 @@ class LiveLog::Lane final : public Progress {
 
  private:
   nlohmann::json position(const char* event) const {
-    nlohmann::json j = {{"event", event}, {"ecu", m_ecu},   {"phase", m_phase},
-                        {"stage", m_stage}, {"done", m_done}, {"total", m_total}};
-    const double s = std::chrono::duration<double>(Clock::now() - m_rate_from).count();
-    const double rate = s > 0 && m_done > m_rate_base ? static_cast<double>(m_done - m_rate_base) / s : 0;
-    j["rate_bps"] = std::round(rate);
-    if (m_total && m_done < m_total && rate > 0)
-      j["eta_s"] = std::round(static_cast<double>(m_total - m_done) / rate * 10) / 10;
+    nlohmann::json j = {{"event", event},
+                        {"ecu", m_tally.ecu()},
+                        {"phase", m_tally.phase()},
+                        {"stage", m_tally.stage_name()},
+                        {"done", m_tally.done()},
+                        {"total", m_tally.total()},
+                        {"rate_bps", std::round(m_tally.rate())}};
+    if (auto eta = m_tally.eta_seconds()) j["eta_s"] = std::round(*eta * 10) / 10;
     return j;
   }
 
   std::unique_ptr<Progress> m_owned;
   Progress* m_inner;
   std::shared_ptr<Shared> m_shared;
-  std::string m_ecu, m_phase, m_stage;
-  std::uint64_t m_total = 0, m_done = 0, m_rate_base = 0;
-  Clock::time_point m_begun, m_rate_from, m_last;
+  ProgressTally m_tally;
+  Clock::time_point m_last;
 };
 
 LiveLog::LiveLog(Progress& inner, std::string command)

@@ -90,21 +90,26 @@ bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
 
 enum class Io { data, again_read, again_write, eof, error };
 
+// What SSL_read or SSL_write returning `rc` means: bytes moved in `n`, or why none were.
+Io ssl_io(SSL* ssl, int rc, std::size_t& n) {
+  if (rc > 0) {
+    n = static_cast<std::size_t>(rc);
+    return Io::data;
+  }
+  switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ: return Io::again_read;
+    case SSL_ERROR_WANT_WRITE: return Io::again_write;
+    case SSL_ERROR_ZERO_RETURN: return Io::eof;
+    default: ERR_clear_error(); return Io::error;
+  }
+}
+
 // One non-blocking read or write on the connection (TLS or not): bytes moved in `n`.
 Io raw_read(Conn& c, char* buf, std::size_t size, std::size_t& n) {
   n = 0;
   if (c.ssl) {
     int rc = SSL_read(c.ssl, buf, static_cast<int>(std::min<std::size_t>(size, INT32_MAX)));
-    if (rc > 0) {
-      n = static_cast<std::size_t>(rc);
-      return Io::data;
-    }
-    switch (SSL_get_error(c.ssl, rc)) {
-      case SSL_ERROR_WANT_READ: return Io::again_read;
-      case SSL_ERROR_WANT_WRITE: return Io::again_write;
-      case SSL_ERROR_ZERO_RETURN: return Io::eof;
-      default: ERR_clear_error(); return Io::error;
-    }
+    return ssl_io(c.ssl, rc, n);
   }
   for (;;) {
     ssize_t rc = ::recv(c.fd, buf, size, 0);
@@ -122,15 +127,8 @@ Io raw_write(Conn& c, const char* buf, std::size_t size, std::size_t& n) {
   n = 0;
   if (c.ssl) {
     int rc = SSL_write(c.ssl, buf, static_cast<int>(std::min<std::size_t>(size, INT32_MAX)));
-    if (rc > 0) {
-      n = static_cast<std::size_t>(rc);
-      return Io::data;
-    }
-    switch (SSL_get_error(c.ssl, rc)) {
-      case SSL_ERROR_WANT_READ: return Io::again_read;
-      case SSL_ERROR_WANT_WRITE: return Io::again_write;
-      default: ERR_clear_error(); return Io::error;
-    }
+    const Io io = ssl_io(c.ssl, rc, n);
+    return io == Io::eof ? Io::error : io;  // a peer that closed cannot take more
   }
   for (;;) {
     ssize_t rc = ::send(c.fd, buf, size, MSG_NOSIGNAL);
