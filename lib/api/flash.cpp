@@ -36,14 +36,15 @@ constexpr int k_untouched_attempts = 3;
 constexpr int k_restore_attempts = 3;
 
 // Programs `image` and reads the version back; success only when it is `expected`.
-Result<void> program_and_check(EcuDriver& driver, const fs::path& image, const std::string& expected, Progress& progress) {
+Result<EcuIdentity> program_and_check(EcuDriver& driver, const fs::path& image, const std::string& expected,
+                                      Progress& progress) {
   driver.set_image_version(expected);
   ECUUP_TRY(driver.flash(image, progress));
   auto id = driver.read_identity();
   if (!id) return std::move(id).error().context("read version after programming");
   if (id->version != expected)
     return make_error(Errc::ecu, fmt::format("the ECU reports version {} after programming, expected {}", id->version, expected));
-  return success();
+  return id;
 }
 
 // Asks the ECU what it runs through the driver's recovery window: after a failure or a kill it
@@ -55,15 +56,14 @@ Result<EcuIdentity> read_back(EcuDriver& driver) {
   return id;
 }
 
-// Programs the backup back, in recovery mode and shielded from a first signal: this is the way
-// back and only a second signal (an immediate exit) stops it. Success only when the ECU then
-// reports the backup's version.
-Result<void> program_backup(Session& s, EcuDriver& driver, const BackupRecord& backup, Progress& progress) {
+}  // namespace
+
+Result<EcuIdentity> program_backup(Session& s, EcuDriver& driver, const BackupRecord& backup, Progress& progress) {
   InterruptShield shield;
   // A read-out goes back where it was read from, whatever the config's image settings say now.
   ECUUP_TRY(driver.set_image_layout(backup.layout));
   driver.set_recovery(true);
-  Result<void> r = make_error(Errc::internal, "restore not attempted");
+  Result<EcuIdentity> r = make_error(Errc::internal, "restore not attempted");
   for (int attempt = 1; attempt <= k_restore_attempts; ++attempt) {
     r = program_and_check(driver, s.backups().absolute(backup), backup.version, progress);
     if (r) break;
@@ -75,15 +75,18 @@ Result<void> program_backup(Session& s, EcuDriver& driver, const BackupRecord& b
     if (driver.retries_in_recovery() && code != Errc::negative_response && code != Errc::ecu) break;
     // Before calling it lost, ask once more: the restore may have landed after all.
     if (auto id = driver.read_identity(); id && id->version == backup.version) {
-      r = success();
+      r = std::move(id);
       break;
     }
-    progress.note(fmt::format("restore attempt {} failed: {}; trying again", attempt, r.error().message));
+    if (attempt < k_restore_attempts)
+      progress.note(fmt::format("restore attempt {} failed: {}; trying again", attempt, r.error().message));
   }
   driver.set_recovery(false);
   (void)driver.set_image_layout({});
   return r;
 }
+
+namespace {
 
 // Restores `state.backup` onto the ECU after `cause`; returns the error that describes the outcome.
 // Called with `lock` held; it is released while the ECU is programmed.
@@ -99,7 +102,7 @@ Error restore_after_failure(Session& s, const EcuConfig& ecu, EcuDriver& driver,
   (void)s.save();
   PhaseProgress restoring(progress, "restore");
   lock.unlock();
-  auto restored = [&]() -> Result<void> {
+  auto restored = [&]() -> Result<EcuIdentity> {
     ECUUP_TRY(s.backups().verify(backup));
     return program_backup(s, driver, backup, restoring);
   }();
@@ -112,8 +115,7 @@ Error restore_after_failure(Session& s, const EcuConfig& ecu, EcuDriver& driver,
                                   restored.error().message, ecu.name));
   }
   state.flash.state = FlashState::failed_restored;
-  state.installed = InstalledState{backup.version, now_iso8601(),
-                                   state.installed ? state.installed->extra : std::map<std::string, std::string>{}};
+  state.installed = InstalledState{backup.version, now_iso8601(), restored->extra};
   return make_error(Errc::flash_restored, fmt::format("flash {}: {}; restored backup {} and verified it", ecu.name,
                                                       cause.message, backup.version));
 }

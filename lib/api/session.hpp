@@ -94,6 +94,11 @@ class Session {
 // may run the target, its old software, half of the new one or only its boot loader. Never a
 // version to compare; a flash to finish or restore.
 bool flash_unfinished(const EcuState& st);
+// Programs `backup` onto the ECU as the way back is programmed, after a failed flash and by
+// `ecuup restore`: in recovery mode, shielded from a first signal, where a read-out was read from,
+// and tried again (up to 3 times) while attempts got as far as changing the ECU. Success, with what
+// the ECU then reports, only when that is the backup's version.
+Result<EcuIdentity> program_backup(Session& s, EcuDriver& driver, const BackupRecord& backup, Progress& progress);
 // A successful flash whose software is not yet the ECU's backup.
 bool backup_behind(const EcuState& st);
 

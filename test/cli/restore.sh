@@ -13,7 +13,7 @@ expect 0 "restore --dry-run" "$ecuup" restore --ecu bms --dry-run
 check "dry run leaves 1.1.0" test "$(image_version "$B/ecus/bms.flash")" = 1.1.0
 expect 0 "restore" "$ecuup" restore --ecu bms
 check "bms back on its backup 1.0.0" test "$(image_version "$B/ecus/bms.flash")" = 1.0.0
-mkdir -p "$B/faults"; echo "fail-write 1" >"$B/faults/bms"
-expect 6 "a failing restore needs a person" "$ecuup" restore --ecu bms
+mkdir -p "$B/faults"; echo "fail-write 3" >"$B/faults/bms"  # each of its 3 attempts fails
+expect 6 "a restore whose 3 attempts fail needs a person" "$ecuup" restore --ecu bms
 check "and says so" err_has "needs attention"
 finish
