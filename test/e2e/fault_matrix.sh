@@ -7,38 +7,18 @@
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
 sim_bench_dirs
-cat >"$WORK/sim.yaml" <<'YAML'
-doip: {port: 0}
-ecus:
-  - name: gw
-    doip_address: 0x0010
-    memory: [{address: 0x00000000, size: 0x10000}]
-    initial_image: {version: "1.0.0", size: 6000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 20, reset_time_ms: 50}
-  - name: bms
-    can: {request_id: 0x7E0, response_id: 0x7E8}
-    memory: [{address: 0x00010000, size: 0x10000}]
-    initial_image: {version: "2.0.0", size: 6000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 20, reset_time_ms: 50}
-YAML
+{
+  printf 'doip: {port: 0}\necus:\n'
+  sim_ecu_yaml gw 6000 "erase_time_ms: 20, reset_time_ms: 50"
+  sim_ecu_yaml bms 6000 "erase_time_ms: 20, reset_time_ms: 50"
+} >"$WORK/sim.yaml"
 write_bench() {
-  {
-    bench_config sim-fault-matrix
-    uds_ecu gw doip 0x0010 0x0 0x10000
-    uds_ecu bms can 0x7E0 0x7E8 0x10000 0x10000
-  } >"$BENCH/ecuup.yaml"
+  vehicle_bench sim-fault-matrix >"$BENCH/ecuup.yaml"
   # Short windows keep a cell quick; the restore still gets seconds to get through.
   sed -i 's|^      image: {format: raw|      timeouts: {reset_timeout_ms: 3000, recovery_window_ms: 5000}\n      image: {format: raw|' \
     "$BENCH/ecuup.yaml"
   # A build whose uds driver does not know recovery_window_ms yet gets reset_timeout_ms only.
   grep -q recovery_window_ms "$ECUUP" || sed -i 's|, recovery_window_ms: 5000||' "$BENCH/ecuup.yaml"
-}
-restart_sim() {
-  sim_run_stop TERM
-  sim_run_start "$WORK/sim.yaml" "$STATE" --bus "$BUS_SIM" "$@" || exit 1
-  write_bench
 }
 declare -A OLD=([gw]=1.0.0 [bms]=2.0.0) NEW=([gw]=1.1.0 [bms]=2.1.0)
 
@@ -46,7 +26,7 @@ declare -A OLD=([gw]=1.0.0 [bms]=2.0.0) NEW=([gw]=1.1.0 [bms]=2.1.0)
 "$SIM" mkimage --version 2.1.0 --size 12000 --seed 42 -o "$WORK/bms-2.1.0.img"
 add_release "$BENCH/repository" gw 1.1.0 "$WORK/gw-1.1.0.img"
 add_release "$BENCH/repository" bms 2.1.0 "$WORK/bms-2.1.0.img"
-restart_sim
+sim_restart
 ecuup_run 0 inventory
 ecuup_run 0 report
 ecuup_run 0 fetch
@@ -70,7 +50,7 @@ cells=0
 for ecu in gw bms; do
   for fault in "${faults[@]}"; do
     for repeat in once always; do
-      restart_sim --fault "$ecu:$fault:$repeat"
+      sim_restart --fault "$ecu:$fault:$repeat"
       ecuup_run_any flash --ecu "$ecu"
       rc=$ECUUP_RC
       now=$(sim_version "$STATE" "$ecu")
@@ -87,7 +67,7 @@ for ecu in gw bms; do
         *) fail "$cell (only 0, 1, 5 or 6 may end a flash)"; sed 's/^/  | /' "$WORK/ecuup.err" >&2 ;;
       esac
       # Back to the old version for the next cell, with no fault.
-      restart_sim
+      sim_restart
       if [[ $now != "${OLD[$ecu]}" ]]; then
         ecuup_run_any restore --ecu "$ecu"
         [[ $(sim_version "$STATE" "$ecu") == "${OLD[$ecu]}" ]] || fail "$cell: could not put $ecu back: $(cat "$WORK/ecuup.err")"

@@ -9,33 +9,13 @@
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
 sim_bench_dirs
-cat >"$WORK/sim.yaml" <<'YAML'
-doip: {port: 0}
-ecus:
-  - name: gw
-    doip_address: 0x0010
-    memory: [{address: 0x00000000, size: 0x10000}]
-    initial_image: {version: "1.0.0", size: 10000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 50, reset_time_ms: 100}
-  - name: bms
-    can: {request_id: 0x7E0, response_id: 0x7E8}
-    memory: [{address: 0x00010000, size: 0x10000}]
-    initial_image: {version: "2.0.0", size: 10000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 50, reset_time_ms: 100}
-YAML
+{
+  printf 'doip: {port: 0}\necus:\n'
+  sim_ecu_yaml gw 10000 "erase_time_ms: 50, reset_time_ms: 100"
+  sim_ecu_yaml bms 10000 "erase_time_ms: 50, reset_time_ms: 100"
+} >"$WORK/sim.yaml"
 write_bench() {
-  {
-    bench_config sim-vehicle-recovery
-    uds_ecu gw doip 0x0010 0x0 0x10000
-    uds_ecu bms can 0x7E0 0x7E8 0x10000 0x10000
-  } >"$BENCH/ecuup.yaml"
-}
-restart_sim() {
-  sim_run_stop TERM
-  sim_run_start "$WORK/sim.yaml" "$STATE" --bus "$BUS_SIM" "$@" || exit 1
-  write_bench
+  vehicle_bench sim-vehicle-recovery >"$BENCH/ecuup.yaml"
 }
 manifest_field() {  # manifest_field ECU PYTHON_EXPR_ON_e
   python3 - "$BENCH/state/manifest.yaml" "$1" "$2" <<'PY'
@@ -54,7 +34,7 @@ is() {  # is ECU VERSION
 "$SIM" mkimage --version 2.1.0 --size 30000 --seed 32 -o "$WORK/bms-2.1.0.img"
 add_release "$BENCH/repository" gw 1.1.0 "$WORK/gw-1.1.0.img"
 add_release "$BENCH/repository" bms 2.1.0 "$WORK/bms-2.1.0.img"
-restart_sim
+sim_restart
 
 # --- Case 8: a read-out region smaller than the image its header describes is refused.
 write_bench
@@ -72,20 +52,20 @@ ecuup_run 0 fetch
 ecuup_run 0 backup --read
 
 # --- Case 9: one refusal before anything was erased: tried again, flashed, no restore (exit 0).
-restart_sim --fault "gw:nrc:0x27:0x22:once"
+sim_restart --fault "gw:nrc:0x27:0x22:once"
 ecuup_run 0 flash --ecu gw
 grep -qi "restor" "$WORK/ecuup.err" && fail "case 9: an untouched ECU was restored: $(cat "$WORK/ecuup.err")" || ok
 is gw 1.1.0
 
 # --- Case 6: an ECU that refuses the programming session every time was never touched: exit 1.
-restart_sim --fault "bms:nrc:0x10:0x22:always"
+sim_restart --fault "bms:nrc:0x10:0x22:always"
 ecuup_run 1 flash --ecu bms
 is bms 2.0.0
 ecuup_run 10 status
 grep -q needs "$WORK/ecuup.out" && fail "case 6: status says bms needs a person" || ok
 
 # --- Case 1: kill -9 right after the erase; the ECU answers from its boot loader.
-restart_sim --fault "bms:silence:block=2:ms=4000"
+sim_restart --fault "bms:silence:block=2:ms=4000"
 began=$(grep -c "programming 2.1.0" "$BENCH/state/manifest.yaml" || true)
 (cd "$BENCH" && exec "$ECUUP" update --progress none >"$WORK/update.out" 2>"$WORK/update.err") &
 pid=$!
@@ -96,7 +76,7 @@ done
 sleep 1
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
-restart_sim
+sim_restart
 is bms invalid
 ecuup_run 10 status
 grep -E '^bms' "$WORK/ecuup.out" | grep -q unfinished && ok || fail "case 1: status table: $(cat "$WORK/ecuup.out")"

@@ -11,23 +11,11 @@ source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
 sim_bench_dirs
 grep -q "power-cut" <("$SIM" --help 2>&1) || { echo "skip: this ecuup-sim has no power-cut"; exit 125; }
-cat >"$WORK/sim.yaml" <<'YAML'
-doip: {port: 0}
-ecus:
-  - name: gw
-    doip_address: 0x0010
-    doip_port: 0
-    memory: [{address: 0x00000000, size: 0x10000}]
-    initial_image: {version: "1.0.0", size: 10000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 50, reset_time_ms: 100, boot_time_ms: 300, write_bytes_per_s: 20000}
-  - name: bms
-    can: {request_id: 0x7E0, response_id: 0x7E8}
-    memory: [{address: 0x00010000, size: 0x10000}]
-    initial_image: {version: "2.0.0", size: 10000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 50, reset_time_ms: 100, boot_security_delay_ms: 1000}
-YAML
+{
+  printf 'doip: {port: 0}\necus:\n'
+  sim_ecu_yaml gw 10000 "erase_time_ms: 50, reset_time_ms: 100, boot_time_ms: 300, write_bytes_per_s: 20000" '    doip_port: 0'
+  sim_ecu_yaml bms 10000 "erase_time_ms: 50, reset_time_ms: 100, boot_security_delay_ms: 1000"
+} >"$WORK/sim.yaml"
 write_bench() {
   local gw_port
   gw_port=$(sed -n 's/.*doip_port\.gw=\([0-9]*\).*/\1/p' "$WORK/run.out")
@@ -36,11 +24,6 @@ write_bench() {
     DOIP_PORT=${gw_port:-$DOIP_PORT} uds_ecu gw doip 0x0010 0x0 0x10000
     uds_ecu bms can 0x7E0 0x7E8 0x10000 0x10000
   } >"$BENCH/ecuup.yaml"
-}
-restart_sim() {
-  sim_run_stop TERM
-  sim_run_start "$WORK/sim.yaml" "$STATE" --bus "$BUS_SIM" "$@" || exit 1
-  write_bench
 }
 is() {  # is ECU VERSION
   local v
@@ -68,7 +51,7 @@ flash_cut() {
 "$SIM" mkimage --version 2.1.0 --size 30000 --seed 52 -o "$WORK/bms-2.1.0.img"
 add_release "$BENCH/repository" gw 1.1.0 "$WORK/gw-1.1.0.img"
 add_release "$BENCH/repository" bms 2.1.0 "$WORK/bms-2.1.0.img"
-restart_sim
+sim_restart
 sleep 1.1   # past bms's security delay after the simulator's own power-on
 ecuup_run 0 inventory
 ecuup_run 0 report
@@ -76,7 +59,7 @@ ecuup_run 0 fetch
 ecuup_run 0 backup --read
 
 # --- Case 2: the erase answered late on CAN, once.
-restart_sim --fault "bms:late:0x31:rid=0xFF00:ms=300:once"
+sim_restart --fault "bms:late:0x31:rid=0xFF00:ms=300:once"
 sleep 1.1
 ecuup_run 5 flash --ecu bms
 not_named "case 2: a late answer taken for the next request" "unexpected response"
@@ -84,21 +67,21 @@ named "case 2: the erase is named" "0xFF00|erase"
 is bms 2.0.0
 
 # --- Case 4: power loss mid-flash; after it the ECU refuses SecurityAccess (0x37) for 1 s.
-restart_sim --fault "bms:power_loss:block=3:once"
+sim_restart --fault "bms:power_loss:block=3:once"
 sleep 1.1
 ecuup_run 5 flash --ecu bms
 not_named "case 4: gave up at 7F 27 37" "RESTORE FAILED"
 is bms 2.0.0
 
 # --- Case 3a: gw's power cut for 1 s during the download: connections are refused meanwhile.
-restart_sim
+sim_restart
 flash_cut gw "step download" 1000
 [[ $ECUUP_RC == 5 ]] && ok || fail "case 3a: exit $ECUUP_RC (want 5): $(tr '\n' ' ' <"$WORK/ecuup.err")"
 not_named "case 3a: gave up on a refused connection" "RESTORE FAILED"
 is gw 1.0.0
 
 # --- Case 3b: gw's power cut during the final ECUReset: it comes back running 1.1.0.
-restart_sim
+sim_restart
 flash_cut gw "step reset" 800
 [[ $ECUUP_RC == 0 ]] && ok || fail "case 3b: exit $ECUUP_RC (want 0): $(tr '\n' ' ' <"$WORK/ecuup.err")"
 is gw 1.1.0

@@ -7,43 +7,23 @@
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
 sim_bench_dirs
-cat >"$WORK/sim.yaml" <<'YAML'
-doip: {port: 0}
-ecus:
-  - name: gw
-    doip_address: 0x0010
-    memory: [{address: 0x00000000, size: 0x10000}]
-    initial_image: {version: "1.0.0", size: 10000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 100, reset_time_ms: 200}
-  - name: bms
-    can: {request_id: 0x7E0, response_id: 0x7E8}
-    memory: [{address: 0x00010000, size: 0x10000}]
-    initial_image: {version: "2.0.0", size: 10000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 100, reset_time_ms: 100}
-YAML
+{
+  printf 'doip: {port: 0}\necus:\n'
+  sim_ecu_yaml gw 10000 "erase_time_ms: 100, reset_time_ms: 200"
+  sim_ecu_yaml bms 10000 "erase_time_ms: 100, reset_time_ms: 100"
+} >"$WORK/sim.yaml"
 write_bench() {
-  {
-    bench_config sim-vehicle-2
-    uds_ecu gw doip 0x0010 0x0 0x10000
-    uds_ecu bms can 0x7E0 0x7E8 0x10000 0x10000
-  } >"$BENCH/ecuup.yaml"
+  vehicle_bench sim-vehicle-2 >"$BENCH/ecuup.yaml"
   # A fault that fires always is retried for the whole recovery window: keep it short here.
   sed -i 's|^      image: {format: raw|      timeouts: {recovery_window_ms: 4000}\n      image: {format: raw|' "$BENCH/ecuup.yaml"
 }
-# restart_sim [--fault ...]: a fresh simulator process on the same state with these faults.
-restart_sim() {
-  sim_run_stop TERM
-  sim_run_start "$WORK/sim.yaml" "$STATE" --bus "$BUS_SIM" "$@" || exit 1
-  write_bench
-}
+# sim_restart [--fault ...]: a fresh simulator process on the same state with these faults.
 
 "$SIM" mkimage --version 1.1.0 --size 30000 --seed 21 -o "$WORK/gw-1.1.0.img"
 "$SIM" mkimage --version 2.1.0 --size 30000 --seed 22 -o "$WORK/bms-2.1.0.img"
 add_release "$BENCH/repository" gw 1.1.0 "$WORK/gw-1.1.0.img"
 add_release "$BENCH/repository" bms 2.1.0 "$WORK/bms-2.1.0.img"
-restart_sim
+sim_restart
 ecuup_run 0 inventory
 ecuup_run 0 report
 ecuup_run 0 fetch
@@ -69,7 +49,7 @@ not_masked() {
 }
 # once ECU FAULT OLD_VERSION CAUSE: the fault fires once; exit 5, the cause named, the old version back.
 once() {
-  restart_sim --fault "$1:$2:once"
+  sim_restart --fault "$1:$2:once"
   flash_expect "$1" 5 "$4"
   not_masked
   restored "$1" "$3"
@@ -78,7 +58,7 @@ once() {
 # the cause named, and `status --json` shows the ECU's flash needing attention.
 always() {
   local ecu=$1
-  restart_sim --fault "$ecu:$2:always"
+  sim_restart --fault "$ecu:$2:always"
   flash_expect "$ecu" 6 "$3"
   grep -qiE "needs (attention|a person)" "$WORK/ecuup.err" && grep -q "$ecu" "$WORK/ecuup.err" && ok ||
     fail "flash $ecu exit 6 does not say $ecu needs a person: $(tr '\n' ' ' <"$WORK/ecuup.err")"
@@ -109,7 +89,7 @@ BENCH1=$BENCH
 BENCH="$WORK/bench-nobackup"
 mkdir -p "$BENCH"
 cp -r "$BENCH1/repository" "$BENCH/"
-restart_sim --fault "bms:power_loss:block=3:once"
+sim_restart --fault "bms:power_loss:block=3:once"
 ecuup_run 0 inventory
 ecuup_run 0 report
 ecuup_run 0 fetch --ecu bms
@@ -124,7 +104,7 @@ new_size=$(stat -c %s "$WORK/bms-2.1.0.img")
 cmp -s -n 2560 "$WORK/bms-2.1.0.img" "$WORK/bms-half.mem" && ok || fail "bms lacks the blocks written before the power loss"
 ! cmp -s -i 2560 -n 512 "$WORK/bms-2.1.0.img" "$WORK/bms-half.mem" && ok || fail "bms holds all of block 3"
 BENCH=$BENCH1
-restart_sim
+sim_restart
 ecuup_run 0 restore --ecu bms
 restored bms 2.0.0
 
@@ -137,10 +117,10 @@ always gw "drop:block=2" "TransferData block 2"
 always bms "silence:block=4:ms=200" "TransferData block 5"
 
 # Slow erase is only slow: 0x78 keeps the tester waiting, the flash succeeds. Then everything recovers.
-restart_sim --fault "gw:slow_erase:ms=2500"
+sim_restart --fault "gw:slow_erase:ms=2500"
 flash_expect gw 0
 [[ $(sim_version "$STATE" gw) == 1.1.0 ]] && ok || fail "gw runs $(sim_version "$STATE" gw) after the slow erase"
-restart_sim
+sim_restart
 flash_expect bms 0
 [[ $(sim_version "$STATE" bms) == 2.1.0 ]] && ok || fail "bms runs $(sim_version "$STATE" bms)"
 "$SIM" dump --state "$STATE" --ecu bms --image -o "$WORK/bms.dump"

@@ -202,6 +202,43 @@ sim_bench_dirs() {
   mkdir -p "$BENCH"
 }
 
+# The usual simulated vehicle: gw over DoIP (logical address 0x0010, 1.0.0, 64 KiB at 0x0) and bms
+# on CAN (0x7E0/0x7E8, 2.0.0, 64 KiB at 0x10000); a third ECU, body, over DoIP (0x0011, 0.9.0).
+# sim_ecu_yaml NAME SIZE TIMING [LINE...]: NAME's entry in a sim.yaml's `ecus:` list, its initial
+# image SIZE bytes, TIMING the inside of its `timing:` mapping, each LINE added as it is
+# ("    faults: [...]").
+sim_ecu_yaml() {
+  local name=$1 size=$2 timing=$3
+  shift 3
+  case $name in
+    gw) printf '  - name: gw\n    doip_address: 0x0010\n    memory: [{address: 0x00000000, size: 0x10000}]\n'
+        printf '    initial_image: {version: "1.0.0", size: %s}\n' "$size" ;;
+    bms) printf '  - name: bms\n    can: {request_id: 0x7E0, response_id: 0x7E8}\n'
+         printf '    memory: [{address: 0x00010000, size: 0x10000}]\n'
+         printf '    initial_image: {version: "2.0.0", size: %s}\n' "$size" ;;
+    body) printf '  - name: body\n    doip_address: 0x0011\n    memory: [{address: 0x00000000, size: 0x10000}]\n'
+          printf '    initial_image: {version: "0.9.0", size: %s}\n' "$size" ;;
+    *) echo "sim_ecu_yaml: no ECU '$name' in the usual vehicle" >&2; return 1 ;;
+  esac
+  printf '    max_block_length: 0x402\n    timing: {%s}\n' "$timing"
+  [[ $# -eq 0 ]] || printf '%s\n' "$@"
+}
+
+# vehicle_bench VEHICLE: ecuup.yaml's content for the usual gw and bms (bench_config + uds_ecu).
+vehicle_bench() {
+  bench_config "$1"
+  uds_ecu gw doip 0x0010 0x0 0x10000
+  uds_ecu bms can 0x7E0 0x7E8 0x10000 0x10000
+}
+
+# sim_restart [run options...]: the simulator stopped (SIGTERM) and started again on the same
+# state with $WORK/sim.yaml and the options given; then the test's write_bench (DoIP port).
+sim_restart() {
+  sim_run_stop TERM
+  sim_run_start "$WORK/sim.yaml" "$STATE" --bus "$BUS_SIM" "$@" || exit 1
+  write_bench
+}
+
 # bench_config VEHICLE: the head of a bench's ecuup.yaml (dir repository), up to `ecus:`.
 bench_config() {
   printf 'vehicle: %s\nstate_dir: state\nserver: {kind: dir, path: repository}\necus:\n' "$1"

@@ -6,30 +6,12 @@
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
 sim_bench_dirs
-cat >"$WORK/sim.yaml" <<'YAML'
-doip: {port: 0}
-ecus:
-  - name: gw
-    doip_address: 0x0010
-    memory: [{address: 0x00000000, size: 0x10000}]
-    initial_image: {version: "1.0.0", size: 10000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 100, reset_time_ms: 200}
-    faults: ["nrc:0x36:0x72:block=3"]
-  - name: bms
-    can: {request_id: 0x7E0, response_id: 0x7E8}
-    memory: [{address: 0x00010000, size: 0x10000}]
-    initial_image: {version: "2.0.0", size: 10000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 100, reset_time_ms: 100}
-    faults: ["power_loss:block=3:once"]
-  - name: body
-    doip_address: 0x0011
-    memory: [{address: 0x00000000, size: 0x10000}]
-    initial_image: {version: "0.9.0", size: 10000}
-    max_block_length: 0x402
-    timing: {erase_time_ms: 100, reset_time_ms: 200}
-YAML
+{
+  printf 'doip: {port: 0}\necus:\n'
+  sim_ecu_yaml gw 10000 "erase_time_ms: 100, reset_time_ms: 200" '    faults: ["nrc:0x36:0x72:block=3"]'
+  sim_ecu_yaml bms 10000 "erase_time_ms: 100, reset_time_ms: 100" '    faults: ["power_loss:block=3:once"]'
+  sim_ecu_yaml body 10000 "erase_time_ms: 100, reset_time_ms: 200"
+} >"$WORK/sim.yaml"
 
 sim_run_start "$WORK/sim.yaml" "$STATE" --bus "$BUS_SIM" || exit 1
 {

@@ -6,17 +6,10 @@
 source "$(dirname "$0")/sim_lib.bash"
 need_ecuup_uds
 sim_bench_dirs
-cat >"$WORK/sim.yaml" <<'YAML'
-doip: {port: 0}
-ecus:
-  - name: gw
-    doip_address: 0x0010
-    memory: [{address: 0x00000000, size: 0x10000}]
-    initial_image: {version: "1.0.0", size: 10000}
-    max_block_length: 0x402
-    security_attempts: 1
-    timing: {erase_time_ms: 50, reset_time_ms: 100, security_delay_ms: 2500}
-YAML
+{
+  printf 'doip: {port: 0}\necus:\n'
+  sim_ecu_yaml gw 10000 "erase_time_ms: 50, reset_time_ms: 100, security_delay_ms: 2500" '    security_attempts: 1'
+} >"$WORK/sim.yaml"
 sim_run_start "$WORK/sim.yaml" "$STATE" || exit 1
 {
   bench_config sim-vehicle-delay
