@@ -100,8 +100,8 @@ class BarProgress final : public ProgressBase {
   // The line a finished job leaves behind: the average over the whole phase.
   std::string summary(std::string_view outcome) const {
     double average = m_tally.seconds() > 0 ? static_cast<double>(m_tally.done()) / m_tally.seconds() : 0;
-    return fmt::format("{} {}: {} in {:.1f} s ({}/s)", label(), outcome, human_bytes(m_tally.done()), m_tally.seconds(),
-                       human_bytes(static_cast<std::uint64_t>(average)));
+    return fmt::format("{} {}: {} in {:.1f} s ({}/s)", label(), outcome, human_bytes(m_tally.done()),
+                       m_tally.seconds(), human_bytes(static_cast<std::uint64_t>(average)));
   }
   std::string line() const {
     double rate = m_tally.rate();
@@ -113,7 +113,8 @@ class BarProgress final : public ProgressBase {
                         static_cast<int>(100.0 * fraction));
     }
     std::string text = fmt::format("{} {}{} / {}  {}/s", staged_label(), bar, human_bytes(m_tally.done()),
-                                   m_tally.total() ? human_bytes(m_tally.total()) : "?", human_bytes(static_cast<std::uint64_t>(rate)));
+                                   m_tally.total() ? human_bytes(m_tally.total()) : "?",
+                                   human_bytes(static_cast<std::uint64_t>(rate)));
     if (auto eta_s = eta_whole_seconds()) text += fmt::format("  ETA {}:{:02d}", *eta_s / 60, *eta_s % 60);
     return text;
   }
@@ -128,7 +129,8 @@ class PlainProgress final : public ProgressBase {
   std::unique_ptr<Progress> concurrent_lane() override { return std::make_unique<PlainProgress>(m_out); }
   void started() override {
     m_next_pct = 10;
-    std::fprintf(stderr, "%s: started (%s)\n", label().c_str(), m_tally.total() ? human_bytes(m_tally.total()).c_str() : "size unknown");
+    std::fprintf(stderr, "%s: started (%s)\n", label().c_str(),
+                 m_tally.total() ? human_bytes(m_tally.total()).c_str() : "size unknown");
   }
   void staged() override { std::fprintf(stderr, "%s\n", staged_label().c_str()); }
   void update() override {
@@ -139,7 +141,8 @@ class PlainProgress final : public ProgressBase {
     m_next_pct = pct / 10 * 10 + 10;
   }
   void finished(bool ok) override {
-    std::fprintf(stderr, "%s: %s, %s in %.1f s\n", label().c_str(), ok ? "done" : "FAILED", human_bytes(m_tally.done()).c_str(), m_tally.seconds());
+    std::fprintf(stderr, "%s: %s, %s in %.1f s\n", label().c_str(), ok ? "done" : "FAILED",
+                 human_bytes(m_tally.done()).c_str(), m_tally.seconds());
   }
 
  private:
@@ -158,8 +161,14 @@ class JsonlProgress final : public ProgressBase {
 
  private:
   void emit(const char* event) {
-    nlohmann::json j = {{"event", event}, {"ecu", m_tally.ecu()}, {"phase", m_tally.phase()}, {"stage", m_tally.stage_name()}, {"done", m_tally.done()},
-                        {"total", m_tally.total()}, {"seconds", m_tally.seconds()}, {"rate_bps", m_tally.rate()}};
+    nlohmann::json j = {{"event", event},
+                        {"ecu", m_tally.ecu()},
+                        {"phase", m_tally.phase()},
+                        {"stage", m_tally.stage_name()},
+                        {"done", m_tally.done()},
+                        {"total", m_tally.total()},
+                        {"seconds", m_tally.seconds()},
+                        {"rate_bps", m_tally.rate()}};
     if (auto eta = eta_whole_seconds()) j["eta_s"] = *eta;
     std::fprintf(stderr, "%s\n", j.dump().c_str());
   }

@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 #include <memory>
@@ -43,7 +44,9 @@ std::optional<Bytes> read_data(archive* a, archive_entry* e, const std::string& 
   const la_int64_t size = archive_entry_size(e);
   if (declared && (size < 0 || static_cast<std::uint64_t>(size) > budget)) return fail(ArchiveDefect::limits, too_large);
   Bytes data;
-  if (declared) data.reserve(static_cast<std::size_t>(size));
+  // What the header declares is only a claim: memory grows with the data that really comes.
+  constexpr std::uint64_t k_max_reserve = std::uint64_t{16} << 20;
+  if (declared) data.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(static_cast<std::uint64_t>(size), k_max_reserve)));
   std::array<std::uint8_t, k_block_bytes> block{};
   for (;;) {
     const la_ssize_t n = archive_read_data(a, block.data(), block.size());
