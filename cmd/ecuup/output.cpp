@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "bar_board.hpp"
+#include "api/live_log.hpp"
 #include "util/progress_tally.hpp"
 #include "util/time.hpp"
 
@@ -161,14 +162,8 @@ class JsonlProgress final : public ProgressBase {
 
  private:
   void emit(const char* event) {
-    nlohmann::json j = {{"event", event},
-                        {"ecu", m_tally.ecu()},
-                        {"phase", m_tally.phase()},
-                        {"stage", m_tally.stage_name()},
-                        {"done", m_tally.done()},
-                        {"total", m_tally.total()},
-                        {"seconds", m_tally.seconds()},
-                        {"rate_bps", m_tally.rate()}};
+    nlohmann::json j = api::progress_position(event, m_tally);
+    j["seconds"] = m_tally.seconds();
     if (auto eta = eta_whole_seconds()) j["eta_s"] = *eta;
     std::fprintf(stderr, "%s\n", j.dump().c_str());
   }

@@ -14,7 +14,6 @@
 #include <fmt/format.h>
 
 #include "util/cancel.hpp"
-#include "util/progress_tally.hpp"
 #include "util/time.hpp"
 
 namespace ecuup::api {
@@ -46,6 +45,16 @@ struct LiveLog::Shared {
     }
   }
 };
+
+nlohmann::json progress_position(const char* event, const ProgressTally& tally) {
+  return {{"event", event},
+          {"ecu", tally.ecu()},
+          {"phase", tally.phase()},
+          {"stage", tally.stage_name()},
+          {"done", tally.done()},
+          {"total", tally.total()},
+          {"rate_bps", std::round(tally.rate())}};
+}
 
 // One job's view (one ECU at a time): its phase, stage and acknowledged bytes.
 class LiveLog::Lane final : public Progress {
@@ -90,13 +99,7 @@ class LiveLog::Lane final : public Progress {
 
  private:
   nlohmann::json position(const char* event) const {
-    nlohmann::json j = {{"event", event},
-                        {"ecu", m_tally.ecu()},
-                        {"phase", m_tally.phase()},
-                        {"stage", m_tally.stage_name()},
-                        {"done", m_tally.done()},
-                        {"total", m_tally.total()},
-                        {"rate_bps", std::round(m_tally.rate())}};
+    nlohmann::json j = progress_position(event, m_tally);
     if (auto eta = m_tally.eta_seconds()) j["eta_s"] = std::round(*eta * 10) / 10;
     return j;
   }

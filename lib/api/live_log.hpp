@@ -12,11 +12,16 @@
 #include <nlohmann/json.hpp>
 
 #include "util/progress.hpp"
+#include "util/progress_tally.hpp"
 #include "util/result.hpp"
 
 namespace ecuup::api {
 
 inline constexpr int k_live_schema = 1;
+
+// Where a phase stands, as the live log and `--progress jsonl` write it (ecuup-progress(5)):
+// event, ecu, phase, stage, done, total and rate_bps (whole bytes a second since the stage began).
+nlohmann::json progress_position(const char* event, const ProgressTally& tally);
 
 // The file's name in the state dir.
 std::filesystem::path live_log_path(const std::filesystem::path& state_dir);
