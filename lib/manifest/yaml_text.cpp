@@ -36,6 +36,8 @@ bool plain(std::string_view s) {
   if (!((first >= 'a' && first <= 'z') || (first >= 'A' && first <= 'Z') || (first >= '0' && first <= '9') ||
         first == '.' || first == '_' || first == '/'))
     return false;
+  // "..." at the start of a line ends the document (a top-level key would take the rest with it).
+  if (s.substr(0, 3) == "...") return false;
   // "a:" and "a: b" would open a mapping, " #" a comment; a reader drops a trailing blank.
   if (s.back() == ':' || s.back() == ' ') return false;
   if (s.find(": ") != std::string_view::npos || s.find(" #") != std::string_view::npos) return false;
@@ -182,18 +184,30 @@ void YamlText::list_str(int indent, std::string_view value) {
 }
 
 void YamlText::node(int indent, std::string_view key, const YAML::Node& value) {
+  // The key is written here, as every other key is: yaml-cpp's emitter writes some keys plain that
+  // no reader takes back as they were (one starting "..." at the start of a line ends the
+  // document). Only the value goes through the emitter: a mapping or a list as a block below the
+  // key, anything else after it (a block scalar's own lines stay deeper than the key).
+  line(indent);
+  append_yaml_scalar(m_out, key);
   YAML::Emitter e;
-  e << YAML::BeginMap << YAML::Key << std::string(key) << YAML::Value << value << YAML::EndMap;
+  e << value;
   const std::string_view text(e.c_str(), e.size());
+  const bool block = (value.IsMap() || value.IsSequence()) && value.size() > 0;
+  m_out += block ? ":\n" : ": ";
+  const auto deeper = static_cast<std::size_t>(block ? indent + 2 : indent);
   std::size_t start = 0;
+  bool first = true;
   while (start < text.size()) {
     std::size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
-    line(indent);
+    if (block || !first) m_out.append(deeper, ' ');
     m_out.append(text.substr(start, end - start));
     m_out += '\n';
+    first = false;
     start = end + 1;
   }
+  if (first) m_out += '\n';  // the emitter wrote nothing
 }
 
 }  // namespace ecuup

@@ -77,6 +77,21 @@ TEST_CASE("manifest keeps keys it does not know", "[manifest]") {
   CHECK(again->find("bms")->flash.attempts == 5);
 }
 
+// Found by fuzz/manifest_fuzz.cpp (fuzz/regressions/manifest/document-end-key.yaml): an unknown
+// top-level key "...  ue" was written plain at the start of a line, where "... " ends the YAML
+// document, so the next read lost it and every key after it.
+TEST_CASE("manifest keeps an unknown key that starts with '...'", "[manifest]") {
+  auto m = Manifest::parse("schema: 1\n\"...  ue\": gateway\nlater: kept\n", "m.yaml");
+  REQUIRE(m.ok());
+  const std::string out = m->to_yaml();
+  auto again = Manifest::parse(out, "m.yaml");
+  REQUIRE(again.ok());
+  CHECK(again->to_yaml() == out);
+  const YAML::Node doc = YAML::Load(out);
+  CHECK(doc["...  ue"].as<std::string>() == "gateway");
+  CHECK(doc["later"].as<std::string>() == "kept");
+}
+
 TEST_CASE("malformed manifests are refused with a position", "[manifest]") {
   auto bad = Manifest::parse("ecus:\n  bms:\n    flash: {state: exploded}\n", "m.yaml");
   REQUIRE_FALSE(bad.ok());
@@ -211,7 +226,8 @@ TEST_CASE("yaml_scalar: every string reads back as itself", "[manifest][yaml]") 
       "a: b", "a:", ":a", "#x", "x #y", " lead", "trail ", "'single'", "\"double\"", "back\\slash", "tab\there",
       "line\nbreak", "cr\rlf", std::string("nul\0byte", 8), "\x7f", "caf\xc3\xa9", "\xe2\x80\xa8 ls", "\xc2\x85 nel",
       "\xef\xbb\xbf bom", "[flow]", "{map}", "&anchor", "*alias", "!tag", "|literal", ">folded", "%directive",
-      "@at", "`tick", "?q", "<<", "---", "...", std::string(300, 'x'), "0x1F", "1e3", ".inf", "a,b"};
+      "@at", "`tick", "?q", "<<", "---", "...", "... x", "--- x", std::string(300, 'x'), "0x1F", "1e3", ".inf",
+      "a,b"};
   for (const auto& s : cases) {
     INFO(s);
     const std::string text = "key: " + yaml_scalar(s) + "\n";
