@@ -12,7 +12,10 @@ using ecuup::fuzz::require;
 namespace {
 
 // YAML is Unicode: yaml-cpp reads other bytes as they are but writes U+FFFD for them, so only a
-// UTF-8 input can come back unchanged.
+// UTF-8 input can come back unchanged. Nor can control characters YAML does not allow in a stream
+// (C0 but tab and line breaks, DEL): yaml-cpp reads a NUL as another character, so a key holding
+// one comes back as U+FFFD, written escaped the first time and as itself the next
+// (fuzz/regressions/manifest/nul-in-key.yaml).
 bool valid_utf8(std::string_view s) {
   auto at = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
   for (std::size_t i = 0; i < s.size();) {
@@ -22,6 +25,7 @@ bool valid_utf8(std::string_view s) {
     else if (c >= 0xE0 && c <= 0xEF) n = 2;
     else if (c >= 0xF0 && c <= 0xF4) n = 3;
     else if (c >= 0x80) return false;
+    else if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) return false;
     if (s.size() - i <= n) return false;
     for (std::size_t k = 1; k <= n; ++k)
       if ((at(i + k) & 0xC0) != 0x80) return false;
