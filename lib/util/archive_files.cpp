@@ -167,6 +167,16 @@ bool archive_has_entry(const fs::path& path, ArchiveFormats formats, const std::
 }
 
 bool is_compressed_tar(const fs::path& path) {
+  // Only a file that starts like a gzip, bzip2, xz or zstd stream is worth opening libarchive on:
+  // image format detection asks this of every raw image.
+  std::ifstream in(path, std::ios::binary);
+  std::array<char, 6> head{};
+  in.read(head.data(), head.size());
+  const std::string_view got(head.data(), static_cast<std::size_t>(in.gcount()));
+  const bool compressed = got.starts_with(std::string_view("\x1f\x8b", 2)) || got.starts_with("BZh") ||
+                          got.starts_with(std::string_view("\xfd" "7zXZ\x00", 6)) ||
+                          got.starts_with(std::string_view("\x28\xb5\x2f\xfd", 4));
+  if (!compressed) return false;
   std::string why;
   ArchiveReader a = open_archive_reader(path, ArchiveFormats::tar_or_zip, why);
   if (!a) return false;
