@@ -39,31 +39,15 @@ constexpr std::size_t k_gzip_trailer_bytes = 8;
 constexpr std::uint64_t k_gzip_isize_modulus = std::uint64_t{1} << 32;
 
 // How a file starts: a container (zip local file header or empty-archive record, POSIX ustar magic
-// at byte 257) is an archive whatever libarchive makes of it; a compressed stream (RFC 1952 gzip
-// with deflate, bzip2 "BZh" + level, xz, zstd frame) may hold a tar or a raw image.
+// at byte 257) is an archive whatever libarchive makes of it; a compressed stream
+// (has_compression_signature) may hold a tar or a raw image.
 enum class Sniffed { other, container, compressed };
-struct Signature {
-  Sniffed kind;
-  std::size_t offset;
-  std::string_view bytes;
-};
 constexpr std::string_view k_ustar_magic{"ustar", 5};
 constexpr std::size_t k_ustar_magic_offset = 257;
-constexpr Signature k_signatures[] = {
-    {.kind = Sniffed::container, .offset = 0, .bytes = std::string_view("PK\x03\x04", 4)},
-    {.kind = Sniffed::container, .offset = 0, .bytes = std::string_view("PK\x05\x06", 4)},
-    {.kind = Sniffed::container, .offset = k_ustar_magic_offset, .bytes = k_ustar_magic},
-    {.kind = Sniffed::compressed, .offset = 0, .bytes = std::string_view("\x1f\x8b\x08", 3)},
-    {.kind = Sniffed::compressed, .offset = 0, .bytes = std::string_view("\xfd" "7zXZ\x00", 6)},
-    {.kind = Sniffed::compressed, .offset = 0, .bytes = std::string_view("\x28\xb5\x2f\xfd", 4)},
-};
 
 using Reader = ArchiveReader;
 
-std::string archive_message(archive* a) {
-  const char* s = archive_error_string(a);
-  return s ? s : "unknown libarchive error";
-}
+std::string archive_message(archive* a) { return libarchive_says(a, "unknown libarchive error"); }
 
 std::uint32_t get_le32(const std::uint8_t* p) {
   return std::uint32_t{p[0]} | std::uint32_t{p[1]} << 8 | std::uint32_t{p[2]} << 16 | std::uint32_t{p[3]} << 24;
@@ -74,14 +58,10 @@ Sniffed sniff(const fs::path& path) {
   std::array<char, k_ustar_magic_offset + k_ustar_magic.size()> head{};
   in.read(head.data(), head.size());
   const std::string_view got(head.data(), static_cast<std::size_t>(in.gcount()));
-  // bzip2: "BZh" and a block size digit 1-9.
-  if (got.size() >= 4 && got.substr(0, 3) == "BZh" && got[3] >= '1' && got[3] <= '9') return Sniffed::compressed;
-  for (const auto& sig : k_signatures) {
-    if (got.size() >= sig.offset + sig.bytes.size() && got.substr(sig.offset, sig.bytes.size()) == sig.bytes) {
-      return sig.kind;
-    }
-  }
-  return Sniffed::other;
+  if (has_compression_signature(got)) return Sniffed::compressed;
+  const bool ustar = got.size() >= k_ustar_magic_offset + k_ustar_magic.size() &&
+                     got.substr(k_ustar_magic_offset, k_ustar_magic.size()) == k_ustar_magic;
+  return starts_as_zip(got) || ustar ? Sniffed::container : Sniffed::other;
 }
 
 Error refuse(const std::string& entry, const std::string& why) {

@@ -20,11 +20,6 @@ namespace {
 
 constexpr std::size_t k_block_bytes = 64 * 1024;
 
-std::string libarchive_says(archive* a, const char* otherwise) {
-  const char* why = archive_error_string(a);
-  return why ? why : otherwise;
-}
-
 std::string entry_name(archive_entry* e) {
   const char* name = archive_entry_pathname_utf8(e);
   if (!name) name = archive_entry_pathname(e);
@@ -65,6 +60,11 @@ std::optional<Bytes> read_data(archive* a, archive_entry* e, const std::string& 
 }
 
 }  // namespace
+
+std::string libarchive_says(archive* a, const char* otherwise) {
+  const char* why = archive_error_string(a);
+  return why ? why : otherwise;
+}
 
 void ArchiveReaderFree::operator()(archive* a) const { archive_read_free(a); }
 
@@ -111,9 +111,11 @@ bool has_zip_signature(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::array<char, 4> head{};
   in.read(head.data(), head.size());
-  if (in.gcount() != 4) return false;
-  const std::string_view got(head.data(), head.size());
-  return got == std::string_view("PK\x03\x04", 4) || got == std::string_view("PK\x05\x06", 4);
+  return starts_as_zip(std::string_view(head.data(), static_cast<std::size_t>(in.gcount())));
+}
+
+bool starts_as_zip(std::string_view head) {
+  return head.starts_with(std::string_view("PK\x03\x04", 4)) || head.starts_with(std::string_view("PK\x05\x06", 4));
 }
 
 ArchiveRead read_archive_files(const fs::path& path, ArchiveFormats formats, const ArchiveLimits& limits) {
@@ -166,17 +168,20 @@ bool archive_has_entry(const fs::path& path, ArchiveFormats formats, const std::
   return false;
 }
 
+bool has_compression_signature(std::string_view head) {
+  const bool bzip2 = head.size() >= 4 && head.starts_with("BZh") && head[3] >= '1' && head[3] <= '9';
+  return bzip2 || head.starts_with(std::string_view("\x1f\x8b\x08", 3)) ||
+         head.starts_with(std::string_view("\xfd" "7zXZ\x00", 6)) ||
+         head.starts_with(std::string_view("\x28\xb5\x2f\xfd", 4));
+}
+
 bool is_compressed_tar(const fs::path& path) {
-  // Only a file that starts like a gzip, bzip2, xz or zstd stream is worth opening libarchive on:
-  // image format detection asks this of every raw image.
+  // Only a file that starts like a compressed stream is worth opening libarchive on: image format
+  // detection asks this of every raw image.
   std::ifstream in(path, std::ios::binary);
   std::array<char, 6> head{};
   in.read(head.data(), head.size());
-  const std::string_view got(head.data(), static_cast<std::size_t>(in.gcount()));
-  const bool compressed = got.starts_with(std::string_view("\x1f\x8b", 2)) || got.starts_with("BZh") ||
-                          got.starts_with(std::string_view("\xfd" "7zXZ\x00", 6)) ||
-                          got.starts_with(std::string_view("\x28\xb5\x2f\xfd", 4));
-  if (!compressed) return false;
+  if (!has_compression_signature(std::string_view(head.data(), static_cast<std::size_t>(in.gcount())))) return false;
   std::string why;
   ArchiveReader a = open_archive_reader(path, ArchiveFormats::tar_or_zip, why);
   if (!a) return false;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/bytes.hpp"
@@ -66,8 +67,15 @@ using ArchiveReader = std::unique_ptr<archive, ArchiveReaderFree>;
 // would read as whole). Null, with `why` set, when libarchive cannot open it.
 ArchiveReader open_archive_reader(const std::filesystem::path& path, ArchiveFormats formats, std::string& why);
 
+// True when `head`, a file's first bytes, starts a compressed stream libarchive reads: gzip with
+// deflate (RFC 1952), bzip2 ("BZh" and a block size 1-9), xz or a zstd frame.
+bool has_compression_signature(std::string_view head);
+
 // True when `path` is a tar compressed with gzip, bzip2, xz or zstd whose first header reads.
 bool is_compressed_tar(const std::filesystem::path& path);
+
+// libarchive's last error on `a`, or `otherwise` when it has none.
+std::string libarchive_says(archive* a, const char* otherwise);
 
 // An entry's name as a key: relative, '/'-separated, without empty or "." parts; nullopt when it
 // is absolute (also "\\x" or "C:x") or has a ".." part. "" for the root.
@@ -75,5 +83,6 @@ std::optional<std::string> archive_relative_name(const std::string& name);
 
 // A zip's first four bytes: a local file header or an empty archive's end record.
 bool has_zip_signature(const std::filesystem::path& path);
+bool starts_as_zip(std::string_view head);
 
 }  // namespace ecuup

@@ -110,3 +110,20 @@ TEST_CASE("archive_relative_name keeps names inside the archive", "[archive_file
   CHECK_FALSE(archive_relative_name("C:x"));
   CHECK_FALSE(archive_relative_name("a/../../b"));
 }
+
+TEST_CASE("a file's first bytes tell a compressed stream and a zip from anything else", "[archive_files]") {
+  using namespace std::string_view_literals;
+  CHECK(has_compression_signature("\x1f\x8b\x08\x00"sv));
+  CHECK_FALSE(has_compression_signature("\x1f\x8b\x07\x00"sv));  // gzip, but not deflate
+  CHECK(has_compression_signature("BZh9"sv));
+  CHECK_FALSE(has_compression_signature("BZh0"sv));
+  CHECK_FALSE(has_compression_signature("BZh"sv));
+  CHECK(has_compression_signature("\xfd" "7zXZ\x00\x00"sv));
+  CHECK_FALSE(has_compression_signature("\xfd" "7zXZ"sv));  // cut short
+  CHECK(has_compression_signature("\x28\xb5\x2f\xfd"sv));
+  CHECK_FALSE(has_compression_signature(""sv));
+  CHECK(starts_as_zip("PK\x03\x04rest"sv));
+  CHECK(starts_as_zip("PK\x05\x06"sv));
+  CHECK_FALSE(starts_as_zip("PK\x01\x02"sv));
+  CHECK_FALSE(starts_as_zip("PK"sv));
+}
