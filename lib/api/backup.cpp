@@ -18,8 +18,10 @@ std::string describe(const BackupRecord& b) {
 }
 
 Result<void> keep(Session& s, const EcuConfig& ecu, EcuState& st, BackupRecord rec) {
-  s.backups().rotate(ecu.name, st, std::move(rec), s.config().backup_keep);
-  return s.save();
+  s.backups().rotate(st, std::move(rec), s.config().backup_keep);
+  ECUUP_TRY(s.save());
+  s.backups().prune(ecu.name, st);
+  return success();
 }
 
 Result<StepReport> commit_new_backups(Session& s) {
@@ -42,8 +44,7 @@ Result<StepReport> commit_new_backups(Session& s) {
     rep.ecus.push_back(std::move(kept));
   }
   rep.notes = s.deliver_feedback();
-  ECUUP_TRY(s.save());
-  return s.finish(std::move(rep));
+  return s.save_and_finish(std::move(rep));
 }
 
 // Whether a backup record of `ecu` already points to the file with this content.
@@ -121,17 +122,24 @@ Result<StepReport> read_backup(Session& s) {
     }
     fs::path tmp = s.state_path("backups") / fmt::format(".readout-{}", ecu->name);
     ECUUP_TRY(ensure_directory(tmp.parent_path()));
+    // Its size is the driver's to know: the read-out starts only where the reserve is still free.
+    if (auto room = require_free_space(tmp.parent_path(), 0, "a read-out of " + ecu->name); !room) {
+      rep.ecus.push_back({ecu->name, "error", "", std::move(room).error().context("backup --read " + ecu->name)});
+      continue;
+    }
     auto read = driver->read_out(tmp, s.progress());
     if (!read) {
-      fs::remove(tmp);
+      std::error_code gone;
+      fs::remove(tmp, gone);
       rep.ecus.push_back({ecu->name, "error", "", std::move(read).error().context("backup --read " + ecu->name)});
       continue;
     }
     auto rec = [&] {
       WorkTimer copying;
-      return s.backups().add(ecu->name, tmp, id->version, "read");
+      return s.backups().add(ecu->name, tmp, id->version, "read", BackupSource::move);
     }();
-    fs::remove(tmp);
+    std::error_code gone;
+    fs::remove(tmp, gone);  // left only when the move failed
     if (rec) rec->layout = driver->read_out_layout();
     if (!rec) {
       rep.ecus.push_back({ecu->name, "error", "", std::move(rec).error()});

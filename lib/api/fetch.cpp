@@ -38,6 +38,12 @@ Result<Fetched> fetch_artifact(Session& s, Repository& repo, const std::string& 
   ECUUP_TRY(ensure_directory(partial.parent_path()));
   std::string verified_sha256;  // set when this call hashed the download itself
   if (!fs::exists(final_path)) {
+    // A download that cannot fit is refused before it starts, not when it has filled the disk.
+    if (a.size) {
+      std::error_code ec;
+      const std::uint64_t have = fs::exists(partial) ? fs::file_size(partial, ec) : 0;
+      ECUUP_TRY(require_free_space(s.config().state_dir, a.size > have ? a.size - have : 0, a.name));
+    }
     ArtifactRef ref{a.name, a.url, a.size, a.sha256, a.sha1};
     HashingProgress hashing(s.progress(), partial);
     hashing.begin(ecu, "fetch " + a.name, a.size);
@@ -139,7 +145,7 @@ Result<StepReport> fetch(const Config& config, const Common& common) {
       s.event(ecu->name, "fetch", e.message);
       if (!common.dry_run) {
         st.download.reset();
-        ECUUP_TRY(s.save());
+        ECUUP_TRY(s.save_after(e));
       }
       rep.ecus.push_back({ecu->name, "refused", task.target_version, std::move(e)});
       continue;
@@ -207,7 +213,7 @@ Result<StepReport> fetch(const Config& config, const Common& common) {
       st.download.reset();
       s.event(ecu->name, "fetch", e.message);
       s.queue_feedback(ecu->name, task.action_id, FeedbackExecution::proceeding, FeedbackFinished::none, {e.message});
-      ECUUP_TRY(s.save());
+      ECUUP_TRY(s.save_after(e));
       rep.ecus.push_back({ecu->name, e.code == Errc::verify ? "verify-failed" : "error", "", std::move(e)});
       continue;
     }

@@ -10,6 +10,7 @@
 #include "api/trust_gate.hpp"
 #include "ecu/image_check.hpp"
 #include "util/cancel.hpp"
+#include "util/fs.hpp"
 #include "util/hash.hpp"
 #include "util/time.hpp"
 
@@ -273,6 +274,15 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
     auto ok = s.backups().verify(backup);
     lock.lock();
     if (!ok) return outcome("backup-corrupt", "", std::move(ok).error().context(ecu.name), Verdict::failed);
+  }
+  // After the flash the new software becomes the ECU's backup: an ECU is not flashed while the
+  // state directory has no room to keep it (the backup step would fail, and the old backup stay
+  // the way back). An unfinished attempt is resolved whatever the room.
+  if (!unfinished) {
+    std::error_code ec;
+    const std::uint64_t size = fs::file_size(image, ec);
+    if (auto room = require_free_space(s.config().state_dir, ec ? 0 : size, "the new backup of " + ecu.name); !room)
+      return outcome("no-room", "", std::move(room).error().context(ecu.name), Verdict::failed);
   }
   if (!s.busy().empty()) {
     // A dry run while another ecuup runs: planned from the manifest; the ECU, perhaps being

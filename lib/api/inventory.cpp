@@ -78,8 +78,7 @@ Result<StepReport> inventory(const Config& config, const Common& common) {
     if (before != id->version) s.event(ecu->name, "inventory", fmt::format("installed version {}", id->version));
     rep.ecus.push_back({ecu->name, "read", id->version, std::nullopt});
   }
-  ECUUP_TRY(s.save());
-  return s.finish(std::move(rep));
+  return s.save_and_finish(std::move(rep));
 }
 
 }  // namespace ecuup::api

@@ -185,6 +185,18 @@ Result<void> Session::save() {
   return m_manifest.save(m_config->manifest_path());  // a plan is never saved: plans are dry runs
 }
 
+Result<void> Session::save_after(const Error& cause) {
+  auto saved = save();
+  if (saved) return saved;
+  return Error{cause.code, fmt::format("{}; and the manifest could not record it: {}", cause.message, saved.error().message)};
+}
+
+Result<StepReport> Session::save_and_finish(StepReport rep) {
+  const auto failed = std::find_if(rep.ecus.begin(), rep.ecus.end(), [](const EcuOutcome& e) { return e.error.has_value(); });
+  ECUUP_TRY(failed == rep.ecus.end() ? save() : save_after(*failed->error));
+  return finish(std::move(rep));
+}
+
 Result<std::unique_ptr<EcuDriver>> Session::driver(const EcuConfig& ecu) const {
   if (!m_common->trace_file.empty() && m_common->progress) {
     // Trace remarks ("DoIP needs a .pcapng trace") reach the user as progress notes.
@@ -247,8 +259,9 @@ Result<EcuOutcome> Session::keep_flashed(const EcuConfig& ecu, EcuState& st) {
   // The backup's version is now the ECU's recorded version.
   st.installed = InstalledState{version, now_iso8601(), st.installed ? st.installed->extra : std::map<std::string, std::string>{}};
   event(ecu.name, "backup", fmt::format("new backup {}", version));
-  backups().rotate(ecu.name, st, std::move(*rec), config().backup_keep);
+  backups().rotate(st, std::move(*rec), config().backup_keep);
   ECUUP_TRY(save());
+  backups().prune(ecu.name, st);
   queue_completion(*this, ecu.name, st.task->action_id, version);
   return EcuOutcome{ecu.name, "kept", version, std::nullopt};
 }

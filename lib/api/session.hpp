@@ -50,6 +50,11 @@ class Session {
   // Writes the manifest now (atomically); called after every state change that must survive a kill.
   // A session without the lock (a reader, a dry run) writes nothing.
   Result<void> save();
+  // save() after an ECU failed with `cause`. When the save fails too (a full disk), the error names
+  // both, the ECU's first: what went wrong with the ECU must not hide behind the manifest.
+  Result<void> save_after(const Error& cause);
+  // save() then finish(): when the save fails, the error names the report's first ECU failure too.
+  Result<StepReport> save_and_finish(StepReport rep);
   // Non-empty when another ecuup held the lock and this session only reads (Access::look): a note
   // naming it. Such a session must not ask any ECU: the other ecuup may be programming it.
   const std::string& busy() const { return m_busy; }

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <fstream>
 #include <set>
-#include <vector>
 
 #include <fmt/format.h>
 
@@ -20,33 +19,35 @@ namespace ecuup {
 namespace fs = std::filesystem;
 
 Result<BackupRecord> BackupStore::add(const std::string& ecu, const fs::path& source, const std::string& version,
-                                      const std::string& origin) const {
+                                      const std::string& origin, BackupSource how) const {
   fs::path dir = m_state_dir / "backups" / ecu;
   ECUUP_TRY(ensure_directory(dir));
-  fs::path tmp = dir / fmt::format(".incoming.{}", ::getpid());
-  std::ifstream in(source, std::ios::binary);
-  if (!in) return make_error(Errc::io, "cannot open " + source.string());
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) return make_error(Errc::io, "cannot create " + tmp.string());
-  Sha256 hash;
-  std::vector<char> buf(1 << 16);
+  std::string sha;
   std::uint64_t size = 0;
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    auto got = in.gcount();
-    if (got <= 0) break;
-    hash.update(std::string_view(buf.data(), static_cast<std::size_t>(got)));
-    out.write(buf.data(), got);
-    size += static_cast<std::uint64_t>(got);
+  fs::path incoming = source;
+  if (how == BackupSource::copy) {
+    std::error_code ec;
+    const auto bytes = fs::file_size(source, ec);
+    if (ec) return make_error(Errc::io, fmt::format("cannot read {}: {}", source.string(), ec.message()));
+    ECUUP_TRY(require_free_space(dir, bytes, fmt::format("{}'s backup", ecu)));
+    incoming = dir / fmt::format(".incoming.{}", ::getpid());
+    Sha256 hash;
+    ECUUP_ASSIGN(size, copy_file_through(source, incoming, [&](std::string_view block) { hash.update(block); })
+                           .with_context("cannot copy " + source.string() + " into the backup store"));
+    sha = hash.hex_digest();
+  } else {
+    // A read-out already lies in the store's file system: it is renamed into place, not copied,
+    // so a backup never needs twice its size on disk.
+    ECUUP_ASSIGN(sha, sha256_file(source));
+    std::error_code ec;
+    size = fs::file_size(source, ec);
+    if (ec) return make_error(Errc::io, fmt::format("cannot read {}: {}", source.string(), ec.message()));
   }
-  out.close();
-  if (in.bad() || !out) {
-    fs::remove(tmp);
-    return make_error(Errc::io, "cannot copy " + source.string() + " into the backup store");
-  }
-  std::string sha = hash.hex_digest();
   fs::path final_path = dir / (sha + ".img");
-  ECUUP_TRY(commit_file_atomic(tmp, final_path));
+  if (auto committed = commit_file_atomic(incoming, final_path); !committed) {
+    if (how == BackupSource::copy) ::unlink(incoming.c_str());
+    return std::move(committed).error();
+  }
   return BackupRecord{version, sha, fs::relative(final_path, m_state_dir).string(), size, origin, now_iso8601(), {}};
 }
 
@@ -82,15 +83,18 @@ Result<void> BackupStore::verify(const BackupRecord& record) const {
   return success();
 }
 
-void BackupStore::rotate(const std::string& ecu, EcuState& state, BackupRecord record, int keep) const {
+void BackupStore::rotate(EcuState& state, BackupRecord record, int keep) const {
   if (state.backup && state.backup->sha256 != record.sha256) state.older_backups.insert(state.older_backups.begin(), *state.backup);
   // The same content must not appear twice in the history.
   std::erase_if(state.older_backups, [&](const BackupRecord& b) { return b.sha256 == record.sha256; });
   state.backup = std::move(record);
   std::size_t max_older = keep > 1 ? static_cast<std::size_t>(keep - 1) : 0;
   if (state.older_backups.size() > max_older) state.older_backups.resize(max_older);
+}
 
-  std::set<std::string> referenced{state.backup->path};
+void BackupStore::prune(const std::string& ecu, const EcuState& state) const {
+  std::set<std::string> referenced;
+  if (state.backup) referenced.insert(state.backup->path);
   for (const auto& b : state.older_backups) referenced.insert(b.path);
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(m_state_dir / "backups" / ecu, ec)) {

@@ -1,6 +1,7 @@
 #include "util/fs.hpp"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,6 +9,9 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
+
+#include <fmt/format.h>
 
 namespace ecuup {
 
@@ -99,6 +103,58 @@ Result<void> commit_file_atomic(const fs::path& tmp, const fs::path& path) {
   ECUUP_TRY(fsync_path(tmp));
   if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_error("cannot rename onto", path);
   return fsync_directory(path.parent_path().empty() ? fs::path(".") : path.parent_path());
+}
+
+Result<std::uint64_t> copy_file_through(const fs::path& from, const fs::path& to,
+                                        const std::function<void(std::string_view)>& each) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return errno_error("cannot open", from);
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) {
+    auto err = errno_error("cannot create", to);
+    ::close(in);
+    return err;
+  }
+  std::vector<char> block(std::size_t{1} << 16);
+  std::uint64_t copied = 0;
+  Result<void> done = success();
+  for (;;) {
+    const ssize_t n = ::read(in, block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      done = errno_error("cannot read", from);
+      break;
+    }
+    if (n == 0) break;
+    each(std::string_view(block.data(), static_cast<std::size_t>(n)));
+    done = write_all(out, block.data(), static_cast<std::size_t>(n), to);
+    if (!done) break;
+    copied += static_cast<std::uint64_t>(n);
+  }
+  ::close(in);
+  if (::close(out) != 0 && done) done = errno_error("cannot write", to);
+  if (!done) {
+    ::unlink(to.c_str());
+    return std::move(done).error();
+  }
+  return copied;
+}
+
+std::optional<std::uint64_t> free_space(const fs::path& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
+Result<void> require_free_space(const fs::path& dir, std::uint64_t bytes, std::string_view what) {
+  const auto free = free_space(dir);
+  if (!free || *free >= bytes + k_state_reserve_bytes) return success();
+  const std::string needs = bytes ? fmt::format("it needs {} bytes, and {} more are kept free for the manifest", bytes,
+                                                k_state_reserve_bytes)
+                                  : fmt::format("{} bytes are kept free for the manifest", k_state_reserve_bytes);
+  return make_error(Errc::io, fmt::format("not enough free space in {} for {}: {}, but only {} are free. Free some space "
+                                          "there and run again",
+                                          dir.string(), what, needs, *free));
 }
 
 Result<void> ensure_directory(const fs::path& dir) {
