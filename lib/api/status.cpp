@@ -21,13 +21,19 @@ Result<StatusReport> status(const Config& config, const Common& common, const St
   // Status never waits for a running step: without the lock it shows the last committed manifest.
   ECUUP_ASSIGN(Session s, Session::open(config, common, options.sync ? Access::look : Access::read));
   StatusReport out;
+  bool unsaved = false;
   if (!s.busy().empty())
     out.notes.push_back(fmt::format("{}; meanwhile status shows the last committed state and delivers nothing", s.busy()));
   if (options.sync && s.busy().empty()) {
     for (auto& kept : s.settle())
       out.notes.push_back(kept.error ? kept.error->message : fmt::format("{}: kept {} as the new backup", kept.ecu, kept.detail));
     for (auto& n : s.deliver_feedback()) out.notes.push_back(std::move(n));
-    ECUUP_TRY(s.save());
+    // A full disk must not blind the person who comes to look: the table still shows, and the exit
+    // status says that something failed.
+    if (auto saved = s.save(); !saved) {
+      out.notes.push_back(saved.error().message + "; what was delivered now may be delivered again");
+      unsaved = true;
+    }
   }
   out.rows.push_back({"ECU", "INSTALLED", "TARGET", "DOWNLOAD", "FLASH", "BACKUP", "LAST ERROR"});
   nlohmann::json ecus = nlohmann::json::array();
@@ -69,6 +75,7 @@ Result<StatusReport> status(const Config& config, const Common& common, const St
     ecus.push_back(std::move(j));
   }
   if (code == ExitCode::ok && any_pending) code = ExitCode::pending;
+  if (unsaved) code = worse(code, ExitCode::failure);
   out.exit_code = code;
   out.json = {{"schema", 1},
               {"vehicle", config.vehicle_id},

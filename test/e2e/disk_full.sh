@@ -39,6 +39,9 @@ expect 1 "backup --read on a full disk" "$ecuup" backup --read --progress=none
 check "no read-out started" err_has "for a read-out of bms: 1048576 bytes are kept free for the manifest"
 check "no read-out left behind" bash -c "! ls -A '$B'/state/backups 2>/dev/null | grep -q readout"
 check "the manifest still reads" manifest_reads
+expect 1 "status on a full disk: exit 1" "$ecuup" status --progress=none
+check "it still shows every ECU" bash -c "grep -q '^bms ' '$T/out' && grep -q '^gateway ' '$T/out' && grep -q '^body ' '$T/out'"
+check "and says the manifest could not be saved" bash -c "cat '$T/out' '$T/err' | grep -q 'cannot save the manifest: .*No space left on device'"
 unfill
 
 room 4m
