@@ -1,6 +1,10 @@
 #include "api/session.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -134,6 +138,12 @@ Result<std::optional<FileLock>> lock_unless_busy(const Config& config, const Com
                                                  std::string& busy) {
   auto taken = lock_manifest(config, common);
   if (taken) return std::optional<FileLock>(std::move(taken).value());
+  // A reader of a state directory it cannot write (a read-only mount, another user's bench) looks
+  // at the last committed manifest, as it would while another ecuup works.
+  if (or_go_on && taken.error().code == Errc::io && ::access(config.state_dir.c_str(), W_OK) != 0) {
+    busy = fmt::format("the state directory {} is not writable here ({})", config.state_dir.string(), std::strerror(errno));
+    return std::optional<FileLock>();
+  }
   if (taken.error().code != Errc::locked || !or_go_on) return std::move(taken).error();
   busy = taken.error().message;
   return std::optional<FileLock>();

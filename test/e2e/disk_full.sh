@@ -2,7 +2,7 @@
 # A full disk under the state directory (a small tmpfs, in a mount namespace of the test's own):
 # fetch, backup --read, flash and backup refuse what cannot fit before they write it, with exit 1,
 # a message that says how much room is needed, a manifest that still reads, intact backups and
-# untouched ECUs; with room again, the next run converges.
+# untouched ECUs; with room again, the next run converges. Last, a read-only state directory.
 if [ -z "${ECUUP_DISK_NS:-}" ]; then
   unshare -rm --propagation private true 2>/dev/null || { echo "SKIP: no mount namespace (unshare -rm)"; exit 125; }
   ECUUP_DISK_NS=1 exec unshare -rm --propagation private bash "$0" "$@"
@@ -79,5 +79,18 @@ unfill
 expect 0 "backup with room converges" "$ecuup" backup --progress=none
 expect 0 "status: nothing pending" "$ecuup" status --progress=none
 check "bms's backup is 1.1.0" bash -c "'$ecuup' backup --list --ecu bms 2>/dev/null | grep -q '1.1.0'"
+
+# A state directory that cannot be written (a read-only mount): readers show the last committed
+# manifest with a note; a step that would change something says why it cannot.
+manifest_sum=$(sum "$B/state/manifest.yaml")
+mount -o remount,ro "$B/state"
+expect 0 "status of a read-only state directory" "$ecuup" status --progress=none
+check "it says the directory is not writable" bash -c "cat '$T/out' '$T/err' | grep -q 'state directory .* is not writable here (Read-only file system)'"
+expect 0 "status --json too" "$ecuup" status --json --progress=none
+expect 0 "a dry run plans from the manifest" "$ecuup" flash --dry-run --progress=none
+expect 1 "inventory cannot record" "$ecuup" inventory --progress=none
+check "and says why" err_has "Read-only file system"
+mount -o remount,rw "$B/state"
+check "the manifest is unchanged" test "$(sum "$B/state/manifest.yaml")" = "$manifest_sum"
 umount "$B/state"
 finish
