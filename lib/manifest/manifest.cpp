@@ -436,12 +436,44 @@ Result<Manifest> Manifest::parse(const std::string& text, const fs::path& path) 
   return m;
 }
 
+namespace {
+
+// True when `text` holds nothing but blanks, NUL bytes, comments and document markers: a file
+// ecuup never writes (every save writes `schema` and `ecus`).
+bool holds_no_document(std::string_view text) {
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(start, end - start);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t' || line.front() == '\0' || line.front() == '\r'))
+      line.remove_prefix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\t' || line.back() == '\0' || line.back() == '\r'))
+      line.remove_suffix(1);
+    if (!line.empty() && line.front() != '#' && line != "---" && line != "...") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<Manifest> Manifest::load(const fs::path& path) {
   auto text = read_text_file(path);
   if (!text) {
     if (text.error().code == Errc::not_found) return Manifest{};
     return std::move(text).error();
   }
+  // An empty manifest would read as a vehicle ecuup never saw: every task, unfinished flash and
+  // backup record forgotten, and the next save would make that final. A missing file means that;
+  // an emptied one (a file system that lost its data in a crash, a slip by hand) is refused.
+  if (holds_no_document(*text))
+    return make_error(Errc::config, fmt::format(
+        "{} holds no manifest ({} bytes of blanks, NUL bytes or comments): ecuup never writes one like that, so it was "
+        "emptied or cut short. Nothing was changed. Put back a copy of it; or, to start again from nothing, move it "
+        "away: `ecuup inventory` then reads the versions again, and the backups under the state directory's backups/ "
+        "must be imported again (`ecuup backup --import`)",
+        path.string(), text->size()));
   ECUUP_ASSIGN(Manifest m, parse(*text, path));
   // What the file holds, as this ecuup would write it: a save that would write the same skips.
   m.m_written.resize(m.m_ecus.size());

@@ -26,6 +26,16 @@ expect 2 "malformed manifest" "$ecuup" flash
 check "manifest error has line:col" err_has "manifest.yaml:3:[0-9]*: unknown flash state 'sideways'"
 check "bad manifest left for a person to inspect, unchanged" cmp -s "$B/state/manifest.yaml" "$T/bad.manifest"
 
+# A manifest emptied by a crash or by hand is not a fresh start: it is refused, and kept.
+head -c 4096 /dev/zero >"$B/state/manifest.yaml"
+for step in status inventory flash; do
+  expect 2 "$step with a manifest of NUL bytes" "$ecuup" "$step"
+done
+check "says it holds no manifest and what to do" err_has "manifest.yaml holds no manifest (4096 bytes of blanks, NUL bytes or comments)"
+check "the emptied manifest is left as it was" cmp -s "$B/state/manifest.yaml" <(head -c 4096 /dev/zero)
+: >"$B/state/manifest.yaml"
+expect 2 "an empty manifest too" "$ecuup" status
+
 cp "$T/manifest.before" "$B/state/manifest.yaml"
 echo "releases: [" >"$B/repository/releases.yaml"
 expect 2 "malformed releases.yaml" "$ecuup" report

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <fstream>
 
 #include <catch2/catch.hpp>
 
@@ -372,4 +373,26 @@ TEST_CASE("manifest: after a load, a changed entry is still read back before it 
   CHECK(back->find("bms")->flash.attempts == 2);
   CHECK(back->find("vcu")->installed->version == "2.0.0");
   CHECK(*read_text_file(path) == loaded->to_yaml());
+}
+
+TEST_CASE("a manifest file that holds no document is refused, a missing one is a fresh start", "[manifest]") {
+  test::TempDir dir;
+  const auto path = dir / "manifest.yaml";
+  auto fresh = Manifest::load(path);
+  REQUIRE(fresh.ok());
+  CHECK(fresh->ecus().empty());
+  for (const std::string& text : {std::string(), std::string(4096, '\0'), std::string("\n  \n"),
+                                  std::string("# ecuup manifest\n---\n...\n")}) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+    auto refused = Manifest::load(path);
+    REQUIRE_FALSE(refused.ok());
+    CHECK(refused.error().code == Errc::config);
+    CHECK_THAT(refused.error().message, Catch::Contains("holds no manifest"));
+    CHECK_THAT(refused.error().message, Catch::Contains("ecuup backup --import"));
+  }
+  // A hand-written manifest with content, even without `schema`, still reads.
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << "# by hand\nvehicle: car-1\n";
+  auto by_hand = Manifest::load(path);
+  REQUIRE(by_hand.ok());
+  CHECK(by_hand->vehicle == "car-1");
 }
