@@ -17,6 +17,8 @@
 
 namespace ecuup::api {
 
+namespace fs = std::filesystem;
+
 namespace {
 
 int severity(ExitCode c) {
@@ -134,10 +136,44 @@ Result<FileLock> lock_manifest(const Config& config, const Common& common) {
   return FileLock::acquire(config.state_dir / "manifest.lock", common.lock_wait);
 }
 
+namespace {
+
+// What a killed run leaves behind in the state directory: the temp sibling of an atomic write
+// (".NAME.tmp.PID.RAND"), a backup copy or read-out that never reached the store, an archive
+// half extracted. Only the holder of the manifest lock writes there, so for it these are dead
+// and only take room; resumable downloads (downloads/partial/*.part) are not among them. Only
+// the directories ecuup itself writes are looked at, never inside an extracted artifact.
+void sweep_leftovers(const fs::path& state_dir) {
+  auto leftover = [](const std::string& name) {
+    if (name.size() < 2 || name[0] != '.') return false;
+    return name.find(".tmp.") != std::string::npos || name.starts_with(".incoming.") || name.starts_with(".readout-") ||
+           name.find(".extract-") != std::string::npos;
+  };
+  try {
+    std::vector<fs::path> dirs{state_dir, state_dir / "backups", state_dir / "downloads", state_dir / "downloads/partial"};
+    std::error_code ec;
+    for (const char* nested : {"backups", "statements"})
+      for (const auto& entry : fs::directory_iterator(state_dir / nested, ec))
+        if (entry.is_directory(ec)) dirs.push_back(entry.path());
+    std::vector<fs::path> dead;
+    for (const auto& dir : dirs)
+      for (const auto& entry : fs::directory_iterator(dir, ec))
+        if (leftover(entry.path().filename().string())) dead.push_back(entry.path());
+    for (const auto& path : dead) fs::remove_all(path, ec);
+  } catch (const fs::filesystem_error&) {
+    // Housekeeping only: what cannot be listed or removed now is tried again next time.
+  }
+}
+
+}  // namespace
+
 Result<std::optional<FileLock>> lock_unless_busy(const Config& config, const Common& common, bool or_go_on,
                                                  std::string& busy) {
   auto taken = lock_manifest(config, common);
-  if (taken) return std::optional<FileLock>(std::move(taken).value());
+  if (taken) {
+    if (!common.dry_run) sweep_leftovers(config.state_dir);
+    return std::optional<FileLock>(std::move(taken).value());
+  }
   // A reader of a state directory it cannot write (a read-only mount, another user's bench) looks
   // at the last committed manifest, as it would while another ecuup works.
   if (or_go_on && taken.error().code == Errc::io && ::access(config.state_dir.c_str(), W_OK) != 0) {
