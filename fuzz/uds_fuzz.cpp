@@ -37,7 +37,8 @@ struct Script {
   // nothing was sent, so the ECU is untouched; see fuzz/README.md).
   bool link_refused = false;
   std::uint64_t transferred = 0;     // TransferData bytes to the ECU, repeats not counted
-  Bytes last_transfer;
+  Bytes last_transfer;               // since the last RequestDownload: a new download's first
+                                     // block may equal the last one's (counter 1, same data)
   std::uint16_t erase_routine = 0xFF00;
 };
 
@@ -103,6 +104,7 @@ class ScriptedEcu final : public DiagLink {
     if (erase || r[0] == sid::k_request_download || r[0] == sid::k_transfer_data || r[0] == 0x3D) {
       m_script.memory_request_seen = true;
     }
+    if (r[0] == sid::k_request_download) m_script.last_transfer.clear();
     if (r[0] == sid::k_transfer_data && r != m_script.last_transfer) {
       m_script.transferred += r.size() - std::min<std::size_t>(r.size(), 2);
       m_script.last_transfer = r;
