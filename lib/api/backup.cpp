@@ -17,13 +17,6 @@ std::string describe(const BackupRecord& b) {
                      b.source.empty() ? "?" : b.source, b.at);
 }
 
-Result<void> keep(Session& s, const EcuConfig& ecu, EcuState& st, BackupRecord rec) {
-  s.backups().rotate(st, std::move(rec), s.config().backup_keep);
-  ECUUP_TRY(s.save());
-  s.backups().prune(ecu.name, st);
-  return success();
-}
-
 Result<StepReport> commit_new_backups(Session& s) {
   StepReport rep{"backup", s.common().dry_run, {}, {}};
   for (const EcuConfig* ecu : s.selected()) {
@@ -91,7 +84,7 @@ Result<StepReport> import_backup(Session& s, const BackupOptions& o) {
   ECUUP_ASSIGN(BackupRecord rec, std::move(added));
   EcuState& st = s.manifest().ecu(ecu->name);
   s.event(ecu->name, "backup", fmt::format("imported backup {} from {}", o.import_version, o.import_file.string()));
-  ECUUP_TRY(keep(s, *ecu, st, std::move(rec)));
+  ECUUP_TRY(s.keep_backup(*ecu, st, std::move(rec)));
   rep.ecus.push_back({ecu->name, "imported", o.import_version, std::nullopt});
   return s.finish(std::move(rep));
 }
@@ -155,7 +148,7 @@ Result<StepReport> read_backup(Session& s) {
     }
     EcuState& st = s.manifest().ecu(ecu->name);
     s.event(ecu->name, "backup", fmt::format("read out backup {}", id->version));
-    ECUUP_TRY(keep(s, *ecu, st, std::move(*rec)));
+    ECUUP_TRY(s.keep_backup(*ecu, st, std::move(*rec)));
     rep.ecus.push_back({ecu->name, "read", id->version, std::nullopt});
   }
   return s.finish(std::move(rep));

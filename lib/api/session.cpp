@@ -292,6 +292,13 @@ void queue_completion(Session& s, const std::string& ecu, const std::string& act
 
 }  // namespace
 
+Result<void> Session::keep_backup(const EcuConfig& ecu, EcuState& st, BackupRecord rec) {
+  backups().rotate(st, std::move(rec), config().backup_keep);
+  ECUUP_TRY(save());
+  backups().prune(ecu.name, st);
+  return success();
+}
+
 Result<EcuOutcome> Session::keep_flashed(const EcuConfig& ecu, EcuState& st) {
   auto rec = [&] {
     WorkTimer copying;
@@ -305,9 +312,7 @@ Result<EcuOutcome> Session::keep_flashed(const EcuConfig& ecu, EcuState& st) {
   // The backup's version is now the ECU's recorded version.
   st.installed = InstalledState{version, now_iso8601(), st.installed ? st.installed->extra : std::map<std::string, std::string>{}};
   event(ecu.name, "backup", fmt::format("new backup {}", version));
-  backups().rotate(st, std::move(*rec), config().backup_keep);
-  ECUUP_TRY(save());
-  backups().prune(ecu.name, st);
+  ECUUP_TRY(keep_backup(ecu, st, std::move(*rec)));
   queue_completion(*this, ecu.name, st.task->action_id, version);
   return EcuOutcome{ecu.name, "kept", version, std::nullopt};
 }

@@ -69,6 +69,9 @@ class Session {
   std::vector<EcuOutcome> settle();
   // Keeps the software `st` was flashed with as the ECU's new backup (the `backup` step).
   Result<EcuOutcome> keep_flashed(const EcuConfig& ecu, EcuState& st);
+  // Makes `rec` the ECU's current backup (rotating the older ones), saves the manifest, and only
+  // then deletes the backup files it no longer names.
+  Result<void> keep_backup(const EcuConfig& ecu, EcuState& st, BackupRecord rec);
 
   // The step's report as it is returned: each ECU's manifest state attached, the work clock stopped.
   StepReport finish(StepReport rep) const;
