@@ -44,6 +44,10 @@ constexpr std::uint32_t k_conn_events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 constexpr std::string_view k_head_end = "\r\n\r\n";
 constexpr std::string_view k_close_header = "\r\nConnection: close\r\n";
 constexpr std::string_view k_interim_prefix = "HTTP/1.1 1";
+// After a refusal whose body was never read (413, 401 before the body), the server half-closes
+// and reads on for at most this long (RFC 9112 section 9.6): closing with unread bytes makes the
+// kernel send a reset, and a reset can reach the client before it has read the refusal.
+constexpr auto k_linger = std::chrono::seconds(2);
 
 // Where a connection is: waiting in epoll (armed), with a worker (busy), or being closed.
 enum class ConnState { armed, busy };
@@ -383,15 +387,30 @@ struct HttpLoop::Impl {
     return it == registry.end() ? nullptr : it->second;
   }
 
-  void close_conn(const std::shared_ptr<Conn>& c) {
+  void close_conn(const std::shared_ptr<Conn>& c, bool linger = false) {
     ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, c->fd, nullptr);
     if (c->ssl && c->handshaken) {
       // A close_notify, best effort: the socket is non-blocking and closed next.
       SSL_shutdown(c->ssl);
       ERR_clear_error();
     }
+    if (linger) drain_after_half_close(c->fd);
     std::scoped_lock lock(registry_mutex);
     registry.erase(c->key);
+  }
+
+  // Half-closes and throws away what the client still sends, until it closes too or k_linger has
+  // passed; TLS records are thrown away unread as well.
+  static void drain_after_half_close(int fd) {
+    ::shutdown(fd, SHUT_WR);
+    auto until = Clock::now() + k_linger;
+    char sink[k_read_chunk];
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      if (left.count() <= 0 || !wait_for(fd, POLLIN, left)) return;
+      ssize_t n = ::recv(fd, sink, sizeof sink, 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return;
+    }
   }
 
   // Back into epoll until the next request; `deadline` closes it if nothing comes.
@@ -530,12 +549,15 @@ struct HttpLoop::Impl {
         transfer_ready.notify_one();
         return;
       }
+      // A refusal of a request that declared a body is lingered over: the client may still be sending it.
+      const bool body_declared = facts->chunked || body > 0;
       ConnStream stream(conn, options.io_timeout);
       bool last = ++conn.served >= options.keep_alive_max_count;
       bool client_closes = false;
       bool ok = processor.serve_one(stream, last, client_closes);
       ok = stream.flush() && ok;
-      if (!ok || last || client_closes || stream.close_requested()) return close_conn(c);
+      if (ok && stream.close_requested()) return close_conn(c, /*linger=*/body_declared);
+      if (!ok || last || client_closes) return close_conn(c);
       // A pipelined request already here is served at once, on the worker it needs.
       if (conn.buffered() > 0 || (conn.ssl && SSL_pending(conn.ssl) > 0)) {
         worker_lane = Lane::quick;
