@@ -238,6 +238,7 @@ class ClosedLink final : public DiagLink {
   Result<Bytes> receive(std::chrono::milliseconds) override { return m_why; }
   std::size_t max_message_size() const override { return k_closed_link_max_message; }
   std::string describe() const override { return "not connected"; }
+  bool can_reach_ecu() const override { return false; }
 
  private:
   static constexpr std::size_t k_closed_link_max_message = 4095;

@@ -19,6 +19,8 @@ class DiagLink {
   // Largest message this link can carry to the ECU (sizes UDS TransferData blocks).
   virtual std::size_t max_message_size() const = 0;
   virtual std::string describe() const = 0;
+  // false for a stand-in for a link that could not be opened: nothing sent over it reaches an ECU.
+  virtual bool can_reach_ecu() const { return true; }
 };
 
 }  // namespace ecuup

@@ -131,6 +131,7 @@ Result<Bytes> UdsClient::request(ByteView req, const std::string& label_in) {
     if (m_stale_possible) drain_stale(label);
     m_last_nrc.reset();
     if (diag_log_on(k_diag_uds)) diag_log(k_diag_uds, fmt::format("UDS -> {}: {}", label, diag_hex(req)));
+    if (m_link->can_reach_ecu()) ++m_offered;
     auto sent = m_link->send(req);
     m_last_send = m_clock();
     if (!sent) return std::move(sent).error().context(label);
@@ -268,6 +269,7 @@ Result<Bytes> UdsClient::await_response(ByteView req, const std::string& label) 
 Result<void> UdsClient::send_suppressed(ByteView req) {
   if (diag_log_on(k_diag_uds))
     diag_log(k_diag_uds, fmt::format("UDS -> {} (no response asked): {}", service_name(req.empty() ? 0 : req[0]), diag_hex(req)));
+  if (m_link->can_reach_ecu()) ++m_offered;
   auto sent = m_link->send(req);
   m_last_send = m_clock();
   if (!sent) return std::move(sent).error().context(service_name(req.empty() ? 0 : req[0]));

@@ -117,6 +117,9 @@ class UdsClient {
   const UdsTiming& timing() const { return m_timing; }
   // The NRC of the last negative response, if the last request ended in one.
   std::optional<std::uint8_t> last_nrc() const { return m_last_nrc; }
+  // Requests handed to a link that could reach the ECU (sent, or failed while being sent); a
+  // request offered only to a link that was never opened cannot have changed the ECU.
+  std::uint64_t requests_offered() const { return m_offered; }
 
  private:
   Result<std::size_t> request_transfer(std::uint8_t service, const MemoryFormat& format, std::uint32_t address,
@@ -135,6 +138,7 @@ class UdsClient {
   Progress* m_notes;
   Clock m_clock;
   std::chrono::steady_clock::time_point m_last_send{};
+  std::uint64_t m_offered = 0;
   std::optional<std::uint8_t> m_last_nrc;
   std::optional<std::chrono::steady_clock::time_point> m_retry_deadline;
   std::optional<std::chrono::milliseconds> m_answer_limit;

@@ -146,13 +146,17 @@ class SequenceRun {
       default: return false;
     }
   }
-  // Runs a request that changes memory and records whether it did.
+  // Runs a request that changes memory and records whether it did: not when it never reached a
+  // link to the ECU (the link could not be opened), nor when the ECU refused it.
   template <class F>
   auto touching(F&& request) {
     m_shielding = true;
     ShieldIf shield(true);
+    const std::uint64_t offered = m_client.requests_offered();
     auto result = request();
-    if (!left_memory_untouched(result, m_client.last_nrc())) m_state.touched = true;
+    if (m_client.requests_offered() != offered && !left_memory_untouched(result, m_client.last_nrc())) {
+      m_state.touched = true;
+    }
     return result;
   }
 

@@ -562,6 +562,45 @@ TEST_CASE("touched(): a flash refused before the erase leaves the ECU untouched"
   }
 }
 
+TEST_CASE("touched(): an erase offered only to a link that never opened leaves the ECU untouched", "[uds]") {
+  TempDir dir;
+  FakeEcu ecu;
+  auto settings = fast_settings(std::string(k_minimal) + "steps: [erase, security_access, download]\n");
+  settings.key_command = write_key_script(dir) + " {seed} {level}";
+  FlashImage image;
+  image.segments.push_back({0x1000, Bytes(100, 0x11)});
+  REQUIRE(write_image(dir / "app.hex", image, ImageFormat::ihex));
+  int refusals_left = 0;
+  auto factory = [&]() -> Result<std::unique_ptr<DiagLink>> {
+    if (refusals_left != 0) {
+      if (refusals_left > 0) --refusals_left;
+      return make_error(Errc::network, "connection refused");
+    }
+    return std::unique_ptr<DiagLink>(new LinkTo(ecu));
+  };
+  auto driver = make_uds_driver(settings, factory);
+  REQUIRE(driver);
+
+  SECTION("refused every time: the erase never left, so no restore is owed") {
+    refusals_left = -1;
+    auto r = (*driver)->flash(dir / "app.hex", null_progress());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == Errc::network);
+    CHECK_FALSE((*driver)->touched());
+    CHECK(ecu.requests.empty());
+  }
+  SECTION("refused once: that attempt is untouched, the next one reaches the ECU and is touched") {
+    refusals_left = 1;
+    REQUIRE_FALSE((*driver)->flash(dir / "app.hex", null_progress()));
+    CHECK_FALSE((*driver)->touched());
+    CHECK(ecu.requests.empty());
+    REQUIRE((*driver)->flash(dir / "app.hex", null_progress()));
+    CHECK((*driver)->touched());
+    CHECK(ecu.count_sid(0x31) == 1);
+    CHECK(ecu.downloads.size() == 1);
+  }
+}
+
 TEST_CASE("touched() after an interruption: before the erase or mid-download", "[uds]") {
   InterruptGuard guard;
   TempDir dir;
