@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include <fmt/format.h>
@@ -27,6 +28,31 @@ struct EcuResult {
   EcuOutcome outcome;
   Verdict verdict = Verdict::done;
   bool programmed = false;  // this run put the target on the ECU (what a vehicle rollback undoes)
+};
+
+// Room the state directory owes to new backups not yet kept: an ECU flashed (by this run or an
+// earlier one) whose image is not yet its backup, and ECUs of the same flash order being flashed
+// beside this one right now. Touched only under s.guard().
+class OwedRoom {
+ public:
+  // Bytes owed to ECUs other than `ecu`.
+  std::uint64_t besides(Session& s, const std::string& ecu) const {
+    std::uint64_t owed = 0;
+    for (const auto& [name, st] : s.manifest().ecus()) {
+      if (name == ecu || m_in_flight.contains(name) || !backup_behind(st)) continue;
+      std::error_code ec;
+      const std::uint64_t size = fs::file_size(s.state_path(st.download->image), ec);
+      if (!ec) owed += size;
+    }
+    for (const auto& [name, size] : m_in_flight)
+      if (name != ecu) owed += size;
+    return owed;
+  }
+  void hold(const std::string& ecu, std::uint64_t size) { m_in_flight[ecu] = size; }
+  void release(const std::string& ecu) { m_in_flight.erase(ecu); }
+
+ private:
+  std::map<std::string, std::uint64_t> m_in_flight;
 };
 
 // A flash that failed before it changed anything on the ECU (a refused session, security access
@@ -178,9 +204,16 @@ Result<EcuResult> resolve_without_task(Session& s, const Common& common, const E
 // One ECU's whole turn. Runs on its own thread when its flash order has several lanes: the session is
 // touched only under s.guard(); hashing, reading and programming the ECU run without it.
 Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions& options, const TrustGate& trust,
-                            const EcuConfig& ecu, bool earlier_failed, Progress& progress) {
+                            const EcuConfig& ecu, bool earlier_failed, OwedRoom& owed, Progress& progress) {
   std::unique_ptr<EcuDriver> driver;  // declared before the lock: closing the link does not hold it
   auto lock = s.guard();
+  // Whichever way this turn ends, the room held for it is given back under the lock; a flashed
+  // ECU's image is owed from then on through the manifest (backup_behind).
+  struct Release {
+    OwedRoom& owed;
+    const std::string& ecu;
+    ~Release() { owed.release(ecu); }
+  } release{owed, ecu.name};
   EcuState& st = s.manifest().ecu(ecu.name);
   auto outcome = [&](std::string result, std::string detail, std::optional<Error> error = std::nullopt,
                      Verdict verdict = Verdict::done) {
@@ -280,9 +313,14 @@ Result<EcuResult> flash_one(Session& s, const Common& common, const FlashOptions
   // the way back). An unfinished attempt is resolved whatever the room.
   if (!unfinished) {
     std::error_code ec;
-    const std::uint64_t size = fs::file_size(image, ec);
-    if (auto room = require_free_space(s.config().state_dir, ec ? 0 : size, "the new backup of " + ecu.name); !room)
+    std::uint64_t size = fs::file_size(image, ec);
+    if (ec) size = 0;
+    const std::uint64_t others = owed.besides(s, ecu.name);
+    std::string what = "the new backup of " + ecu.name;
+    if (others > 0) what += fmt::format(" and the {} bytes owed to new backups of other ECUs not yet kept", others);
+    if (auto room = require_free_space(s.config().state_dir, size + others, what); !room)
       return outcome("no-room", "", std::move(room).error().context(ecu.name), Verdict::failed);
+    owed.hold(ecu.name, size);
   }
   if (!s.busy().empty()) {
     // A dry run while another ecuup runs: planned from the manifest; the ECU, perhaps being
@@ -522,6 +560,7 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
   // ECUs this run put their target on, in flash order: what a vehicle rollback undoes, last first.
   std::vector<const EcuConfig*> programmed;
   bool earlier_failed = false;
+  OwedRoom owed;
   for (const FlashGroup& group : groups) {
     // Results are reported in config order, whichever lane finished first.
     std::vector<const EcuConfig*> members;
@@ -534,7 +573,7 @@ Result<StepReport> flash(const Config& config, const Common& common, const Flash
       for (const EcuConfig* ecu : lane.ecus) {
         if (stop || interrupt_requested()) return;  // a signal: no new ECU is begun
         const auto began = std::chrono::steady_clock::now();
-        auto r = flash_one(s, common, options, trust, *ecu, earlier_failed, progress);
+        auto r = flash_one(s, common, options, trust, *ecu, earlier_failed, owed, progress);
         if (r) r->outcome.facts["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
         auto lock = s.guard();
         if (!r) {
