@@ -23,6 +23,17 @@ TargetFacts facts_of(const EcuConfig& ecu, const EcuState& st, const std::string
 }
 
 Error unsigned_target(const std::string& ecu, const std::string& version, const std::string& why) {
+  // A keyring with CRLs checks revocation: a missing, expired or foreign CRL is the keyring's to mend.
+  if (why.find("CRL") != std::string::npos)
+    return make_error(Errc::verify, fmt::format("{} {}: refused by rule 'signature': {}; the keyring holds CRLs, so "
+                                                "every CA of a signer's chain needs a current CRL in it: put the "
+                                                "CA's latest CRL into the keyring (`openssl ca -gencrl`)",
+                                                ecu, version, why));
+  if (why.find("revoked") != std::string::npos)
+    return make_error(Errc::verify, fmt::format("{} {}: refused by rule 'signature': {}; a CRL in the keyring "
+                                                "revokes the signer's certificate: ask the publisher to sign the "
+                                                "release again with a key that is not revoked",
+                                                ecu, version, why));
   return make_error(Errc::verify, fmt::format("{} {}: refused by rule 'signature': {}; `trust:` in the config accepts "
                                               "only releases signed by its keyring (publish it with `ecuup-repo sign`, "
                                               "or ask the publisher for a signed statement)",

@@ -31,32 +31,87 @@ using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
 using CmsPtr = std::unique_ptr<CMS_ContentInfo, Deleter<CMS_ContentInfo, CMS_ContentInfo_free>>;
 using CertPtr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
 using CertsPtr = std::unique_ptr<STACK_OF(X509), Deleter<STACK_OF(X509), free_cert_stack>>;
+void free_info_stack(STACK_OF(X509_INFO) * s) { sk_X509_INFO_pop_free(s, X509_INFO_free); }
+using InfosPtr = std::unique_ptr<STACK_OF(X509_INFO), Deleter<STACK_OF(X509_INFO), free_info_stack>>;
+using CrlPtr = std::unique_ptr<X509_CRL, Deleter<X509_CRL, X509_CRL_free>>;
 using KeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
 using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
 using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX, EVP_MD_CTX_free>>;
 
-// The first error OpenSSL queued, in its words, and an empty queue for the next call.
+// The first error OpenSSL queued, in its words, with the detail the queue carries (such as the
+// X.509 verify error behind CMS's "certificate verify error"), and an empty queue for the next call.
 std::string openssl_reason() {
-  unsigned long first = ERR_get_error();
-  ERR_clear_error();
+  unsigned long first = 0;
+  std::string detail;
+  for (;;) {
+    const char* data = nullptr;
+    int flags = 0;
+    unsigned long code = ERR_get_error_all(nullptr, nullptr, nullptr, &data, &flags);
+    if (code == 0) break;
+    if (first == 0) first = code;
+    if (data && *data && (flags & ERR_TXT_STRING) != 0) detail = data;
+  }
   if (first == 0) return "no reason given";
   const char* reason = ERR_reason_error_string(first);
-  return reason ? reason : fmt::format("OpenSSL error {:#x}", first);
+  std::string text = reason ? reason : fmt::format("OpenSSL error {:#x}", first);
+  std::string_view shown = detail;
+  if (shown.starts_with("Verify error:")) shown.remove_prefix(std::string_view("Verify error:").size());
+  while (shown.starts_with(' ')) shown.remove_prefix(1);
+  if (!shown.empty()) text += fmt::format(" ({})", shown);
+  return text;
+}
+
+// "CN=bms-signer": whom a certificate names, for messages.
+std::string subject_of(X509* cert) {
+  if (!cert) return "an unknown certificate";
+  char name[256] = "";
+  X509_NAME_oneline(X509_get_subject_name(cert), name, sizeof name);
+  return name[0] == '/' ? name + 1 : name;
 }
 
 BioPtr memory_bio(std::string_view data) {
   return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
 }
 
-Result<CertsPtr> read_pem_certificates(const fs::path& file) {
+// What one keyring file holds: X.509 certificates (the anchors) and certificate revocation lists.
+struct KeyringFile {
+  CertsPtr certs{sk_X509_new_null()};
+  std::vector<CrlPtr> crls;
+};
+
+// PEM certificates and CRLs, in any order; a file that is not PEM may be one DER CRL (what
+// `openssl ca -gencrl -outform DER` writes, often named .crl).
+Result<KeyringFile> read_keyring_file(const fs::path& file) {
   auto text = read_text_file(file);
   if (!text) return make_error(Errc::config, fmt::format("{}: {}", file.string(), text.error().message));
+  KeyringFile out;
+  ERR_clear_error();
+  if (text->find("-----BEGIN") == std::string::npos) {
+    BioPtr bio = memory_bio(*text);
+    if (X509_CRL* crl = d2i_X509_CRL_bio(bio.get(), nullptr)) out.crls.emplace_back(crl);
+    ERR_clear_error();
+    return out;
+  }
   BioPtr bio = memory_bio(*text);
-  CertsPtr certs(sk_X509_new_null());
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) sk_X509_push(certs.get(), cert);
-  ERR_clear_error();  // the loop ends on "no start line"
-  return certs;
+  InfosPtr infos(PEM_X509_INFO_read_bio(bio.get(), nullptr, nullptr, nullptr));
+  if (!infos) {
+    return make_error(Errc::config, fmt::format("{}: not readable as PEM certificates or CRLs: {}", file.string(),
+                                                openssl_reason()));
+  }
+  for (int i = 0; i < sk_X509_INFO_num(infos.get()); ++i) {
+    X509_INFO* info = sk_X509_INFO_value(infos.get(), i);
+    if (info->x509) {
+      sk_X509_push(out.certs.get(), info->x509);
+      info->x509 = nullptr;
+    }
+    if (info->crl) {
+      out.crls.emplace_back(info->crl);
+      info->crl = nullptr;
+    }
+  }
+  ERR_clear_error();
+  return out;
 }
 
 bool is_eddsa(EVP_PKEY* key) {
@@ -69,6 +124,7 @@ bool is_eddsa(EVP_PKEY* key) {
 struct Keyring::Impl {
   StorePtr store{X509_STORE_new()};
   CertsPtr anchors{sk_X509_new_null()};
+  int crls = 0;
   std::string source;
   // X509_STORE's verification time is shared state; one verification at a time.
   mutable std::mutex mutex;
@@ -87,28 +143,38 @@ Result<Keyring> Keyring::load(const fs::path& file_or_dir) {
   if (fs::is_directory(file_or_dir, ec)) {
     for (const auto& entry : fs::directory_iterator(file_or_dir, ec)) {
       auto ext = entry.path().extension();
-      if (entry.is_regular_file() && (ext == ".pem" || ext == ".crt")) files.push_back(entry.path());
+      if (entry.is_regular_file() && (ext == ".pem" || ext == ".crt" || ext == ".crl")) files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
   } else {
     files.push_back(file_or_dir);
   }
   for (const auto& file : files) {
-    ECUUP_ASSIGN(CertsPtr certs, read_pem_certificates(file));
-    while (sk_X509_num(certs.get()) > 0) {
-      X509* cert = sk_X509_shift(certs.get());
+    ECUUP_ASSIGN(KeyringFile read, read_keyring_file(file));
+    while (sk_X509_num(read.certs.get()) > 0) {
+      X509* cert = sk_X509_shift(read.certs.get());
       X509_STORE_add_cert(impl->store.get(), cert);
       sk_X509_push(impl->anchors.get(), cert);
     }
+    for (auto& crl : read.crls) {
+      X509_STORE_add_crl(impl->store.get(), crl.get());  // the store takes its own reference
+      ++impl->crls;
+    }
   }
+  ERR_clear_error();
   if (sk_X509_num(impl->anchors.get()) == 0)
     return make_error(Errc::config, fmt::format("trust keyring {}: no PEM certificate in it", file_or_dir.string()));
+  // A keyring with a CRL checks revocation along the whole chain, the anchor's own issuer too:
+  // each CA then needs a current CRL in the keyring, and a chain without one is refused.
+  if (impl->crls > 0) X509_STORE_set_flags(impl->store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
   return Keyring(std::move(impl));
 }
 
 std::string Keyring::describe() const {
   int n = sk_X509_num(m_impl->anchors.get());
-  return fmt::format("{} certificate{} from {}", n, n == 1 ? "" : "s", m_impl->source);
+  int c = m_impl->crls;
+  return fmt::format("{} certificate{}{} from {}", n, n == 1 ? "" : "s",
+                     c == 0 ? std::string() : fmt::format(" and {} CRL{}", c, c == 1 ? "" : "s"), m_impl->source);
 }
 
 Result<void> Keyring::verify_detached(std::string_view content, std::string_view signature,
@@ -164,8 +230,11 @@ Result<void> Keyring::verify_detached(std::string_view content, std::string_view
   if (!ctx || X509_STORE_CTX_init(ctx.get(), m_impl->store.get(), signer, untrusted.get()) != 1)
     return bad(openssl_reason());
   X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SMIME_SIGN);
-  if (X509_verify_cert(ctx.get()) != 1)
-    return bad(fmt::format("certificate verify error: {}", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))));
+  if (X509_verify_cert(ctx.get()) != 1) {
+    ERR_clear_error();
+    return bad(fmt::format("certificate verify error ({}: {})", subject_of(X509_STORE_CTX_get_current_cert(ctx.get())),
+                           X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))));
+  }
   ASN1_OCTET_STRING* sig = CMS_SignerInfo_get0_signature(si);
   MdCtxPtr md(EVP_MD_CTX_new());
   if (!md || EVP_DigestVerifyInit(md.get(), nullptr, nullptr, nullptr, X509_get0_pubkey(signer)) != 1 ||
@@ -193,7 +262,8 @@ Result<ReleaseStatement> verify_release_statement(const Keyring& keyring, std::s
 
 Result<std::string> sign_detached(std::string_view content, const fs::path& cert, const fs::path& key) {
   auto fail = [](const std::string& why) { return make_error(Errc::config, "sign: " + why); };
-  ECUUP_ASSIGN(CertsPtr chain, read_pem_certificates(cert));
+  ECUUP_ASSIGN(KeyringFile read, read_keyring_file(cert));
+  CertsPtr chain = std::move(read.certs);
   if (sk_X509_num(chain.get()) == 0) return fail(cert.string() + ": no PEM certificate in it");
   CertPtr signer(sk_X509_shift(chain.get()));
   auto key_text = read_text_file(key);

@@ -71,6 +71,23 @@ refused_by "rule 'hardware'" "mix-and-match (another hardware's signature)"
 signed 1.2.0 BMS-HW-A 1 "$(utc_in_days 30)" pub
 refused_by "rule 'version'" "a signature of another version"
 
+# A leaked signing key, revoked: the keyring gets its CA's CRL. The other signer of that CA keeps
+# working below, with revocation checked on every signature from here on.
+add_signer "$K" pub leaked
+signed 1.1.0 BMS-HW-A 1 "$(utc_in_days 30)" leaked
+expect 0 "before its CRL, the second signer's release is accepted" "$ecuup" report --ecu bms --dry-run --progress=none
+check "before its CRL: it would be a task" out_has "bms .*would-task"
+make_crl "$K" pub "$T/pub.crl" "$K/leaked.pem"
+cat "$K/pub-ca.pem" "$T/pub.crl" >"$B/keys/ca.pem"
+refused_by "certificate revoked" "a revoked signer (a leaked key)"
+check "revoked: says what to do" err_has "sign the release again with a key that is not revoked"
+make_crl "$K" rogue "$T/rogue.crl"
+cat "$K/pub-ca.pem" "$K/rogue-ca.pem" "$T/rogue.crl" >"$B/keys/ca.pem"
+signed 1.1.0 BMS-HW-A 1 "$(utc_in_days 30)" pub
+refused_by "unable to get certificate CRL" "a keyring with CRLs, but none of the signer's CA"
+check "no CRL: says what to do" err_has "put the CA's latest CRL into the keyring"
+cat "$K/pub-ca.pem" "$T/pub.crl" >"$B/keys/ca.pem"
+
 cp "$R/body-0.9.0.img" "$T/extra.img"
 signed 1.1.0 BMS-HW-A 1 "$(utc_in_days 30)" pub bms "$art" "$T/extra.img"
 refused_by "partial bundle" "a partial bundle"
@@ -152,4 +169,16 @@ expect 3 "a dropped request: retry later" "$ecuup" fetch --ecu bms --progress=no
 check "dropped: nothing verified" bash -c "! grep -q 'verified: true' '$B/state/manifest.yaml'"
 check "dropped: the manifest reads back" manifest_readable
 check "the ECU still runs 1.1.0" test "$(bms_flash)" = "$after"
+
+# A key revoked after report admitted its release: fetch checks the kept statement again.
+add_signer "$K" pub late
+signed 1.2.3 BMS-HW-A 5 "$(utc_in_days 30)" late
+release 1.2.3 "statement: bms.release.json"
+expect 0 "report a release of a signer not yet revoked" "$ecuup" report --ecu bms --progress=none
+make_crl "$K" pub "$T/pub.crl" "$K/leaked.pem" "$K/late.pem"
+cat "$K/pub-ca.pem" "$T/pub.crl" >"$B/keys/ca.pem"
+expect 4 "revoked after report: fetch refuses the kept statement" "$ecuup" fetch --ecu bms --progress=none
+check "revoked after report: names it" err_has "certificate revoked"
+check "revoked after report: the manifest reads back" manifest_readable
+check "revoked after report: the ECU still runs 1.1.0" test "$(bms_flash)" = "$after"
 finish

@@ -16,6 +16,29 @@ make_ca() {
     -days 30 -out "$dir/$name.pem" 2>/dev/null
 }
 
+# add_signer DIR CA NAME: DIR/NAME.pem + DIR/NAME.key, a second signer issued by DIR/CA-ca.pem.
+add_signer() {
+  local dir=$1 ca=$2 name=$3
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/$name.key" 2>/dev/null
+  openssl req -new -key "$dir/$name.key" -subj "/CN=$name" -out "$dir/$name.csr" 2>/dev/null
+  openssl x509 -req -in "$dir/$name.csr" -CA "$dir/$ca-ca.pem" -CAkey "$dir/$ca-ca.key" -CAcreateserial \
+    -days 30 -out "$dir/$name.pem" 2>/dev/null
+}
+
+# make_crl DIR CA OUT [REVOKED_CERT...]: OUT, a PEM CRL of DIR/CA-ca.pem revoking those
+# certificates, valid for a day (`openssl ca -gencrl`, on a fresh CA database).
+make_crl() {
+  local dir=$1 ca=$2 out=$3
+  shift 3
+  local db=$dir/$ca-crl-db
+  rm -rf "$db" && mkdir -p "$db" && : >"$db/index" && echo 1000 >"$db/number"
+  printf '[ ca ]\ndefault_ca = CA_default\n[ CA_default ]\ndatabase = %s\ncrlnumber = %s\ndefault_md = default\n' \
+    "$db/index" "$db/number" >"$db/ca.cnf"
+  local cmd=(openssl ca -batch -config "$db/ca.cnf" -keyfile "$dir/$ca-ca.key" -cert "$dir/$ca-ca.pem")
+  for cert in "$@"; do "${cmd[@]}" -revoke "$cert" 2>/dev/null || return 1; done
+  "${cmd[@]}" -gencrl -crlhours 24 -out "$out" 2>/dev/null
+}
+
 # write_statement OUT PART VERSION HARDWARE SECURITY_VERSION EXPIRES ARTIFACT_FILE[=NAME]...
 # Writes a release statement (format 1) listing each artifact by name with its sha256 and size.
 write_statement() {

@@ -139,3 +139,91 @@ TEST_CASE("verify_release_statement: signature, then format, then expiry", "[tru
   CHECK(expired.error().code == Errc::verify);
   CHECK(expired.error().message.find("expiry") != std::string::npos);
 }
+
+TEST_CASE("keyring: a CRL in the keyring refuses a revoked signer, and every CA then needs a current CRL", "[trust]") {
+  auto kind = GENERATE(KeyKind::ecdsa, KeyKind::ed25519);
+  ecuup::test::TempDir dir;
+  namespace fs = std::filesystem;
+  auto pki = ecuup::test::make_test_pki(dir.path(), "pub", kind);
+  auto kept = ecuup::test::add_signer(pki, dir.path(), "kept-signer", kind);
+  std::string content = release_statement_json(sample_statement());
+  auto leaked_sig = sign_detached(content, pki.cert, pki.key);
+  auto kept_sig = sign_detached(content, kept.cert, kept.key);
+  REQUIRE(leaked_sig.ok());
+  REQUIRE(kept_sig.ok());
+  auto keyring_of = [&](const std::vector<fs::path>& files) {
+    std::string text;
+    for (const auto& f : files) text += *read_text_file(f);
+    REQUIRE(write_file_atomic(dir / "ring.pem", text).ok());
+    auto ring = Keyring::load(dir / "ring.pem");
+    REQUIRE(ring.ok());
+    return std::move(*ring);
+  };
+
+  SECTION("the revoked signer is refused, the other one of the same CA still verifies") {
+    auto crl = ecuup::test::make_crl(pki, dir / "pub.crl", {pki.cert});
+    auto ring = keyring_of({pki.ca, crl});
+    CHECK(ring.describe() == "1 certificate and 1 CRL from " + (dir / "ring.pem").string());
+    auto r = ring.verify_detached(content, *leaked_sig, now());
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == Errc::verify);
+    CHECK_THAT(r.error().message, Catch::Contains("certificate revoked"));
+    CHECK(ring.verify_detached(content, *kept_sig, now()).ok());
+  }
+  SECTION("a keyring directory with a DER .crl file") {
+    fs::create_directory(dir / "ring");
+    fs::copy(pki.ca, dir / "ring/ca.pem");
+    ecuup::test::make_crl(pki, dir / "ring/ca.crl", {pki.cert}, 24, /*der=*/true);
+    auto ring = Keyring::load(dir / "ring");
+    REQUIRE(ring.ok());
+    CHECK_THAT(ring->describe(), Catch::Contains("and 1 CRL"));
+    CHECK_THAT(ring->verify_detached(content, *leaked_sig, now()).error().message, Catch::Contains("revoked"));
+    CHECK(ring->verify_detached(content, *kept_sig, now()).ok());
+  }
+  SECTION("a CRL that revokes nothing: both verify") {
+    auto ring = keyring_of({pki.ca, ecuup::test::make_crl(pki, dir / "empty.crl", {})});
+    CHECK(ring.verify_detached(content, *leaked_sig, now()).ok());
+    CHECK(ring.verify_detached(content, *kept_sig, now()).ok());
+  }
+  SECTION("past the CRL's next update, every signature of that CA is refused") {
+    auto ring = keyring_of({pki.ca, ecuup::test::make_crl(pki, dir / "short.crl", {}, 1)});
+    auto later = now() + std::chrono::hours(2);
+    auto r = ring.verify_detached(content, *kept_sig, later);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("CRL has expired"));
+  }
+  SECTION("a second CA without a CRL in a keyring that has one: its signers are refused") {
+    auto other = ecuup::test::make_test_pki(dir.path(), "other", kind);
+    auto other_sig = sign_detached(content, other.cert, other.key);
+    REQUIRE(other_sig.ok());
+    auto ring = keyring_of({pki.ca, other.ca, ecuup::test::make_crl(pki, dir / "pub.crl", {})});
+    auto r = ring.verify_detached(content, *other_sig, now());
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("unable to get certificate CRL"));
+    CHECK(ring.verify_detached(content, *kept_sig, now()).ok());
+  }
+  SECTION("a CRL signed by another CA does not count") {
+    auto other = ecuup::test::make_test_pki(dir.path(), "other", kind);
+    auto ring = keyring_of({pki.ca, ecuup::test::make_crl(other, dir / "foreign.crl", {})});
+    CHECK_FALSE(ring.verify_detached(content, *kept_sig, now()).ok());
+  }
+}
+
+TEST_CASE("keyring: the openssl command agrees on a revoked signer", "[trust]") {
+  ecuup::test::TempDir dir;
+  auto pki = ecuup::test::make_test_pki(dir.path(), "pub", KeyKind::rsa);
+  std::string content = release_statement_json(sample_statement());
+  REQUIRE(write_file_atomic(dir / "st.json", content).ok());
+  auto sig = sign_detached(content, pki.cert, pki.key);
+  REQUIRE(sig.ok());
+  REQUIRE(write_file_atomic(dir / "st.p7s", *sig).ok());
+  auto crl = ecuup::test::make_crl(pki, dir / "pub.crl", {pki.cert});
+  REQUIRE(write_file_atomic(dir / "ring.pem", *read_text_file(pki.ca) + *read_text_file(crl)).ok());
+  auto ring = Keyring::load(dir / "ring.pem");
+  REQUIRE(ring.ok());
+  CHECK_FALSE(ring->verify_detached(content, *sig, now()).ok());
+  const std::string verify = "openssl cms -verify -binary -inform DER -in " + (dir / "st.p7s").string() +
+                             " -content " + (dir / "st.json").string() + " -out /dev/null -CAfile ";
+  CHECK_NOTHROW(ecuup::test::sh(verify + pki.ca.string()));
+  CHECK_THROWS(ecuup::test::sh(verify + (dir / "ring.pem").string() + " -crl_check_all"));
+}
