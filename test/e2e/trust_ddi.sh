@@ -49,6 +49,13 @@ refused_by "rule 'expiry'" "freeze (expired metadata)"
 # rows run against the hostile server below.)
 offer 1.1.5 --hardware GW-HW-9 --security-version 1
 refused_by "rule 'hardware'" "mix-and-match (signed for another hardware)"
+# The server's signing key leaked and was revoked: its CA's CRL in the vehicle's keyring refuses
+# what the server signs with it, however well formed.
+offer 1.1.6 --hardware BMS-HW-A --security-version 1
+make_crl "$K" oem "$T/oem.crl" "$K/oem.pem"
+cat "$K/oem-ca.pem" "$T/oem.crl" >"$B/keys/ca.pem"
+refused_by "certificate revoked" "the server's signing key, revoked"
+cp "$K/oem-ca.pem" "$B/keys/ca.pem"
 
 # The server-signed release goes all the way and records its security version.
 srv_admin upload --part bms --version 1.1.0 --hardware BMS-HW-A --security-version 5 "$img" >/dev/null
