@@ -190,6 +190,7 @@ Result<StepReport> report(const Config& config, const Common& common) {
   }
   // After the cancel handling, so its answer reaches the server in this same report.
   for (auto& n : s.deliver_feedback()) rep.notes.push_back(std::move(n));
+  for (auto& n : trust.renewal_notes()) rep.notes.push_back(std::move(n));
   return s.save_and_finish(std::move(rep));
 }
 

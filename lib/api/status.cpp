@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "api/session.hpp"
+#include "api/trust_gate.hpp"
 
 namespace ecuup::api {
 
@@ -34,6 +35,12 @@ Result<StatusReport> status(const Config& config, const Common& common, const St
       out.notes.push_back(saved.error().message + "; what was delivered now may be delivered again");
       unsaved = true;
     }
+  }
+  // A keyring whose CRL ran out refuses every release of its CA: said here before a report meets it.
+  if (auto trust = TrustGate::open(config); !trust) {
+    out.notes.push_back(trust.error().message);
+  } else {
+    for (auto& n : trust->renewal_notes()) out.notes.push_back(std::move(n));
   }
   out.rows.push_back({"ECU", "INSTALLED", "TARGET", "DOWNLOAD", "FLASH", "BACKUP", "LAST ERROR"});
   nlohmann::json ecus = nlohmann::json::array();

@@ -62,6 +62,11 @@ Result<TrustGate> TrustGate::open(const Config& config) {
   return gate;
 }
 
+std::vector<std::string> TrustGate::renewal_notes() const {
+  if (!enabled()) return {};
+  return m_keyring->renewal_notes(std::chrono::system_clock::now());
+}
+
 Result<std::optional<ReleaseStatement>> TrustGate::admit(const EcuConfig& ecu, const EcuState& st,
                                                          const Task& task) const {
   if (!enabled()) return std::optional<ReleaseStatement>();

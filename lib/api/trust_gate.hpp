@@ -17,6 +17,8 @@ class TrustGate {
   // No `trust:` in the config: a gate that admits everything (hashes are still checked elsewhere).
   static Result<TrustGate> open(const Config& config);
   bool enabled() const { return m_keyring != nullptr; }
+  // Notes on the keyring's CRLs that ran out or soon will (Keyring::renewal_notes), for report and status.
+  std::vector<std::string> renewal_notes() const;
 
   // report: verifies the task's statement for this ECU. Errc::verify naming the rule otherwise.
   Result<std::optional<ReleaseStatement>> admit(const EcuConfig& ecu, const EcuState& st, const Task& task) const;

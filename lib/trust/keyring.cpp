@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 
 #include <fmt/format.h>
 // pem.h first: cms.h declares PEM_read_bio_CMS only when it sees it.
@@ -125,6 +126,7 @@ struct Keyring::Impl {
   StorePtr store{X509_STORE_new()};
   CertsPtr anchors{sk_X509_new_null()};
   int crls = 0;
+  std::vector<CrlPtr> crl_list;  // also in the store; kept to tell when they run out
   std::string source;
   // X509_STORE's verification time is shared state; one verification at a time.
   mutable std::mutex mutex;
@@ -159,6 +161,7 @@ Result<Keyring> Keyring::load(const fs::path& file_or_dir) {
     for (auto& crl : read.crls) {
       X509_STORE_add_crl(impl->store.get(), crl.get());  // the store takes its own reference
       ++impl->crls;
+      impl->crl_list.push_back(std::move(crl));
     }
   }
   ERR_clear_error();
@@ -168,6 +171,47 @@ Result<Keyring> Keyring::load(const fs::path& file_or_dir) {
   // each CA then needs a current CRL in the keyring, and a chain without one is refused.
   if (impl->crls > 0) X509_STORE_set_flags(impl->store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
   return Keyring(std::move(impl));
+}
+
+std::vector<std::string> Keyring::renewal_notes(std::chrono::system_clock::time_point now) const {
+  std::vector<std::string> notes;
+  const time_t t = std::chrono::system_clock::to_time_t(now);
+  auto when = [](const ASN1_TIME* at) {
+    std::tm tm{};
+    if (!at || ASN1_TIME_to_tm(at, &tm) != 1) return std::string("an unreadable time");
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                       tm.tm_min, tm.tm_sec);
+  };
+  // Seconds from `now` to `at` (negative: past); nullopt when unreadable.
+  auto seconds_to = [&](const ASN1_TIME* at) -> std::optional<long long> {
+    int days = 0, secs = 0;
+    ASN1_TIME* here = ASN1_TIME_set(nullptr, t);
+    bool ok = here && at && ASN1_TIME_diff(&days, &secs, here, at) == 1;
+    ASN1_TIME_free(here);
+    if (!ok) return std::nullopt;
+    return static_cast<long long>(days) * 86400 + secs;
+  };
+  for (const auto& crl : m_impl->crl_list) {
+    char issuer[256] = "";
+    X509_NAME_oneline(X509_CRL_get_issuer(crl.get()), issuer, sizeof issuer);
+    const std::string who = issuer[0] == '/' ? issuer + 1 : issuer;
+    const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
+    auto left = seconds_to(next);
+    auto span = left ? seconds_to(X509_CRL_get0_lastUpdate(crl.get())) : std::nullopt;
+    if (!left || !span) continue;  // no nextUpdate: it never runs out
+    const long long validity = *left - *span;
+    if (*left <= 0) {
+      notes.push_back(fmt::format("trust: the CRL of {} in {} expired at {}: every release signed under that CA is "
+                                  "refused until a fresh CRL of it is in the keyring",
+                                  who, m_impl->source, when(next)));
+    } else if (*left * 4 <= validity) {
+      notes.push_back(fmt::format("trust: the CRL of {} in {} runs out at {} (in {} h): put a fresh CRL of that CA "
+                                  "into the keyring before then, or every release signed under it is refused",
+                                  who, m_impl->source, when(next), (*left + 3599) / 3600));
+    }
+  }
+  ERR_clear_error();
+  return notes;
 }
 
 std::string Keyring::describe() const {

@@ -28,6 +28,9 @@ class Keyring {
   Result<void> verify_detached(std::string_view content, std::string_view signature,
                                std::chrono::system_clock::time_point now) const;
   std::string describe() const;  // "2 certificates from keys/ca.pem"
+  // A note for each CRL past its nextUpdate, or in the last quarter of its validity: once one runs
+  // out, every signature under its CA is refused. Empty when all are current (or none is held).
+  std::vector<std::string> renewal_notes(std::chrono::system_clock::time_point now) const;
 
  private:
   struct Impl;

@@ -181,4 +181,14 @@ expect 4 "revoked after report: fetch refuses the kept statement" "$ecuup" fetch
 check "revoked after report: names it" err_has "certificate revoked"
 check "revoked after report: the manifest reads back" manifest_readable
 check "revoked after report: the ECU still runs 1.1.0" test "$(bms_flash)" = "$after"
+
+# A keyring CRL that runs out stops every release of its CA: status says so before a report meets it.
+"$ecuup" status --no-sync --progress=none >"$T/out" 2>"$T/err"
+check "a current CRL: status has no trust note" bash -c "! grep -q 'trust: the CRL' '$T/out' '$T/err'"
+CRL_SECONDS=1 make_crl "$K" pub "$T/pub.crl" "$K/leaked.pem" "$K/late.pem"
+cat "$K/pub-ca.pem" "$T/pub.crl" >"$B/keys/ca.pem"
+sleep 2
+"$ecuup" status --no-sync --progress=none >"$T/out" 2>"$T/err"
+check "an expired CRL: status says so and what to do" \
+  bash -c "cat '$T/out' '$T/err' | grep -q 'trust: the CRL of CN=pub-ca in .* expired at .*until a fresh CRL'"
 finish

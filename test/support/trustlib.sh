@@ -26,7 +26,8 @@ add_signer() {
 }
 
 # make_crl DIR CA OUT [REVOKED_CERT...]: OUT, a PEM CRL of DIR/CA-ca.pem revoking those
-# certificates, valid for a day (`openssl ca -gencrl`, on a fresh CA database).
+# certificates, valid for a day, or $CRL_SECONDS seconds (`openssl ca -gencrl`, on a fresh CA
+# database).
 make_crl() {
   local dir=$1 ca=$2 out=$3
   shift 3
@@ -36,7 +37,9 @@ make_crl() {
     "$db/index" "$db/number" >"$db/ca.cnf"
   local cmd=(openssl ca -batch -config "$db/ca.cnf" -keyfile "$dir/$ca-ca.key" -cert "$dir/$ca-ca.pem")
   for cert in "$@"; do "${cmd[@]}" -revoke "$cert" 2>/dev/null || return 1; done
-  "${cmd[@]}" -gencrl -crlhours 24 -out "$out" 2>/dev/null
+  local validity=(-crlhours 24)
+  [ -n "${CRL_SECONDS:-}" ] && validity=(-crlsec "$CRL_SECONDS")
+  "${cmd[@]}" -gencrl "${validity[@]}" -out "$out" 2>/dev/null
 }
 
 # write_statement OUT PART VERSION HARDWARE SECURITY_VERSION EXPIRES ARTIFACT_FILE[=NAME]...

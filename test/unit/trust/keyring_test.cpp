@@ -192,6 +192,19 @@ TEST_CASE("keyring: a CRL in the keyring refuses a revoked signer, and every CA 
     REQUIRE_FALSE(r.ok());
     CHECK_THAT(r.error().message, Catch::Contains("CRL has expired"));
   }
+  SECTION("a CRL in the last quarter of its validity, or past it, is noted") {
+    auto ring = keyring_of({pki.ca, ecuup::test::make_crl(pki, dir / "four.crl", {}, 4)});
+    CHECK(ring.renewal_notes(now()).empty());
+    CHECK(ring.renewal_notes(now() + std::chrono::hours(2)).empty());
+    auto soon = ring.renewal_notes(now() + std::chrono::minutes(210));
+    REQUIRE(soon.size() == 1);
+    CHECK_THAT(soon[0], Catch::Contains("trust: the CRL of CN=pub-ca in ") && Catch::Contains("runs out at") &&
+                            Catch::Contains("(in 1 h)"));
+    auto past = ring.renewal_notes(now() + std::chrono::hours(5));
+    REQUIRE(past.size() == 1);
+    CHECK_THAT(past[0], Catch::Contains("expired at") && Catch::Contains("until a fresh CRL of it is in the keyring"));
+    CHECK(keyring_of({pki.ca}).renewal_notes(now() + std::chrono::hours(5)).empty());
+  }
   SECTION("a second CA without a CRL in a keyring that has one: its signers are refused") {
     auto other = ecuup::test::make_test_pki(dir.path(), "other", kind);
     auto other_sig = sign_detached(content, other.cert, other.key);
