@@ -1,6 +1,7 @@
 #include "trust/keyring.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <mutex>
 #include <optional>
 
@@ -15,6 +16,7 @@
 #include <openssl/x509_vfy.h>
 
 #include "util/fs.hpp"
+#include "util/time.hpp"
 
 namespace ecuup {
 
@@ -63,12 +65,22 @@ std::string openssl_reason() {
   return text;
 }
 
-// "CN=bms-signer": whom a certificate names, for messages.
+// "CN=bms-signer": a certificate's subject or a CRL's issuer, for messages.
+std::string name_text(const X509_NAME* name) {
+  char text[256] = "";
+  X509_NAME_oneline(name, text, sizeof text);
+  return text[0] == '/' ? text + 1 : text;
+}
+
 std::string subject_of(X509* cert) {
-  if (!cert) return "an unknown certificate";
-  char name[256] = "";
-  X509_NAME_oneline(X509_get_subject_name(cert), name, sizeof name);
-  return name[0] == '/' ? name + 1 : name;
+  return cert ? name_text(X509_get_subject_name(cert)) : std::string("an unknown certificate");
+}
+
+// An ASN.1 time (a CRL's lastUpdate, nextUpdate) as a time point; nullopt when absent or unreadable.
+std::optional<std::chrono::system_clock::time_point> time_point_of(const ASN1_TIME* at) {
+  std::tm tm{};
+  if (!at || ASN1_TIME_to_tm(at, &tm) != 1) return std::nullopt;
+  return std::chrono::system_clock::from_time_t(::timegm(&tm));
 }
 
 BioPtr memory_bio(std::string_view data) {
@@ -125,8 +137,7 @@ bool is_eddsa(EVP_PKEY* key) {
 struct Keyring::Impl {
   StorePtr store{X509_STORE_new()};
   CertsPtr anchors{sk_X509_new_null()};
-  int crls = 0;
-  std::vector<CrlPtr> crl_list;  // also in the store; kept to tell when they run out
+  std::vector<CrlPtr> crls;  // also in the store; kept to tell when they run out
   std::string source;
   // X509_STORE's verification time is shared state; one verification at a time.
   mutable std::mutex mutex;
@@ -160,8 +171,7 @@ Result<Keyring> Keyring::load(const fs::path& file_or_dir) {
     }
     for (auto& crl : read.crls) {
       X509_STORE_add_crl(impl->store.get(), crl.get());  // the store takes its own reference
-      ++impl->crls;
-      impl->crl_list.push_back(std::move(crl));
+      impl->crls.push_back(std::move(crl));
     }
   }
   ERR_clear_error();
@@ -169,54 +179,35 @@ Result<Keyring> Keyring::load(const fs::path& file_or_dir) {
     return make_error(Errc::config, fmt::format("trust keyring {}: no PEM certificate in it", file_or_dir.string()));
   // A keyring with a CRL checks revocation along the whole chain, the anchor's own issuer too:
   // each CA then needs a current CRL in the keyring, and a chain without one is refused.
-  if (impl->crls > 0) X509_STORE_set_flags(impl->store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  if (!impl->crls.empty()) X509_STORE_set_flags(impl->store.get(), X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
   return Keyring(std::move(impl));
 }
 
 std::vector<std::string> Keyring::renewal_notes(std::chrono::system_clock::time_point now) const {
   std::vector<std::string> notes;
-  const time_t t = std::chrono::system_clock::to_time_t(now);
-  auto when = [](const ASN1_TIME* at) {
-    std::tm tm{};
-    if (!at || ASN1_TIME_to_tm(at, &tm) != 1) return std::string("an unreadable time");
-    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                       tm.tm_min, tm.tm_sec);
-  };
-  // Seconds from `now` to `at` (negative: past); nullopt when unreadable.
-  auto seconds_to = [&](const ASN1_TIME* at) -> std::optional<long long> {
-    int days = 0, secs = 0;
-    ASN1_TIME* here = ASN1_TIME_set(nullptr, t);
-    bool ok = here && at && ASN1_TIME_diff(&days, &secs, here, at) == 1;
-    ASN1_TIME_free(here);
-    if (!ok) return std::nullopt;
-    return static_cast<long long>(days) * 86400 + secs;
-  };
-  for (const auto& crl : m_impl->crl_list) {
-    char issuer[256] = "";
-    X509_NAME_oneline(X509_CRL_get_issuer(crl.get()), issuer, sizeof issuer);
-    const std::string who = issuer[0] == '/' ? issuer + 1 : issuer;
-    const ASN1_TIME* next = X509_CRL_get0_nextUpdate(crl.get());
-    auto left = seconds_to(next);
-    auto span = left ? seconds_to(X509_CRL_get0_lastUpdate(crl.get())) : std::nullopt;
-    if (!left || !span) continue;  // no nextUpdate: it never runs out
-    const long long validity = *left - *span;
-    if (*left <= 0) {
+  for (const auto& crl : m_impl->crls) {
+    auto next = time_point_of(X509_CRL_get0_nextUpdate(crl.get()));
+    auto last = time_point_of(X509_CRL_get0_lastUpdate(crl.get()));
+    if (!next || !last) continue;  // no nextUpdate: it never runs out
+    const std::string who = name_text(X509_CRL_get_issuer(crl.get()));
+    const auto left = *next - now;
+    if (left <= std::chrono::seconds(0)) {
       notes.push_back(fmt::format("trust: the CRL of {} in {} expired at {}: every release signed under that CA is "
                                   "refused until a fresh CRL of it is in the keyring",
-                                  who, m_impl->source, when(next)));
-    } else if (*left * 4 <= validity) {
+                                  who, m_impl->source, to_iso8601(*next)));
+    } else if (left * 4 <= *next - *last) {
       notes.push_back(fmt::format("trust: the CRL of {} in {} runs out at {} (in {} h): put a fresh CRL of that CA "
                                   "into the keyring before then, or every release signed under it is refused",
-                                  who, m_impl->source, when(next), (*left + 3599) / 3600));
+                                  who, m_impl->source, to_iso8601(*next),
+                                  std::chrono::ceil<std::chrono::hours>(left).count()));
     }
   }
-  ERR_clear_error();
   return notes;
 }
 
 std::string Keyring::describe() const {
   int n = sk_X509_num(m_impl->anchors.get());
-  int c = m_impl->crls;
+  const auto c = m_impl->crls.size();
   return fmt::format("{} certificate{}{} from {}", n, n == 1 ? "" : "s",
                      c == 0 ? std::string() : fmt::format(" and {} CRL{}", c, c == 1 ? "" : "s"), m_impl->source);
 }
